@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of those or of CI.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test smoke bench lint migrations-check messages clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Set up everything and start web + worker + beat on the embedded defaults (Ctrl-C stops all).
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runstack
+
+## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set).
+test: $(STAMP)
+	DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+## Start the embedded stack exactly as `make run` does, check it answers, stop it.
+smoke: $(STAMP)
+	$(PY) .ci/smoke.py
+
+## Service layer vs plain SQL, printed as ratios.
+bench: $(STAMP)
+	DEBUG=1 $(PY) bench/run.py $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+migrations-check: $(STAMP)
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+## Recompile the translation catalogs after editing locale/*/LC_MESSAGES/django.po.
+messages: $(STAMP)
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) var

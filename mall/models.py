@@ -1,0 +1,47 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Tier(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    SILVER = "silver", _("Silver")
+    GOLD = "gold", _("Gold")
+
+
+phone_validator = RegexValidator(r"^\+?[0-9]{6,20}$", _("Enter a phone number of 6 to 20 digits."))
+
+
+class Member(AbstractUser):
+    """A member of the loyalty programme; also the login for staff (is_staff)."""
+
+    phone = models.CharField(
+        _("phone"), max_length=20, unique=True, null=True, blank=True, validators=[phone_validator]
+    )
+    nickname = models.CharField(_("nickname"), max_length=64, blank=True)
+    external_id = models.CharField(
+        _("external id"),
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("The member's user id in the shop's order system."),
+    )
+    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, default=Tier.NORMAL)
+    last_active_at = models.DateTimeField(_("last active at"), null=True, blank=True)
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+    def __str__(self):
+        return self.nickname or self.username
+
+    def save(self, *args, **kwargs):
+        # Empty strings would collide on the unique columns; absent means NULL.
+        self.phone = self.phone or None
+        self.external_id = self.external_id or None
+        super().save(*args, **kwargs)

@@ -1,0 +1,241 @@
+"""The points ledger.
+
+Points are integers. Every total on an account is a cache of the lots, holds and entries below,
+and the database refuses a state that breaks the invariants (CHECK constraints, a unique key per
+posting, a trigger that makes entries append-only). Only ``points.services`` writes these rows.
+
+The member's *total* is ``available + pending + held - debt``; an entry's ``delta`` is the change
+it made to that total and ``balance_after`` the total after it, so the deltas of an account always
+sum to its total. Moves between buckets (hold, release, activate) have a delta of 0.
+
+Every row carries its ``account_id`` and every posting touches one account, so the tables can be
+hash-distributed by account later without changing the services.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Account(models.Model):
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="points_account",
+        verbose_name=_("member"),
+    )
+    available = models.BigIntegerField(_("available"), default=0)
+    pending = models.BigIntegerField(_("pending"), default=0, help_text=_("Earned, not yet usable."))
+    held = models.BigIntegerField(_("held"), default=0, help_text=_("Reserved by open holds."))
+    debt = models.BigIntegerField(_("debt"), default=0, help_text=_("Clawed back, not yet recovered."))
+    lifetime_earned = models.BigIntegerField(_("lifetime earned"), default=0)
+    lifetime_spent = models.BigIntegerField(_("lifetime spent"), default=0)
+    lifetime_expired = models.BigIntegerField(_("lifetime expired"), default=0)
+
+    class Meta:
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(available__gte=0)
+                & Q(pending__gte=0)
+                & Q(held__gte=0)
+                & Q(debt__gte=0)
+                & Q(lifetime_earned__gte=0)
+                & Q(lifetime_spent__gte=0)
+                & Q(lifetime_expired__gte=0),
+                name="points_account_totals_non_negative",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.member} ({self.available})"
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending + self.held - self.debt
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earn")
+    SPEND = "spend", _("Spend")
+    HOLD = "hold", _("Hold")
+    CAPTURE = "capture", _("Capture")
+    RELEASE = "release", _("Release")
+    EXPIRE = "expire", _("Expire")
+    REVERSE = "reverse", _("Reverse")
+    ADJUST = "adjust", _("Adjust")
+    ACTIVATE = "activate", _("Activate")
+
+
+class Entry(models.Model):
+    """One journal row per posting; never updated or deleted (a trigger enforces it)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
+    delta = models.BigIntegerField(_("delta"))
+    balance_after = models.BigIntegerField(_("balance after"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    reference = models.CharField(_("reference"), max_length=100, blank=True, db_index=True)
+    # Hash of the caller's arguments: a retry with the same key must bring the same arguments.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    reverses = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+    )
+    hold = models.ForeignKey(
+        "Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    rule_version = models.CharField(_("rule version"), max_length=32, blank=True)
+    explanation = models.JSONField(_("explanation"), null=True, blank=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
+        indexes = [models.Index(fields=["account", "-id"], name="points_entry_account_recent")]
+
+    def __str__(self):
+        return f"{self.kind} {self.delta:+d} ({self.key})"
+
+
+class Lot(models.Model):
+    """A credit, consumed soonest-expiring first; ``remaining`` excludes what holds reserve."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots")
+    amount = models.BigIntegerField(_("amount"))
+    remaining = models.BigIntegerField(_("remaining"))
+    pending = models.BooleanField(_("pending"), default=False)
+    available_at = models.DateTimeField(_("available at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="points_lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("amount")),
+                name="points_lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [
+            # Spending order: soonest expiry first, then oldest.
+            models.Index(
+                F("account"),
+                F("expires_at").asc(nulls_last=True),
+                F("id"),
+                name="points_lot_spend_order",
+                condition=Q(remaining__gt=0),
+            ),
+            models.Index(
+                fields=["account", "expires_at"],
+                name="points_lot_due_expiry",
+                condition=Q(remaining__gt=0, expires_at__isnull=False),
+            ),
+            models.Index(
+                fields=["account", "available_at"],
+                name="points_lot_due_activation",
+                condition=Q(pending=True),
+            ),
+        ]
+
+    def __str__(self):
+        return f"lot {self.id}: {self.remaining}/{self.amount}"
+
+
+class HoldStatus(models.TextChoices):
+    HELD = "held", _("Held")
+    CAPTURED = "captured", _("Captured")
+    RELEASED = "released", _("Released")
+    EXPIRED = "expired", _("Expired")
+
+
+class Hold(models.Model):
+    """Points reserved for a pending checkout or bid; resolves at most once."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    amount = models.BigIntegerField(_("amount"))
+    captured = models.BigIntegerField(_("captured"), default=0)
+    status = models.CharField(
+        _("status"), max_length=16, choices=HoldStatus.choices, default=HoldStatus.HELD
+    )
+    reference = models.CharField(_("reference"), max_length=100, blank=True, db_index=True)
+    expires_at = models.DateTimeField(_("deadline"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="points_hold_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(captured__gte=0) & Q(captured__lte=F("amount")),
+                name="points_hold_captured_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="held", resolved_at__isnull=True)
+                | (~Q(status="held") & Q(resolved_at__isnull=False)),
+                name="points_hold_resolved_when_not_held",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], name="points_hold_open_deadline",
+                         condition=Q(status="held")),
+        ]
+
+    def __str__(self):
+        return f"hold {self.id}: {self.amount} {self.status}"
+
+
+class Allocation(models.Model):
+    """How many points of which lot an entry or a hold took (or gave back)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations")
+    entry = models.ForeignKey(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+    )
+    hold = models.ForeignKey(
+        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+    )
+    amount = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="points_allocation_positive"),
+            models.CheckConstraint(
+                condition=Q(entry__isnull=False) | Q(hold__isnull=False),
+                name="points_allocation_has_owner",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of lot {self.lot_id}"
+
+
+class Refusal(models.Model):
+    """A refused posting, kept so a retry under the same key is refused the same way."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=200, unique=True)
+    fingerprint = models.CharField(max_length=64)
+    code = models.CharField(max_length=40)
+    message = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.key}: {self.code}"

@@ -1,0 +1,25 @@
+"""Default ledger policy, in one place until the rule sets own it (rules/ expiry policy)."""
+
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+EXPIRY_MONTHS = 12
+HOLD_TTL = timedelta(minutes=30)
+
+
+def month_end_expiry(earned_at: datetime, months: int = EXPIRY_MONTHS) -> datetime:
+    """The instant points earned at ``earned_at`` stop being valid.
+
+    Validity runs to the end of the month ``months`` months after earning, in the local time zone:
+    earned 2026-11-22 -> usable through 2027-11-30 -> expires at 2027-12-01 00:00 Asia/Shanghai.
+    """
+    local = timezone.localtime(earned_at)
+    month_index = local.year * 12 + (local.month - 1) + months + 1
+    year, month = divmod(month_index, 12)
+    return local.replace(year=year, month=month + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def last_valid_day(expires_at: datetime):
+    """The last local calendar day on which points expiring at ``expires_at`` can be used."""
+    return timezone.localtime(expires_at - timedelta(microseconds=1)).date()

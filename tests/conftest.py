@@ -1,0 +1,54 @@
+"""Shared fixtures. Imports of Django code stay inside the fixtures: this file is loaded before
+the root conftest has pointed Django at its database."""
+
+import pytest
+
+
+@pytest.fixture
+def member(db):
+    from tests.factories import MemberFactory
+
+    return MemberFactory()
+
+
+@pytest.fixture
+def staff(db):
+    from tests.factories import StaffFactory
+
+    return StaffFactory()
+
+
+@pytest.fixture
+def ledger_invariants():
+    """Check the DESIGN.md 3.1 invariants in SQL for every account; returns the violations."""
+
+    from django.db import connection
+
+    def check():
+        with connection.cursor() as cursor:
+            cursor.execute(INVARIANT_SQL)
+            return cursor.fetchall()
+
+    return check
+
+
+INVARIANT_SQL = """
+SELECT a.id, a.available, a.pending, a.held, a.debt,
+       COALESCE(l.available, 0), COALESCE(l.pending, 0), COALESCE(h.held, 0), COALESCE(e.total, 0)
+FROM points_account a
+LEFT JOIN (
+    SELECT account_id,
+           SUM(remaining) FILTER (WHERE NOT pending) AS available,
+           SUM(remaining) FILTER (WHERE pending) AS pending
+    FROM points_lot GROUP BY account_id
+) l ON l.account_id = a.id
+LEFT JOIN (
+    SELECT account_id, SUM(amount) AS held FROM points_hold WHERE status = 'held' GROUP BY account_id
+) h ON h.account_id = a.id
+LEFT JOIN (SELECT account_id, SUM(delta) AS total FROM points_entry GROUP BY account_id) e
+    ON e.account_id = a.id
+WHERE a.available <> COALESCE(l.available, 0)
+   OR a.pending <> COALESCE(l.pending, 0)
+   OR a.held <> COALESCE(h.held, 0)
+   OR a.available + a.pending + a.held - a.debt <> COALESCE(e.total, 0)
+"""
