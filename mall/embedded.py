@@ -18,6 +18,18 @@ DATABASE_NAME = "mall"
 
 logger = logging.getLogger(__name__)
 
+# Set when ensure_database() started the server in this process (runstack stops it on exit).
+started_here = False
+
+
+def _prepare_runtime_dir() -> None:
+    # pgserver keeps its start-up lock under the runtime dir; without one it warns and uses /tmp.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR_DIR / "run"))
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runtime.chmod(0o700)
+
 
 def ensure_database() -> bool:
     """Point ``DATABASE_URL`` at the embedded server, starting it if needed.
@@ -28,11 +40,7 @@ def ensure_database() -> bool:
     """
     if os.environ.get("DATABASE_URL"):
         return False
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # pgserver keeps its start-up lock under the runtime dir; without one it warns and uses /tmp.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR_DIR / "run"))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
-    Path(os.environ["XDG_RUNTIME_DIR"]).chmod(0o700)
+    _prepare_runtime_dir()
     import pgserver
     from pgserver.utils import PostmasterInfo
 
@@ -45,12 +53,15 @@ def ensure_database() -> bool:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     os.environ["DATABASE_URL"] = f"postgres://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"
     if not was_running:
+        global started_here
+        started_here = True
         logger.info("started embedded PostgreSQL in %s", PGDATA)
     return not was_running
 
 
 def stop_database() -> None:
     """Stop the embedded server (used by ``runstack`` on exit)."""
+    _prepare_runtime_dir()
     from pgserver import pg_ctl
     from pgserver.utils import PostmasterInfo
 

@@ -37,6 +37,7 @@ class Account(models.Model):
     class Meta:
         verbose_name = _("points account")
         verbose_name_plural = _("points accounts")
+        permissions = [("adjust_points", _("Can adjust members' points"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(available__gte=0)
