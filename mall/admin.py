@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -82,9 +83,9 @@ class MemberAdmin(UserAdmin):
             return _("No entries yet.")
         body = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{:+d}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{e.created_at:%Y-%m-%d %H:%M}", e.get_kind_display(), e.delta, e.balance_after, e.reason)
-             for e in rows),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((f"{timezone.localtime(e.created_at):%Y-%m-%d %H:%M}", e.get_kind_display(),
+              f"{e.delta:+d}", e.balance_after, e.reason) for e in rows),
         )
         return format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"

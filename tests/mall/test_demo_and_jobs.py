@@ -1,0 +1,50 @@
+from django.core.management import call_command
+from django_celery_beat.models import PeriodicTask
+
+from mall.models import Member
+from points.models import Entry, Lot
+from points.selectors import balance
+
+
+def test_load_demo_is_idempotent(db):
+    call_command("load_demo")
+    counts = (Member.objects.count(), Entry.objects.count(), Lot.objects.count())
+    call_command("load_demo")
+    assert (Member.objects.count(), Entry.objects.count(), Lot.objects.count()) == counts
+    admin = Member.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("admin-demo-123")
+    alice = Member.objects.get(username="alice")
+    assert balance(alice).available == 1200 + 300 - 200
+    bob = balance(Member.objects.get(username="bob"))
+    assert (bob.available, bob.pending) == (500, 128)
+
+
+def test_periodic_jobs_are_created_by_migration(db):
+    jobs = {
+        task.task: (task.crontab.minute, task.crontab.hour, task.crontab.day_of_month, task.enabled)
+        for task in PeriodicTask.objects.select_related("crontab").filter(task__startswith="points.")
+    }
+    assert jobs == {
+        "points.activate_due": ("5", "*", "*", True),
+        "points.expire_due": ("10", "0", "1", True),
+        "points.release_stale_holds": ("*/5", "*", "*", True),
+    }
+
+
+def test_tasks_call_the_services(member):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points import services, tasks
+
+    services.earn(member, 40, key="t-pending", reason="r",
+                  available_at=timezone.now() - timedelta(seconds=1))
+    # available_at in the past: the lot is already available; make one pending and due.
+    assert tasks.activate_due() == 0
+    services.earn(member, 30, key="t-expire", reason="r",
+                  expires_at=timezone.now() + timedelta(microseconds=1))
+    assert tasks.expire_due() == 30
+    services.hold(member, 10, key="t-hold", ttl=timedelta(microseconds=1))
+    assert tasks.release_stale_holds() == 1
+    assert balance(member).available == 40
