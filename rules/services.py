@@ -1,0 +1,206 @@
+"""Every change to a rule set goes through here, and each writes its history row.
+
+Life cycle: draft -> candidate (gray release) -> published -> retired. Only drafts are edited.
+The person who last edited a version cannot release it (gray or publish): four eyes on every
+change that reaches members. Transitions lock the live rule sets in id order, so two staff
+releasing at once cannot leave two published versions (the partial unique indexes would refuse
+it anyway).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from rules import defaults
+from rules.errors import InvalidTransition, RuleSetLocked, SameEditor
+from rules.models import (
+    BehaviourRule,
+    CategoryBonus,
+    CheckInStep,
+    RuleSet,
+    RuleSetEvent,
+    RuleSetStatus,
+    SpendTier,
+    TierRule,
+)
+
+TABLES = (TierRule, CategoryBonus, SpendTier, BehaviourRule, CheckInStep)
+Action = RuleSetEvent.Action
+
+
+def _log(rule_set: RuleSet, action: str, actor, detail: str = "") -> None:
+    RuleSetEvent.objects.create(rule_set=rule_set, action=action, actor=actor, detail=detail[:255])
+
+
+def _next_version() -> int:
+    return (RuleSet.objects.aggregate(top=Max("version"))["top"] or 0) + 1
+
+
+def _lock(rule_set: RuleSet) -> RuleSet:
+    """Lock every live rule set and this one, in id order, and return this one fresh."""
+    ids = set(
+        RuleSet.objects.filter(status__in=[RuleSetStatus.PUBLISHED, RuleSetStatus.CANDIDATE])
+        .values_list("id", flat=True)
+    ) | {rule_set.pk}
+    locked = {rs.pk: rs for rs in RuleSet.objects.select_for_update().filter(id__in=ids).order_by("id")}
+    return locked[rule_set.pk]
+
+
+def _check_four_eyes(rule_set: RuleSet, actor) -> None:
+    if rule_set.updated_by_id is not None and rule_set.updated_by_id == getattr(actor, "pk", None):
+        raise SameEditor(
+            f"{actor} last edited v{rule_set.version}; another person must release it."
+        )
+
+
+@transaction.atomic
+def create_draft(*, actor, name: str, **fields) -> RuleSet:
+    """A new, empty draft (staff fill its tables in the admin)."""
+    rule_set = RuleSet.objects.create(
+        version=_next_version(), name=name, created_by=actor, updated_by=actor, **fields
+    )
+    _log(rule_set, Action.CREATED, actor)
+    return rule_set
+
+
+@transaction.atomic
+def clone_as_draft(source: RuleSet, *, actor) -> RuleSet:
+    """Copy a version (scalars and every table) into a new draft to edit."""
+    scalars = {
+        field.name: getattr(source, field.name)
+        for field in RuleSet._meta.concrete_fields
+        if field.editable and field.name not in ("id",)
+    }
+    scalars["name"] = source.name
+    clone = RuleSet.objects.create(
+        version=_next_version(), cloned_from=source, created_by=actor, updated_by=actor, **scalars
+    )
+    for table in TABLES:
+        rows = []
+        for row in table.objects.filter(rule_set=source):
+            row.pk = None
+            row.rule_set = clone
+            rows.append(row)
+        table.objects.bulk_create(rows)
+    _log(clone, Action.CLONED, actor, f"from v{source.version}")
+    return clone
+
+
+def record_edit(rule_set: RuleSet, *, actor, detail: str = "") -> None:
+    """Called by the admin after saving a draft and its tables: who edited, and when."""
+    if not rule_set.is_editable:
+        raise RuleSetLocked(f"v{rule_set.version} is {rule_set.get_status_display()}; clone it to change it.")
+    RuleSet.objects.filter(pk=rule_set.pk).update(updated_by=actor, updated_at=timezone.now())
+    rule_set.updated_by = actor
+    _log(rule_set, Action.EDITED, actor, detail)
+
+
+@transaction.atomic
+def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
+    """Release a draft to ``percent``% of members (stable buckets) and/or the given tiers; or
+    widen the running gray release. Narrowing is refused: members would flip between versions
+    (stop the release instead)."""
+    rule_set = _lock(rule_set)
+    if not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise InvalidTransition("The gray percentage must be a whole number from 0 to 100.")
+    tiers = sorted(set(tiers))
+    if percent == 0 and not tiers:
+        raise InvalidTransition("Choose a percentage above 0 or at least one tier.")
+    _check_four_eyes(rule_set, actor)
+    if rule_set.status == RuleSetStatus.DRAFT:
+        if RuleSet.objects.filter(status=RuleSetStatus.CANDIDATE).exists():
+            raise InvalidTransition("Another version is already in gray release; stop or publish it first.")
+        action = Action.GRAY_STARTED
+    elif rule_set.status == RuleSetStatus.CANDIDATE:
+        if percent < rule_set.gray_percent or not set(rule_set.gray_tiers) <= set(tiers):
+            raise InvalidTransition("A gray release can only be widened; stop it to narrow it.")
+        action = Action.GRAY_WIDENED
+    else:
+        raise InvalidTransition(f"v{rule_set.version} is {rule_set.get_status_display()}.")
+    rule_set.status = RuleSetStatus.CANDIDATE
+    rule_set.gray_percent = percent
+    rule_set.gray_tiers = tiers
+    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers"])
+    _log(rule_set, action, actor, f"{percent}%" + (f" + {', '.join(tiers)}" if tiers else ""))
+    return rule_set
+
+
+@transaction.atomic
+def publish(rule_set: RuleSet, *, actor) -> RuleSet:
+    """Make a draft or the gray candidate the version for everyone; the old one is retired."""
+    rule_set = _lock(rule_set)
+    if rule_set.status not in (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE):
+        raise InvalidTransition(f"v{rule_set.version} is {rule_set.get_status_display()}.")
+    _check_four_eyes(rule_set, actor)
+    if rule_set.status == RuleSetStatus.DRAFT and RuleSet.objects.filter(
+        status=RuleSetStatus.CANDIDATE
+    ).exists():
+        raise InvalidTransition("Another version is in gray release; publish or stop it first.")
+    previous = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+    if previous is not None:
+        previous.status = RuleSetStatus.RETIRED
+        previous.save(update_fields=["status"])
+        _log(previous, Action.RETIRED, actor, f"replaced by v{rule_set.version}")
+    rule_set.status = RuleSetStatus.PUBLISHED
+    rule_set.gray_percent = 0
+    rule_set.gray_tiers = []
+    rule_set.published_by = actor
+    rule_set.published_at = timezone.now()
+    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers", "published_by", "published_at"])
+    _log(rule_set, Action.PUBLISHED, actor,
+         f"replacing v{previous.version}" if previous is not None else "")
+    return rule_set
+
+
+@transaction.atomic
+def stop_gray(rule_set: RuleSet, *, actor) -> RuleSet:
+    """End a gray release: everyone earns under the published version again."""
+    rule_set = _lock(rule_set)
+    if rule_set.status != RuleSetStatus.CANDIDATE:
+        raise InvalidTransition(f"v{rule_set.version} is not in gray release.")
+    rule_set.status = RuleSetStatus.RETIRED
+    rule_set.save(update_fields=["status"])
+    _log(rule_set, Action.ROLLED_BACK, actor, "gray release stopped")
+    return rule_set
+
+
+@transaction.atomic
+def roll_back(*, actor) -> RuleSet:
+    """Re-publish the version that was published before the current one; returns it.
+
+    New events earn under it at once; entries already posted keep the version they recorded.
+    """
+    current = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+    if current is None:
+        raise InvalidTransition("Nothing is published.")
+    current = _lock(current)
+    previous = (
+        RuleSet.objects.select_for_update()
+        .filter(status=RuleSetStatus.RETIRED, published_at__isnull=False,
+                published_at__lt=current.published_at)
+        .order_by("-published_at")
+        .first()
+    )
+    if previous is None:
+        raise InvalidTransition("There is no earlier published version to roll back to.")
+    current.status = RuleSetStatus.RETIRED
+    current.save(update_fields=["status"])
+    _log(current, Action.ROLLED_BACK, actor, f"rolled back to v{previous.version}")
+    previous.status = RuleSetStatus.PUBLISHED
+    previous.published_by = actor
+    # published_at is kept: it orders the versions' history for the next roll back.
+    previous.save(update_fields=["status", "published_by"])
+    _log(previous, Action.PUBLISHED, actor, f"restored by roll back from v{current.version}")
+    return previous
+
+
+def install_defaults() -> RuleSet:
+    """Install the default rule set as published (tests that flush the database call this)."""
+    existing = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+    if existing is not None:
+        return existing
+    import rules.models as models
+
+    return defaults.install(models, version=_next_version(), published_at=timezone.now())
