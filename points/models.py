@@ -13,6 +13,7 @@ hash-distributed by account later without changing the services.
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -240,3 +241,58 @@ class Refusal(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.code}"
+
+
+class Order(models.Model):
+    """A paid order reported by the shop, kept so refunds find it and simulations replay it."""
+
+    external_id = models.CharField(_("order id"), max_length=64, unique=True)
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders",
+        verbose_name=_("member"),
+    )
+    # The tier when it was paid: what its points were (and a re-evaluation must be) based on.
+    tier = models.CharField(_("tier"), max_length=16)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    refunded_amount = models.DecimalField(
+        _("refunded amount"), max_digits=12, decimal_places=2, default=0
+    )
+    paid_at = models.DateTimeField(_("paid at"), db_index=True)
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="order",
+        verbose_name=_("earn entry"),
+    )
+    created_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("paid order")
+        verbose_name_plural = _("paid orders")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="points_order_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="points_order_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.amount})"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(_("SKU"), max_length=64)
+    categories = ArrayField(models.CharField(max_length=32), default=list, blank=True,
+                            verbose_name=_("categories"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="points_order_line_amount_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} {self.amount}"
