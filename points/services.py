@@ -635,9 +635,11 @@ def release(hold, *, key) -> Entry:
                     _entry_by_id)
 
 
-def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str) -> Entry:
+def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None) -> Entry:
     account, amount, reference = _lock_open_hold(cursor, hold_id)
-    now = timezone.now()
+    # The timeout job resolves at its own ``now``: the deadline and the lots' expiry are judged
+    # at the same instant.
+    now = now or timezone.now()
     reserved = _reserved_lots(cursor, hold_id)
     account.held -= amount
     entry = _insert_entry(
@@ -793,6 +795,21 @@ def _lock_accounts(cursor, ids) -> None:
     cursor.fetchall()
 
 
+def _rerun_suffix(kind: str) -> str:
+    """SQL for the tail of a job entry's key ``{kind}:{run}:{account_id}`` (row of ``accounts``).
+
+    A run at the same ``now`` as an earlier one (a re-run that finds newly due lots) would repeat
+    that run's key; it gets ``:n`` appended, n being how many ``kind`` entries the account already
+    has at that instant, which grows with every run, so the key stays unique.
+    """
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM points_entry e "
+        f"WHERE e.key = '{kind}:' || %(run)s || ':' || accounts.id) "
+        f"THEN ':' || (SELECT COUNT(*) FROM points_entry e WHERE e.account_id = accounts.id "
+        f"AND e.kind = '{kind}' AND e.created_at = %(now)s) ELSE '' END"
+    )
+
+
 def activate_due(now=None) -> int:
     """Make pending lots whose cooling-off has ended spendable; returns the points activated.
 
@@ -806,7 +823,7 @@ def activate_due(now=None) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_accounts(cursor, ids)
             cursor.execute(
-                """
+                f"""
                 WITH due AS (
                     UPDATE points_lot SET pending = FALSE
                     WHERE account_id = ANY(%(ids)s) AND pending AND available_at <= %(now)s
@@ -821,9 +838,13 @@ def activate_due(now=None) -> int:
                 ), entries AS (
                     INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
                         reference, fingerprint, rule_version, created_at)
-                    SELECT id, 'activate:' || %(run)s || ':' || id, 'activate', 0, total,
+                    SELECT id, 'activate:' || %(run)s || ':' || id || {_rerun_suffix("activate")},
+                           'activate', 0, total,
                            format(%(reason)s, points), '', '', '', %(now)s
                     FROM accounts
+                    -- A pending lot emptied by a reversal or by debt recovery still turns
+                    -- available, but "0 points became available" is no news to the member.
+                    WHERE points > 0
                 )
                 SELECT COALESCE(SUM(points), 0) FROM accounts
                 """,
@@ -850,7 +871,7 @@ def expire_due(now=None) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_accounts(cursor, ids)
             cursor.execute(
-                """
+                f"""
                 WITH due AS (
                     SELECT id, account_id, remaining, pending FROM points_lot
                     WHERE account_id = ANY(%(ids)s) AND remaining > 0
@@ -873,7 +894,8 @@ def expire_due(now=None) -> int:
                 ), entries AS (
                     INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
                         reference, fingerprint, rule_version, created_at)
-                    SELECT id, 'expire:' || %(run)s || ':' || id, 'expire', -points, total,
+                    SELECT id, 'expire:' || %(run)s || ':' || id || {_rerun_suffix("expire")},
+                           'expire', -points, total,
                            format(%(reason)s, points), '', '', '', %(now)s
                     FROM accounts
                 )
@@ -904,7 +926,7 @@ def release_stale_holds(now=None) -> int:
         try:
             _posting(key, fingerprint,
                      lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
-                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED),
+                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
                      _entry_by_id)
         except HoldNotOpen:
             continue
