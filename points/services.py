@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -110,6 +113,36 @@ def _in_default_language(message: str, **params) -> str:
 # --------------------------------------------------------------------------- posting runner
 
 
+class _PreparedCursor:
+    """A psycopg cursor on Django's connection that binds parameters on the server and prepares
+    each statement once per connection.
+
+    Django's own cursors bind client-side and never prepare, so PostgreSQL would parse and plan
+    the same few posting statements on every call (the lot-taking CTE is costly to plan). Errors
+    still surface as ``django.db`` exceptions through ``wrap_database_errors``.
+    """
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+
+    def execute(self, sql, params=()):
+        with connection.wrap_database_errors:
+            self._cursor.execute(sql, params, prepare=True)
+
+    def fetchone(self):
+        return self._cursor.fetchone()
+
+    def fetchall(self):
+        return self._cursor.fetchall()
+
+
+@contextmanager
+def _posting_cursor():
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield _PreparedCursor(cursor)
+
+
 class _KeyTaken(Exception):
     """The key already has an outcome: roll this attempt back and replay that outcome."""
 
@@ -134,7 +167,7 @@ def _posting(key: str, fingerprint: str, work, replay):
     the refusal commits; it raises ``_KeyTaken`` when its guarded insert finds the key used.
     """
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), _posting_cursor() as cursor:
             outcome = work(cursor)
     except _KeyTaken:
         pass
@@ -214,6 +247,33 @@ def _lock_account(cursor, member_id: int) -> _Account:
     return _Account(*row)
 
 
+def _take_available(cursor, member_id: int, points: int, *, into_hold: bool):
+    """Lock the account and take ``points`` out of ``available`` (spent, or into ``held``).
+
+    Returns ``(account after, True)``, or ``(account, False)`` with nothing changed when the
+    points are not there. The common case is one conditional UPDATE that locks and debits; when
+    it matches no row (no account yet, or too few points) the account is locked and looked at,
+    since a credit may have landed in between.
+    """
+    held, spent = (points, 0) if into_hold else (0, points)
+    cursor.execute(
+        "UPDATE points_account SET available = available - %s, held = held + %s, "
+        "lifetime_spent = lifetime_spent + %s WHERE member_id = %s AND available >= %s "
+        "RETURNING id, available, pending, held, debt",
+        [points, held, spent, member_id, points],
+    )
+    row = cursor.fetchone()
+    if row is not None:
+        return _Account(*row), True
+    account = _lock_account(cursor, member_id)
+    if account.available < points:
+        return account, False
+    account.available -= points
+    account.held += held
+    _save_totals(cursor, account, spent=spent)
+    return account, True
+
+
 def _lock_account_by_id(cursor, account_id: int) -> _Account:
     cursor.execute(
         "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s FOR UPDATE",
@@ -232,10 +292,13 @@ def _save_totals(cursor, account: _Account, *, earned=0, spent=0, expired=0) -> 
     )
 
 
-_ENTRY_COLUMNS = (
-    "account_id", "key", "kind", "delta", "balance_after", "reason", "reference", "fingerprint",
-    "reverses_id", "hold_id", "rule_version", "explanation", "staff_id", "created_at",
-)
+_ENTRY_TYPES = {
+    "account_id": "bigint", "key": "text", "kind": "text", "delta": "bigint",
+    "balance_after": "bigint", "reason": "text", "reference": "text", "fingerprint": "text",
+    "reverses_id": "bigint", "hold_id": "bigint", "rule_version": "text", "explanation": "jsonb",
+    "staff_id": "bigint", "created_at": "timestamptz",
+}
+_ENTRY_COLUMNS = tuple(_ENTRY_TYPES)
 
 
 def _insert_entry(cursor, *, guard_key: bool = False, **fields) -> Entry:
@@ -254,7 +317,8 @@ def _insert_entry(cursor, *, guard_key: bool = False, **fields) -> Entry:
     explanation_index = _ENTRY_COLUMNS.index("explanation")
     if values[explanation_index] is not None:
         values[explanation_index] = json.dumps(values[explanation_index], ensure_ascii=False)
-    placeholders = ", ".join("%s::jsonb" if name == "explanation" else "%s" for name in _ENTRY_COLUMNS)
+    # Explicit types: in INSERT ... SELECT a NULL bound on the server would otherwise be text.
+    placeholders = ", ".join(f"%s::{_ENTRY_TYPES[name]}" for name in _ENTRY_COLUMNS)
     columns = ", ".join(_ENTRY_COLUMNS)
     if guard_key:
         cursor.execute(
@@ -277,7 +341,7 @@ def _insert_entry(cursor, *, guard_key: bool = False, **fields) -> Entry:
 def _record_refusal(cursor, account: _Account, key: str, fingerprint: str, error: LedgerError):
     cursor.execute(
         "INSERT INTO points_refusal (account_id, key, fingerprint, code, message, created_at) "
-        "SELECT %s, %s, %s, %s, %s, %s "
+        "SELECT %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::timestamptz "
         "WHERE NOT EXISTS (SELECT 1 FROM points_entry WHERE key = %s) "
         "ON CONFLICT (key) DO NOTHING RETURNING id",
         [account.id, key, fingerprint, error.code, error.message[:255], timezone.now(), key],
@@ -314,7 +378,7 @@ def _take_from_lots(cursor, account_id: int, points: int, *, entry_id=None, hold
             RETURNING l.id, taken.amount, taken.pending
         ), allocated AS (
             INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
-            SELECT %s, id, %s, %s, amount FROM updated
+            SELECT %s::bigint, id, %s::bigint, %s::bigint, amount FROM updated
         )
         SELECT id, amount, pending FROM updated
         """,
@@ -335,7 +399,8 @@ def _return_to_lots(cursor, account_id: int, returns, *, entry_id: int, hold_id=
     amounts = [amount for _lot, amount, _expires in returns]
     cursor.execute(
         "INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount) "
-        "SELECT %s, lot_id, %s, %s, amount FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
+        "SELECT %s::bigint, lot_id, %s::bigint, %s::bigint, amount "
+        "FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
         [account_id, entry_id, hold_id, lot_ids, amounts],
     )
     live = [(lot_id, amount) for lot_id, amount, expires in returns if expires is None or expires > now]
@@ -397,14 +462,25 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
         expires_at = None
 
     def work(cursor):
-        account = _lock_account(cursor, member.pk)
-        recovered = min(account.debt, points)
-        account.debt -= recovered
-        if pending:
-            account.pending += points - recovered
-        else:
-            account.available += points - recovered
-        _save_totals(cursor, account, earned=points)
+        # Fast path, one statement that locks and credits: an existing account without debt.
+        cursor.execute(
+            "UPDATE points_account SET available = available + %s, pending = pending + %s, "
+            "lifetime_earned = lifetime_earned + %s WHERE member_id = %s AND debt = 0 "
+            "RETURNING id, available, pending, held, debt",
+            [0 if pending else points, points if pending else 0, points, member.pk],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            account, recovered = _Account(*row), 0
+        else:  # a new account, or debt to recover first
+            account = _lock_account(cursor, member.pk)
+            recovered = min(account.debt, points)
+            account.debt -= recovered
+            if pending:
+                account.pending += points - recovered
+            else:
+                account.available += points - recovered
+            _save_totals(cursor, account, earned=points)
         entry = _insert_entry(
             cursor, guard_key=True, account_id=account.id, key=key, kind=kind, delta=points,
             balance_after=account.total, reason=reason, reference=reference,
@@ -444,12 +520,10 @@ def _debit(member, points, *, kind, key, reason, reference="", staff=None) -> En
     now = timezone.now()
 
     def work(cursor):
-        account = _lock_account(cursor, member.pk)
-        if account.available < points:
+        account, enough = _take_available(cursor, member.pk, points, into_hold=False)
+        if not enough:
             return _record_refusal(cursor, account, key, fingerprint, InsufficientPoints(
                 f"{points} points needed, {account.available} available."))
-        account.available -= points
-        _save_totals(cursor, account, spent=points)
         entry = _insert_entry(
             cursor, guard_key=True, account_id=account.id, key=key, kind=kind, delta=-points,
             balance_after=account.total, reason=reason, reference=reference,
@@ -497,13 +571,10 @@ def hold(member, points, *, key, reference="", ttl=None) -> Hold:
     now = timezone.now()
 
     def work(cursor):
-        account = _lock_account(cursor, member.pk)
-        if account.available < points:
+        account, enough = _take_available(cursor, member.pk, points, into_hold=True)
+        if not enough:
             return _record_refusal(cursor, account, key, fingerprint, InsufficientPoints(
                 f"{points} points needed, {account.available} available."))
-        account.available -= points
-        account.held += points
-        _save_totals(cursor, account)
         cursor.execute(
             "INSERT INTO points_hold (account_id, amount, captured, status, reference, "
             "expires_at, created_at) VALUES (%s, %s, 0, 'held', %s, %s, %s) RETURNING id",
@@ -589,7 +660,8 @@ def capture(hold, *, key, points=None) -> Entry:
         )
         cursor.execute(
             "INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount) "
-            "SELECT %s, lot_id, %s, %s, amount FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
+            "SELECT %s::bigint, lot_id, %s::bigint, %s::bigint, amount "
+        "FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
             [account.id, entry.id, hold_id, [t[0] for t in take], [t[1] for t in take]],
         )
         expired = _release_part(cursor, account, hold_id, give_back, key=key, reference=reference,
@@ -795,19 +867,11 @@ def _lock_accounts(cursor, ids) -> None:
     cursor.fetchall()
 
 
-def _rerun_suffix(kind: str) -> str:
-    """SQL for the tail of a job entry's key ``{kind}:{run}:{account_id}`` (row of ``accounts``).
 
-    A run at the same ``now`` as an earlier one (a re-run that finds newly due lots) would repeat
-    that run's key; it gets ``:n`` appended, n being how many ``kind`` entries the account already
-    has at that instant, which grows with every run, so the key stays unique.
-    """
-    return (
-        f"CASE WHEN EXISTS (SELECT 1 FROM points_entry e "
-        f"WHERE e.key = '{kind}:' || %(run)s || ':' || accounts.id) "
-        f"THEN ':' || (SELECT COUNT(*) FROM points_entry e WHERE e.account_id = accounts.id "
-        f"AND e.kind = '{kind}' AND e.created_at = %(now)s) ELSE '' END"
-    )
+def _run_id(now) -> str:
+    """A job run's id in its entries' keys: the instant plus a random tag, so a second run at the
+    same instant (a catch-up that finds newly due lots) never repeats a key."""
+    return f"{now.isoformat()}/{uuid.uuid4().hex[:8]}"
 
 
 def activate_due(now=None) -> int:
@@ -816,14 +880,14 @@ def activate_due(now=None) -> int:
     Set-based, in batches of accounts; one ``activate`` entry per account per run; safe to re-run.
     """
     now = now or timezone.now()
-    run = now.isoformat()
+    run = _run_id(now)
     reason = _in_default_language("%(points)s points became available", points="%s")
     total = 0
     for ids in _due_account_batches("pending AND available_at <= %s", now):
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_accounts(cursor, ids)
             cursor.execute(
-                f"""
+                """
                 WITH due AS (
                     UPDATE points_lot SET pending = FALSE
                     WHERE account_id = ANY(%(ids)s) AND pending AND available_at <= %(now)s
@@ -838,7 +902,7 @@ def activate_due(now=None) -> int:
                 ), entries AS (
                     INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
                         reference, fingerprint, rule_version, created_at)
-                    SELECT id, 'activate:' || %(run)s || ':' || id || {_rerun_suffix("activate")},
+                    SELECT id, 'activate:' || %(run)s || ':' || id,
                            'activate', 0, total,
                            format(%(reason)s, points), '', '', '', %(now)s
                     FROM accounts
@@ -862,7 +926,7 @@ def expire_due(now=None) -> int:
     by an open hold are not in ``remaining`` and are honoured by its capture.
     """
     now = now or timezone.now()
-    run = now.isoformat()
+    run = _run_id(now)
     reason = _in_default_language("%(points)s points expired", points="%s")
     total = 0
     for ids in _due_account_batches(
@@ -871,7 +935,7 @@ def expire_due(now=None) -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock_accounts(cursor, ids)
             cursor.execute(
-                f"""
+                """
                 WITH due AS (
                     SELECT id, account_id, remaining, pending FROM points_lot
                     WHERE account_id = ANY(%(ids)s) AND remaining > 0
@@ -894,7 +958,7 @@ def expire_due(now=None) -> int:
                 ), entries AS (
                     INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
                         reference, fingerprint, rule_version, created_at)
-                    SELECT id, 'expire:' || %(run)s || ':' || id || {_rerun_suffix("expire")},
+                    SELECT id, 'expire:' || %(run)s || ':' || id,
                            'expire', -points, total,
                            format(%(reason)s, points), '', '', '', %(now)s
                     FROM accounts

@@ -3,7 +3,7 @@
 Every helper reads the database as it is, so a test can compare "before" and "after" snapshots
 of a refused operation and see that nothing at all changed.
 """
-
+import re
 from contextlib import contextmanager
 from datetime import datetime
 from unittest.mock import patch
@@ -50,14 +50,22 @@ def entries(member) -> list[tuple]:
 
 
 def keyed_entries(member) -> list[tuple]:
-    """The member's journal as ``(key, kind, delta, balance_after)`` in posting order."""
+    """The member's journal as ``(key, kind, delta, balance_after)`` in posting order.
+
+    Job entries' keys carry a random run tag (``expire:{now}/{tag}:{account}``); it is dropped
+    here so tests can state the key exactly.
+    """
     from points.models import Entry
 
-    return list(
-        Entry.objects.filter(account__member=member)
+    return [
+        (JOB_RUN_TAG.sub(r"\1:", key), kind, delta, balance_after)
+        for key, kind, delta, balance_after in Entry.objects.filter(account__member=member)
         .order_by("id")
         .values_list("key", "kind", "delta", "balance_after")
-    )
+    ]
+
+
+JOB_RUN_TAG = re.compile(r"^((?:expire|activate):.+)/[0-9a-f]{8}:")
 
 
 def lots(member) -> list[tuple]:
