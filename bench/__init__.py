@@ -1,0 +1,1 @@
+"""Benchmarks of the service layer against plain SQL; run with `make bench`."""

@@ -1,0 +1,100 @@
+"""The benchmark's own databases, kept apart from the development database.
+
+Everything runs in ``<name>_bench`` (and, for expiry, ``<name>_bench_x*`` copies made from it with
+``CREATE DATABASE ... TEMPLATE``), on the server ``DATABASE_URL`` names (or the embedded one). The
+databases are dropped and recreated on every run and dropped again at the end unless ``--keep``.
+"""
+
+import time
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import dj_database_url
+import psycopg
+from psycopg import errors, sql
+
+
+def url_name(url: str) -> str:
+    return dj_database_url.parse(url)["NAME"]
+
+
+def with_name(url: str, name: str) -> str:
+    """The same server URL pointing at database ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + quote(name)))
+
+
+def connect_kwargs(url: str) -> dict:
+    """psycopg keyword arguments for ``url`` (the same server and options Django would use)."""
+    cfg = dj_database_url.parse(url)
+    kwargs = {"dbname": cfg["NAME"]}
+    for key, name in (("USER", "user"), ("PASSWORD", "password"), ("HOST", "host"), ("PORT", "port")):
+        if cfg.get(key):
+            kwargs[name] = str(cfg[key])
+    kwargs.update(cfg.get("OPTIONS") or {})
+    return kwargs
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(**connect_kwargs(url), autocommit=autocommit)
+
+
+class Server:
+    """Create, clone and drop the benchmark databases through a maintenance connection."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._conn = None
+        # The maintenance database: "postgres" where it exists, else the one the URL names.
+        for name in ("postgres", url_name(url), "template1"):
+            try:
+                self._conn = connect(with_name(url, name), autocommit=True)
+                break
+            except psycopg.OperationalError as exc:
+                last = exc
+        if self._conn is None:
+            raise last
+        self.version = self._conn.info.server_version
+        self.created: list[str] = []
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def drop(self, name: str) -> None:
+        force = sql.SQL(" WITH (FORCE)") if self.version >= 130000 else sql.SQL("")
+        self._conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)) + force
+        )
+        if name in self.created:
+            self.created.remove(name)
+
+    def create(self, name: str, *, template: str | None = None) -> str:
+        """(Re)create database ``name``, empty or as a copy of ``template``; returns its URL."""
+        self.drop(name)
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            if self.version >= 150000:
+                # A file copy (after a checkpoint) instead of WAL-logging every block: much faster.
+                query += sql.SQL(" STRATEGY FILE_COPY")
+        # The template must have no other session; an autovacuum worker may visit it briefly.
+        for attempt in range(60):
+            try:
+                self._conn.execute(query)
+                break
+            except errors.ObjectInUse:
+                if attempt == 59:
+                    raise
+                time.sleep(0.5)
+        self.created.append(name)
+        return with_name(self.url, name)
+
+    def checkpoint(self) -> None:
+        """Flush dirty buffers so a timed run does not pay for the previous one's writes."""
+        try:
+            self._conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+
+    def drop_all(self) -> None:
+        for name in list(reversed(self.created)):
+            self.drop(name)
