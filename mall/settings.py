@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "django_celery_beat",
+    "import_export",
     "mall",
     "points",
     "rules",

@@ -10,13 +10,14 @@ from rules.models import RuleSet, RuleSetStatus
 
 
 def build_rulebook(rule_set: RuleSet) -> RuleBook:
-    """Snapshot a rule set and its tables (five small queries)."""
+    """Snapshot a rule set and its tables (a few small queries)."""
+    bonuses = list(rule_set.category_bonuses.all())
     return RuleBook(
         version=rule_set.version,
         base_points_per_yuan=rule_set.base_points_per_yuan,
         tier_multipliers={row.tier: row.multiplier for row in rule_set.tiers.all()},
-        category_bonuses={row.category: row.bonus_percent for row in rule_set.category_bonuses.all()},
-        category_labels={row.category: row.label for row in rule_set.category_bonuses.all() if row.label},
+        category_bonuses={row.category: row.bonus_percent for row in bonuses},
+        category_labels={row.category: row.label for row in bonuses if row.label},
         spend_tiers=tuple((row.threshold, row.bonus_points)
                           for row in rule_set.spend_tiers.order_by("threshold")),
         behaviours={

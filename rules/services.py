@@ -176,6 +176,10 @@ def roll_back(*, actor) -> RuleSet:
     if current is None:
         raise InvalidTransition("Nothing is published.")
     current = _lock(current)
+    if current.status != RuleSetStatus.PUBLISHED:
+        # Someone else released or rolled back while we waited for the lock (e.g. a double click):
+        # going on would publish a second version.
+        raise InvalidTransition(f"v{current.version} is no longer published; reload and try again.")
     previous = (
         RuleSet.objects.select_for_update()
         .filter(status=RuleSetStatus.RETIRED, published_at__isnull=False,

@@ -1,0 +1,611 @@
+"""Rule sets in the admin: one page per version with its tables as inlines, the release actions,
+its history, and import/export of the tables.
+
+Only drafts are editable (fields and inlines); anything else is shown read-only and a POST to its
+change URL is refused. Every write goes through ``rules.services``: adding creates a draft with
+``create_draft``, saving a draft records the edit with ``record_edit`` once its inlines are saved,
+and the release actions (which need ``rules.publish_ruleset``, a permission separate from
+editing) call the life-cycle services and show their refusals as error messages.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
+
+from mall.models import Tier
+from rules import services
+from rules.errors import RuleSetError, RuleSetLocked
+from rules.forms import (
+    RULE_SET_FIELDS,
+    CheckInStepFormSet,
+    GrayReleaseForm,
+    RuleSetForm,
+    RuleTableFormSet,
+    SpendTierFormSet,
+    TierRuleFormSet,
+)
+from rules.models import (
+    BehaviourRule,
+    CategoryBonus,
+    CheckInStep,
+    RuleSet,
+    RuleSetEvent,
+    RuleSetStatus,
+    SpendTier,
+    TierRule,
+)
+from rules.resources import RESOURCES
+
+PREVIEWABLE = (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE)
+
+
+# --- Inlines -----------------------------------------------------------------------------------
+
+
+class RuleTableInline(admin.TabularInline):
+    """A table of a rule set: editable while the rule set is a draft, read-only afterwards."""
+
+    extra = 0
+    formset = RuleTableFormSet
+
+    @staticmethod
+    def _editable(rule_set) -> bool:
+        return rule_set is None or rule_set.is_editable
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class TierRuleInline(RuleTableInline):
+    model = TierRule
+    formset = TierRuleFormSet
+    fields = ("tier", "multiplier", "qualify_points")
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return len(Tier.choices) if obj is None else 0  # a new rule set needs all three tiers
+
+
+class CategoryBonusInline(RuleTableInline):
+    model = CategoryBonus
+    fields = ("category", "label", "bonus_percent")
+
+
+class SpendTierInline(RuleTableInline):
+    model = SpendTier
+    formset = SpendTierFormSet
+    fields = ("threshold", "bonus_points")
+
+
+class BehaviourRuleInline(RuleTableInline):
+    model = BehaviourRule
+    fields = ("action", "label", "points", "photo_bonus_percent", "daily_limit", "lifetime_limit")
+
+
+class CheckInStepInline(RuleTableInline):
+    model = CheckInStep
+    formset = CheckInStepFormSet
+    fields = ("day", "points")
+
+
+class RuleSetEventInline(admin.TabularInline):
+    """The rule set's history, newest first; written by rules.services only."""
+
+    model = RuleSetEvent
+    fields = ("at", "action", "actor", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("history")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the rule set may see who changed it.
+        return request.user.has_perm("rules.view_ruleset") or request.user.has_perm("rules.change_ruleset")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- The rule set page -------------------------------------------------------------------------
+
+POLICY_FIELDSETS = (
+    (None, {"fields": ("name", "notes")}),
+    (_("Earning"), {"fields": ("base_points_per_yuan", "max_points_per_order"),
+                    "description": _("Tier multipliers, category bonuses and spend tiers are in the "
+                                     "tables below.")}),
+    (_("Behaviours and caps"), {"fields": ("daily_behaviour_cap",),
+                                "description": _("Points per action and the check-in streak are in the "
+                                                 "tables below.")}),
+    (_("Pending, expiry and reminders"), {"fields": ("pending_days", "expiry_months", "reminder_days")}),
+    (_("Redemption"), {"fields": ("redemption_points_per_yuan", "redemption_max_percent",
+                                  "redemption_min_points")}),
+    (_("Lifecycle campaigns"), {"fields": ("new_member_days", "new_member_redemption_discount",
+                                           "inactive_days", "wakeup_points", "wakeup_cooldown_days")}),
+    (_("Tiers"), {"fields": ("tier_window_days", "tier_grace_days")}),
+)
+RELEASE_FIELDSET = (_("Version and release"), {
+    "fields": ("version", "status", "gray_percent_display", "gray_tiers_display", "cloned_from"),
+})
+AUDIT_FIELDSET = (_("Who and when"), {
+    "fields": (("created_by", "created_at"), ("updated_by", "updated_at"), ("published_by", "published_at")),
+})
+
+
+@admin.register(RuleSet)
+class RuleSetAdmin(admin.ModelAdmin):
+    form = RuleSetForm
+    change_form_template = "admin/rules/ruleset/change_form.html"
+    list_display = ("version", "name", "status", "gray_percent_display", "gray_tiers_display",
+                    "published_by", "published_at", "updated_by", "updated_at")
+    list_display_links = ("version", "name")
+    list_filter = ("status",)
+    list_select_related = ("published_by", "updated_by")
+    search_fields = ("name", "notes")
+    readonly_fields = ("version", "status", "gray_percent_display", "gray_tiers_display", "cloned_from",
+                       "created_by", "created_at", "updated_by", "updated_at", "published_by", "published_at")
+    inlines = [TierRuleInline, CategoryBonusInline, SpendTierInline, BehaviourRuleInline, CheckInStepInline,
+               RuleSetEventInline]
+    actions = ["clone_as_draft", "start_gray_release", "widen_gray_release", "publish_to_all",
+               "stop_gray_release", "roll_back"]
+
+    # Columns and read-only fields.
+
+    @admin.display(description=_("gray percentage"))
+    def gray_percent_display(self, obj):
+        return f"{obj.gray_percent}%" if obj.status == RuleSetStatus.CANDIDATE else "-"
+
+    @admin.display(description=_("gray tiers"))
+    def gray_tiers_display(self, obj):
+        return ", ".join(str(Tier(tier).label) for tier in obj.gray_tiers) or "-"
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return POLICY_FIELDSETS
+        return (RELEASE_FIELDSET, *POLICY_FIELDSETS, AUDIT_FIELDSET)
+
+    def get_inlines(self, request, obj):
+        if obj is None:
+            return [inline for inline in self.inlines if inline is not RuleSetEventInline]
+        return self.inlines
+
+    # Permissions: only drafts change; releasing is a separate permission.
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_publish_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.publish_ruleset")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # The bulk delete does not look at each row's status; drafts are deleted one at a time.
+        actions.pop("delete_selected", None)
+        return actions
+
+    # Saving: through rules.services.
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RuleSetLocked as error:
+            # Released by someone else between loading the page and saving it: nothing was saved
+            # (the admin's transaction rolled back).
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def save_model(self, request, obj, form, change):
+        fields = [name for name in form.cleaned_data if name in RULE_SET_FIELDS]
+        if not change:
+            draft = services.create_draft(
+                actor=request.user, **{name: getattr(obj, name) for name in fields}
+            )
+            # The admin saves the inlines against ``obj``: make it the created draft.
+            for field in RuleSet._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(draft, field.attname))
+            obj._state.adding, obj._state.db = False, draft._state.db
+            return
+        # Lock the row so a release cannot slip in between this check and the commit (the admin
+        # runs the whole change form in one transaction).
+        current = RuleSet.objects.select_for_update().get(pk=obj.pk)
+        if not current.is_editable:
+            raise RuleSetLocked(
+                gettext("v%(version)s is %(status)s; clone it to change it.")
+                % {"version": current.version, "status": current.get_status_display()}
+            )
+        if form.has_changed():
+            obj.save(update_fields=fields)  # never the status or release fields
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:
+            return  # create_draft wrote the history row
+        changed = [str(RuleSet._meta.get_field(name).verbose_name) for name in form.changed_data]
+        changed += [str(formset.model._meta.verbose_name_plural)
+                    for formset in formsets if formset.has_changed()]
+        if changed:
+            # Saving without a change is not an edit (it would make the viewer the last editor).
+            services.record_edit(form.instance, actor=request.user, detail=", ".join(changed))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self._page_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _page_context(self, request, obj):
+        info = self.opts.app_label, self.opts.model_name
+
+        def url(name, *args):
+            return reverse(f"admin:{info[0]}_{info[1]}_{name}", args=[obj.pk, *args],
+                           current_app=self.admin_site.name)
+
+        buttons = []  # (label, url, method)
+        if self.has_add_permission(request):
+            buttons.append((_("Clone as draft"), url("release", "clone"), "post"))
+        if self.has_publish_permission(request):
+            if obj.status == RuleSetStatus.DRAFT:
+                buttons.append((_("Start gray release…"), url("gray_release"), "get"))
+            if obj.status == RuleSetStatus.CANDIDATE:
+                buttons.append((_("Widen gray release…"), url("gray_release"), "get"))
+            if obj.status in PREVIEWABLE:
+                buttons.append((_("Publish to all"), url("release", "publish"), "post"))
+            if obj.status == RuleSetStatus.CANDIDATE:
+                buttons.append((_("Stop gray release"), url("release", "stop-gray"), "post"))
+            if obj.status == RuleSetStatus.PUBLISHED:
+                buttons.append((_("Roll back to the previous version"), url("release", "roll-back"), "post"))
+        previews = []
+        if obj.status in PREVIEWABLE:
+            previews = [(_("Try an order"), url("try_order")), (_("Simulate"), url("simulate"))]
+        tables = [
+            (model._meta.verbose_name_plural,
+             reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist",
+                     current_app=self.admin_site.name) + f"?rule_set__id__exact={obj.pk}")
+            for model in RESOURCES
+        ]
+        return {
+            "rule_set_buttons": buttons,
+            "rule_set_previews": previews,
+            "rule_set_tables": tables,
+            "rule_set_gray_tiers": self.gray_tiers_display(obj),
+            "rule_set_same_editor": obj.status in PREVIEWABLE and obj.updated_by_id == request.user.pk
+            and self.has_publish_permission(request),
+        }
+
+    # Release operations, shared by the changelist actions and the buttons on the change page.
+
+    def _attempt(self, request, call):
+        """Run a service call; a refusal becomes an error message (never a 500)."""
+        try:
+            return call()
+        except RuleSetError as error:
+            self.message_user(request, gettext("Refused: %(reason)s") % {"reason": error.message},
+                              messages.ERROR)
+            return None
+
+    def _clone(self, request, rule_set):
+        draft = self._attempt(request, lambda: services.clone_as_draft(rule_set, actor=request.user))
+        if draft is not None:
+            self.message_user(request, gettext("Created draft v%(new)s from v%(old)s.")
+                              % {"new": draft.version, "old": rule_set.version}, messages.SUCCESS)
+        return draft
+
+    def _publish(self, request, rule_set):
+        done = self._attempt(request, lambda: services.publish(rule_set, actor=request.user))
+        if done is not None:
+            self.message_user(request, gettext("v%(version)s is now published to all members.")
+                              % {"version": done.version}, messages.SUCCESS)
+        return done
+
+    def _stop_gray(self, request, rule_set):
+        done = self._attempt(request, lambda: services.stop_gray(rule_set, actor=request.user))
+        if done is not None:
+            self.message_user(request, gettext("Stopped the gray release of v%(version)s.")
+                              % {"version": done.version}, messages.SUCCESS)
+        return done
+
+    def _roll_back(self, request, rule_set):
+        if rule_set.status != RuleSetStatus.PUBLISHED:
+            self.message_user(request, gettext("Only the published version can be rolled back."),
+                              messages.ERROR)
+            return None
+        restored = self._attempt(request, lambda: services.roll_back(actor=request.user))
+        if restored is not None:
+            self.message_user(request, gettext("Rolled back v%(old)s; v%(new)s is published again.")
+                              % {"old": rule_set.version, "new": restored.version}, messages.SUCCESS)
+        return restored
+
+    def _one(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, gettext("Select exactly one rule set for this action."),
+                              messages.WARNING)
+            return None
+        return queryset.get()
+
+    def _change_url(self, rule_set):
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[rule_set.pk],
+                       current_app=self.admin_site.name)
+
+    def _gray_url(self, rule_set):
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_gray_release",
+                       args=[rule_set.pk], current_app=self.admin_site.name)
+
+    @admin.action(description=_("Clone as draft"), permissions=["add"])
+    def clone_as_draft(self, request, queryset):
+        drafts = [self._clone(request, rule_set) for rule_set in queryset.order_by("version")]
+        drafts = [draft for draft in drafts if draft is not None]
+        if len(drafts) == 1:
+            return HttpResponseRedirect(self._change_url(drafts[0]))
+        return None
+
+    @admin.action(description=_("Start gray release…"), permissions=["publish"])
+    def start_gray_release(self, request, queryset):
+        rule_set = self._one(request, queryset)
+        if rule_set is None:
+            return None
+        if rule_set.status != RuleSetStatus.DRAFT:
+            self.message_user(request, gettext("Only a draft can start a gray release."), messages.ERROR)
+            return None
+        return HttpResponseRedirect(self._gray_url(rule_set))
+
+    @admin.action(description=_("Widen gray release…"), permissions=["publish"])
+    def widen_gray_release(self, request, queryset):
+        rule_set = self._one(request, queryset)
+        if rule_set is None:
+            return None
+        if rule_set.status != RuleSetStatus.CANDIDATE:
+            self.message_user(request, gettext("Only the version in gray release can be widened."),
+                              messages.ERROR)
+            return None
+        return HttpResponseRedirect(self._gray_url(rule_set))
+
+    @admin.action(description=_("Publish to all"), permissions=["publish"])
+    def publish_to_all(self, request, queryset):
+        rule_set = self._one(request, queryset)
+        if rule_set is not None:
+            self._publish(request, rule_set)
+
+    @admin.action(description=_("Stop gray release"), permissions=["publish"])
+    def stop_gray_release(self, request, queryset):
+        rule_set = self._one(request, queryset)
+        if rule_set is not None:
+            self._stop_gray(request, rule_set)
+
+    @admin.action(description=_("Roll back to the previous version"), permissions=["publish"])
+    def roll_back(self, request, queryset):
+        rule_set = self._one(request, queryset)
+        if rule_set is not None:
+            self._roll_back(request, rule_set)
+
+    # Extra pages: the gray release form, the release buttons and the preview views.
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:rule_set_id>/try-order/", wrap(self._preview("try_order_view")),
+                 name=f"{prefix}_try_order"),
+            path("<int:rule_set_id>/simulate/", wrap(self._preview("simulate_view")),
+                 name=f"{prefix}_simulate"),
+            path("<int:rule_set_id>/gray-release/", wrap(self.gray_release_view),
+                 name=f"{prefix}_gray_release"),
+            path("<int:rule_set_id>/release/<slug:operation>/", wrap(self.release_view),
+                 name=f"{prefix}_release"),
+            *super().get_urls(),
+        ]
+
+    def _preview(self, name):
+        def view(request, rule_set_id):
+            if not self.has_view_permission(request):
+                raise PermissionDenied
+            # Imported here: rules.preview is written separately and may not exist yet.
+            try:
+                from rules import preview
+            except ModuleNotFoundError as error:
+                if error.name != "rules.preview":
+                    raise
+                raise Http404("rules.preview is not installed") from error
+            return getattr(preview, name)(request, rule_set_id)
+
+        view.__name__ = name
+        return view
+
+    def _rule_set(self, request, rule_set_id) -> RuleSet:
+        rule_set = self.get_object(request, str(rule_set_id))
+        if rule_set is None:
+            raise Http404
+        if not self.has_view_permission(request, rule_set):
+            raise PermissionDenied
+        return rule_set
+
+    def release_view(self, request, rule_set_id, operation):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        rule_set = self._rule_set(request, rule_set_id)
+        if operation == "clone":
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            result = self._clone(request, rule_set)
+        else:
+            handler = {"publish": self._publish, "stop-gray": self._stop_gray,
+                       "roll-back": self._roll_back}.get(operation)
+            if handler is None:
+                raise Http404
+            if not self.has_publish_permission(request):
+                raise PermissionDenied
+            result = handler(request, rule_set)
+        return HttpResponseRedirect(self._change_url(result or rule_set))
+
+    def gray_release_view(self, request, rule_set_id):
+        rule_set = self._rule_set(request, rule_set_id)
+        if not self.has_publish_permission(request):
+            raise PermissionDenied
+        if rule_set.status not in PREVIEWABLE:
+            self.message_user(request, gettext("v%(version)s is %(status)s: it cannot be gray-released.")
+                              % {"version": rule_set.version, "status": rule_set.get_status_display()},
+                              messages.ERROR)
+            return HttpResponseRedirect(self._change_url(rule_set))
+        if request.method == "POST":
+            form = GrayReleaseForm(request.POST, rule_set=rule_set)
+            if form.is_valid():
+                done = self._attempt(request, lambda: services.start_gray(
+                    rule_set, actor=request.user, percent=form.cleaned_data["percent"],
+                    tiers=form.cleaned_data["tiers"],
+                ))
+                if done is not None:
+                    tiers = f" + {self.gray_tiers_display(done)}" if done.gray_tiers else ""
+                    message = gettext("v%(version)s is in gray release: %(percent)s%% of members%(tiers)s.")
+                    message %= {"version": done.version, "percent": done.gray_percent, "tiers": tiers}
+                    self.message_user(request, message, messages.SUCCESS)
+                    return HttpResponseRedirect(self._change_url(done))
+        else:
+            initial = {}
+            if rule_set.status == RuleSetStatus.CANDIDATE:
+                initial = {"percent": rule_set.gray_percent, "tiers": rule_set.gray_tiers}
+            form = GrayReleaseForm(initial=initial, rule_set=rule_set)
+        widen = rule_set.status == RuleSetStatus.CANDIDATE
+        context = {
+            **self.admin_site.each_context(request),
+            "title": (gettext("Widen the gray release of %(rule_set)s") if widen
+                      else gettext("Start a gray release of %(rule_set)s")) % {"rule_set": rule_set},
+            "form": form,
+            "rule_set": rule_set,
+            "original": rule_set,
+            "opts": self.opts,
+            "change_url": self._change_url(rule_set),
+            "widen": widen,
+            "gray_tiers": self.gray_tiers_display(rule_set),
+            "same_editor": rule_set.updated_by_id == request.user.pk,
+        }
+        return TemplateResponse(request, "admin/rules/ruleset/gray_release.html", context)
+
+
+# --- The tables on their own: import/export ----------------------------------------------------
+
+
+class RuleTableAdmin(ImportExportModelAdmin):
+    """A rule table across versions: read-only lists (rows are edited on the rule-set page) with
+    CSV/XLSX import into drafts and export. Import needs add and change permission on the table."""
+
+    formats = [base_formats.CSV, base_formats.XLSX]
+    list_filter = ("rule_set__status", "rule_set")
+    list_select_related = ("rule_set",)
+
+    @admin.display(description=_("version"), ordering="rule_set__version")
+    def version(self, obj):
+        return obj.rule_set.version
+
+    def get_resource_classes(self, request):
+        return [RESOURCES[self.model]]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_import_permission(self, request):
+        opts = self.opts
+        return all(
+            request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+            for action in ("add", "change")
+        )
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_import_data_kwargs(self, **kwargs):
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        # Invalid rows roll the whole file back at the confirm step too (a rule set may have been
+        # released between the preview and the confirmation).
+        kwargs["rollback_on_validation_errors"] = True
+        return kwargs
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            self.message_user(request, gettext("Nothing was imported: the file has rows in error; "
+                                               "import it again to see them."), messages.ERROR)
+            return HttpResponseRedirect(reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
+            ))
+        return super().process_result(result, request)
+
+
+@admin.register(TierRule)
+class TierRuleAdmin(RuleTableAdmin):
+    list_display = ("version", "tier", "multiplier", "qualify_points")
+
+
+@admin.register(CategoryBonus)
+class CategoryBonusAdmin(RuleTableAdmin):
+    list_display = ("version", "category", "label", "bonus_percent")
+    search_fields = ("category", "label")
+
+
+@admin.register(SpendTier)
+class SpendTierAdmin(RuleTableAdmin):
+    list_display = ("version", "threshold", "bonus_points")
+
+
+@admin.register(BehaviourRule)
+class BehaviourRuleAdmin(RuleTableAdmin):
+    list_display = ("version", "action", "label", "points", "photo_bonus_percent", "daily_limit",
+                    "lifetime_limit")
+    search_fields = ("action", "label")
+
+
+@admin.register(CheckInStep)
+class CheckInStepAdmin(RuleTableAdmin):
+    list_display = ("version", "day", "points")
+
+
+@admin.register(RuleSetEvent)
+class RuleSetEventAdmin(admin.ModelAdmin):
+    """Every rule-set change in one list (each rule set's page shows its own)."""
+
+    list_display = ("at", "rule_set", "action", "actor", "detail")
+    list_filter = ("action",)
+    list_select_related = ("rule_set", "actor")
+    search_fields = ("detail", "rule_set__name", "actor__username")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+

@@ -1,0 +1,266 @@
+"""Preview a rule set before it reaches members: "try an order" and "simulate" (DESIGN.md 3.2).
+
+``try_order`` evaluates one order under a version and under the active (published) one, with
+their explanations; ``simulate`` (in ``rules.simulation``) replays the last N days of paid orders.
+The two admin views below put forms in front of them; ``RuleSetAdmin.get_urls`` wires them under
+``admin/rules/ruleset/<id>/try-order/`` and ``.../simulate/`` through ``admin_site.admin_view``.
+Neither writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from mall.models import Tier
+from rules.evaluator import Decision, MemberContext, Order, OrderLine, evaluate_order
+from rules.models import RuleSet, RuleSetStatus, slug_validator
+from rules.selectors import active_rulebook, rulebook, rulebook_for
+from rules.simulation import MAX_DAYS, simulate
+
+MAX_LINES = 50
+MAX_AMOUNT = Decimal("9999999999.99")  # what OrderLine.amount (12 digits, 2 places) can hold
+
+
+@dataclass(frozen=True)
+class TryOrderResult:
+    member: MemberContext
+    order: Order
+    candidate: Decision  # under the rule set tried
+    active: Decision  # under the published version
+    candidate_status: str
+    # The version the member earns under today (gray release aware), when a member was given.
+    member_version: int | None = None
+
+    @property
+    def difference(self) -> int:
+        return self.candidate.points - self.active.points
+
+
+def try_order(rule_set: RuleSet, *, tier: str | None = None, lines: Iterable, order_amount=None,
+              member=None) -> TryOrderResult:
+    """Evaluate one order under ``rule_set`` and under the active version, side by side.
+
+    ``lines`` are evaluator ``OrderLine``s or mappings with ``sku``, ``amount``, ``categories``
+    (and ``quantity``); ``order_amount`` defaults to the sum of the lines. The tier is ``tier``,
+    else the member's. Writes nothing. Raises ``ValueError`` when neither is given."""
+    if tier is None and member is None:
+        raise ValueError("Give a tier or a member.")
+    context = MemberContext(tier=tier or member.tier, member_id=getattr(member, "pk", None))
+    order_lines = tuple(_order_line(line) for line in lines)
+    amount = Decimal(order_amount) if order_amount is not None else sum(
+        (line.amount for line in order_lines), Decimal("0.00")
+    )
+    order = Order(amount=amount, lines=order_lines)
+    member_version = None
+    if member is not None:
+        member_version = rulebook_for(member).version
+    return TryOrderResult(
+        member=context,
+        order=order,
+        candidate=evaluate_order(rulebook(rule_set), context, order),
+        active=evaluate_order(active_rulebook(), context, order),
+        candidate_status=rule_set.get_status_display(),
+        member_version=member_version,
+    )
+
+
+def _order_line(line) -> OrderLine:
+    if isinstance(line, OrderLine):
+        return line
+    if isinstance(line, Mapping):
+        return OrderLine(
+            sku=str(line["sku"]), amount=Decimal(line["amount"]),
+            categories=tuple(line.get("categories") or ()), quantity=int(line.get("quantity", 1)),
+        )
+    raise TypeError(f"An order line must be an OrderLine or a mapping, not {type(line).__name__}")
+
+
+# --------------------------------------------------------------------------- forms
+
+
+class TryOrderForm(forms.Form):
+    member = forms.CharField(
+        label=gettext_lazy("Member"), required=False, max_length=150,
+        help_text=gettext_lazy("Username, phone, external id or member id. Leave empty to pick a tier."),
+    )
+    tier = forms.ChoiceField(
+        label=gettext_lazy("Tier"), required=False,
+        choices=[("", "---------"), *Tier.choices],
+        help_text=gettext_lazy("Used when no member is given."),
+    )
+    lines = forms.CharField(
+        label=gettext_lazy("Order lines"),
+        error_messages={"required": gettext_lazy("Enter at least one order line.")},
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60,
+                                     "placeholder": "apple-fuji 60.00 imported\nbanana 68.00 seasonal"}),
+        help_text=gettext_lazy("One line per row: SKU, amount in yuan, then its categories (if any), "
+                               "separated by spaces, e.g. “apple-fuji 60.00 imported seasonal”."),
+    )
+    order_amount = forms.DecimalField(
+        label=gettext_lazy("Order amount"), required=False, min_value=Decimal("0"),
+        max_value=MAX_AMOUNT, max_digits=12, decimal_places=2,
+        help_text=gettext_lazy("For the spend tiers; empty: the sum of the lines."),
+    )
+
+    def clean_member(self):
+        value = self.cleaned_data["member"].strip()
+        if not value:
+            return None
+        query = Q(username=value) | Q(phone=value) | Q(external_id=value)
+        if value.isdigit() and len(value) <= 18:
+            query |= Q(pk=int(value))
+        found = list(get_user_model().objects.filter(query)[:2])
+        if not found:
+            raise forms.ValidationError(_("No member with username, phone, external id or id “%(value)s”."),
+                                        params={"value": value})
+        if len(found) > 1:
+            raise forms.ValidationError(_("“%(value)s” matches more than one member; use the member id."),
+                                        params={"value": value})
+        return found[0]
+
+    def clean_lines(self):
+        rows = [row.strip() for row in self.cleaned_data["lines"].splitlines()]
+        rows = [row for row in rows if row]
+        if not rows:
+            raise forms.ValidationError(_("Enter at least one order line."))
+        if len(rows) > MAX_LINES:
+            raise forms.ValidationError(_("Enter at most %(max)s order lines."), params={"max": MAX_LINES})
+        lines, errors = [], []
+        for number, row in enumerate(rows, start=1):
+            try:
+                lines.append(self._parse_line(row))
+            except forms.ValidationError as error:
+                errors.append(forms.ValidationError(
+                    _("Line %(number)s: %(error)s"), params={"number": number, "error": error.messages[0]}
+                ))
+        if errors:
+            raise forms.ValidationError(errors)
+        return lines
+
+    @staticmethod
+    def _parse_line(row: str) -> OrderLine:
+        parts = row.replace(",", " ").replace("，", " ").split()
+        if len(parts) < 2:
+            raise forms.ValidationError(_("write the SKU and the amount, e.g. “apple-fuji 60.00”."))
+        sku, raw_amount, categories = parts[0], parts[1], parts[2:]
+        if len(sku) > 64:
+            raise forms.ValidationError(_("the SKU is longer than 64 characters."))
+        try:
+            amount = Decimal(raw_amount)
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite():
+            raise forms.ValidationError(_("“%(amount)s” is not an amount in yuan."),
+                                        params={"amount": raw_amount})
+        if amount < 0:
+            raise forms.ValidationError(_("the amount cannot be negative."))
+        if amount > MAX_AMOUNT:
+            raise forms.ValidationError(_("the amount is too large."))
+        if amount != amount.quantize(Decimal("0.01")):
+            raise forms.ValidationError(_("the amount has more than 2 decimal places."))
+        for category in categories:
+            try:
+                slug_validator(category)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    _("category “%(category)s”: use 1-32 lower-case letters, digits or _."),
+                    params={"category": category},
+                ) from None
+        return OrderLine(sku=sku, amount=amount.quantize(Decimal("0.01")),
+                         categories=tuple(dict.fromkeys(categories)))
+
+    def clean(self):
+        cleaned = super().clean()
+        member, tier = cleaned.get("member"), cleaned.get("tier")
+        if "member" not in self.errors:
+            if member is not None and tier:
+                raise forms.ValidationError(_("Pick a member or a tier, not both."))
+            if member is None and not tier:
+                raise forms.ValidationError(_("Pick a member or a tier."))
+        return cleaned
+
+
+class SimulateForm(forms.Form):
+    days = forms.IntegerField(
+        label=gettext_lazy("Days"), initial=30, min_value=1, max_value=MAX_DAYS,
+        help_text=gettext_lazy("Replay the paid orders of this many days before now."),
+    )
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _check_permission(request) -> None:
+    user = request.user
+    allowed = user.is_authenticated and user.is_active and user.is_staff
+    if not (allowed and user.has_perm("rules.view_ruleset")):
+        raise PermissionDenied
+
+
+def _url(name: str, *args) -> str | None:
+    # The rule set admin (registered elsewhere) may not be there, e.g. in a test URLconf.
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _context(request, rule_set: RuleSet, title: str, **extra) -> dict:
+    return {
+        **admin.site.each_context(request),
+        "title": title,
+        "opts": RuleSet._meta,
+        "rule_set": rule_set,
+        "is_live": rule_set.status in (RuleSetStatus.PUBLISHED, RuleSetStatus.CANDIDATE),
+        "app_url": _url("admin:app_list", RuleSet._meta.app_label),
+        "changelist_url": _url("admin:rules_ruleset_changelist"),
+        "change_url": _url("admin:rules_ruleset_change", rule_set.pk),
+        **extra,
+    }
+
+
+def try_order_view(request, rule_set_id):
+    """Admin page: one order's decision under this version and under the active one."""
+    _check_permission(request)
+    rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
+    result = None
+    if request.method == "POST":
+        form = TryOrderForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            result = try_order(rule_set, tier=data["tier"] or None, member=data["member"],
+                               lines=data["lines"], order_amount=data["order_amount"])
+    else:
+        form = TryOrderForm()
+    title = _("Try an order on v%(version)s") % {"version": rule_set.version}
+    return TemplateResponse(request, "admin/rules/try_order.html",
+                            _context(request, rule_set, title, form=form, result=result))
+
+
+def simulate_view(request, rule_set_id):
+    """Admin page: replay the paid orders of the last N days under this version and the active one."""
+    _check_permission(request)
+    rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
+    result = None
+    if request.method == "POST":
+        form = SimulateForm(request.POST)
+        if form.is_valid():
+            result = simulate(rule_set, days=form.cleaned_data["days"])
+    else:
+        form = SimulateForm()
+    title = _("Simulate v%(version)s on past orders") % {"version": rule_set.version}
+    return TemplateResponse(request, "admin/rules/simulate.html",
+                            _context(request, rule_set, title, form=form, result=result))
