@@ -1,0 +1,198 @@
+"""The points mall: categories, products, stock, coupon-code pools and redemption orders.
+
+Only ``catalog.services`` writes these rows. The database keeps stock non-negative and a coupon
+code given at most once (one redemption per code, unique codes); a redemption's idempotency key
+is unique.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mall.models import Tier
+
+
+class Category(models.Model):
+    name = models.CharField(_("name"), max_length=50)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+        verbose_name=_("parent category"),
+    )
+    sort_order = models.IntegerField(_("sort order"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["sort_order", "id"]
+
+    def __str__(self):
+        return f"{self.parent} / {self.name}" if self.parent_id else self.name
+
+
+class ProductKind(models.TextChoices):
+    PHYSICAL = "physical", _("Physical goods")
+    COUPON = "coupon", _("Coupon code")
+    PRIVILEGE = "privilege", _("Privilege")
+
+
+class Product(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    image = models.ImageField(_("image"), upload_to="products/", blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=ProductKind.choices,
+                            default=ProductKind.PHYSICAL)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, null=True, blank=True, related_name="products",
+        verbose_name=_("category"),
+    )
+    points_price = models.PositiveIntegerField(
+        _("points price"), validators=[MinValueValidator(1)],
+        help_text=_("Points for one unit."),
+    )
+    cash_price = models.DecimalField(
+        _("cash price"), max_digits=10, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Cash paid on top of the points (points + cash); 0 for points only."),
+    )
+    stock = models.PositiveIntegerField(_("stock"), default=0)
+    sold = models.PositiveIntegerField(_("sold"), default=0, editable=False)
+    per_member_limit = models.PositiveIntegerField(
+        _("limit per member"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("Most units one member can redeem over the product's lifetime; empty: no limit."),
+    )
+    visible_tiers = ArrayField(
+        models.CharField(max_length=16, choices=Tier.choices), default=list, blank=True,
+        verbose_name=_("visible to tiers"), help_text=_("Empty: every tier."),
+    )
+    sale_starts_at = models.DateTimeField(_("sale starts"), null=True, blank=True)
+    sale_ends_at = models.DateTimeField(_("sale ends"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    sort_order = models.IntegerField(_("sort order"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["sort_order", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="catalog_stock_non_negative"),
+            models.CheckConstraint(condition=Q(points_price__gt=0), name="catalog_points_price_positive"),
+            models.CheckConstraint(condition=Q(cash_price__gte=0), name="catalog_cash_price_non_negative"),
+            models.CheckConstraint(
+                condition=Q(sale_starts_at__isnull=True) | Q(sale_ends_at__isnull=True)
+                | Q(sale_ends_at__gt=models.F("sale_starts_at")),
+                name="catalog_sale_window_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["active", "category", "sort_order"], name="catalog_listing")]
+
+    def __str__(self):
+        return self.name
+
+
+class StockMovement(models.Model):
+    """Every change of a product's stock, with its reason: staff adjustments and redemptions."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_movements")
+    delta = models.IntegerField(_("change"))
+    stock_after = models.PositiveIntegerField(_("stock after"))
+    reason = models.CharField(_("reason"), max_length=255)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("staff"),
+    )
+    redemption = models.ForeignKey(
+        "Redemption", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+    )
+    created_at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock movements")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.product} {self.delta:+d}"
+
+
+class RedemptionStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    FULFILLED = "fulfilled", _("Fulfilled")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Redemption(models.Model):
+    """A member's redemption order: created -> fulfilled -> completed, or cancelled."""
+
+    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redemptions",
+        verbose_name=_("member"),
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="redemptions",
+                                verbose_name=_("product"))
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    points = models.PositiveIntegerField(_("points"))
+    cash = models.DecimalField(_("cash"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    status = models.CharField(_("status"), max_length=16, choices=RedemptionStatus.choices,
+                              default=RedemptionStatus.CREATED)
+    address = models.TextField(_("shipping address"), blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
+    entry = models.ForeignKey(
+        "points.Entry", on_delete=models.PROTECT, related_name="+", verbose_name=_("spend entry"),
+    )
+    refund_entry = models.ForeignKey(
+        "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("refund entry"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancel reason"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="catalog_redemption_quantity"),
+        ]
+        indexes = [models.Index(fields=["member", "product", "status"], name="catalog_member_product")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.product} ×{self.quantity} ({self.get_status_display()})"
+
+
+class CouponCode(models.Model):
+    """One code of a coupon product's imported pool; given to at most one redemption."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="codes",
+                                verbose_name=_("product"))
+    code = models.CharField(_("code"), max_length=64, unique=True)
+    redemption = models.ForeignKey(
+        Redemption, on_delete=models.PROTECT, null=True, blank=True, related_name="codes",
+        verbose_name=_("redemption"),
+    )
+    imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon code")
+        verbose_name_plural = _("coupon codes")
+        indexes = [
+            models.Index(fields=["product", "id"], name="catalog_free_codes",
+                         condition=Q(redemption__isnull=True)),
+        ]
+
+    def __str__(self):
+        return self.code
