@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -45,3 +46,27 @@ class Member(AbstractUser):
         self.phone = self.phone or None
         self.external_id = self.external_id or None
         super().save(*args, **kwargs)
+
+
+class HookEvent(models.Model):
+    """One event received on a signed hook, applied once per ``event_id``.
+
+    Inserted first in the transaction that applies the event, so a concurrent duplicate waits on
+    the unique index and then reads the stored response. Only applied events (2xx) are stored: a
+    refused event rolls back with its row and is evaluated again on redelivery.
+    """
+
+    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    endpoint = models.CharField(_("endpoint"), max_length=32)
+    request_hash = models.CharField(_("request hash"), max_length=64)
+    status = models.PositiveSmallIntegerField(_("status"), null=True, blank=True)
+    response = models.JSONField(_("response"), null=True, blank=True)
+    created_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("hook event")
+        verbose_name_plural = _("hook events")
+        indexes = [models.Index(fields=["created_at"], name="mall_hookevent_created")]
+
+    def __str__(self):
+        return f"{self.endpoint} {self.event_id}"

@@ -2,9 +2,21 @@
 "adjust points" action on members in mall/admin.py)."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from points.models import Account, Entry, Hold, Lot
+from points.models import (
+    Account,
+    BehaviourRecord,
+    CheckIn,
+    Entry,
+    Hold,
+    Lot,
+    Order,
+    OrderLine,
+    Refund,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,8 +53,12 @@ class EntryAdmin(ReadOnlyAdmin):
     list_select_related = ("account__member", "staff")
     date_hierarchy = "created_at"
     readonly_fields = ("account", "key", "kind", "delta", "balance_after", "reason", "reference",
-                       "reverses", "hold", "rule_version", "explanation", "staff", "created_at")
-    exclude = ("fingerprint",)
+                       "reverses", "hold", "rule_version", "explanation_lines", "staff", "created_at")
+    exclude = ("fingerprint", "explanation")
+
+    @admin.display(description=_("explanation"))
+    def explanation_lines(self, obj):
+        return explanation_html(obj.explanation)
 
     @admin.display(description=_("member"), ordering="account__member__username")
     def member(self, obj):
@@ -73,3 +89,103 @@ class HoldAdmin(ReadOnlyAdmin):
     @admin.display(description=_("member"), ordering="account__member__username")
     def member(self, obj):
         return obj.account.member
+
+
+# --------------------------------------------------------------------------- earning
+
+
+def explanation_html(explanation):
+    """An earning's explanation snapshot as a numbered list of its lines (auto-escaped)."""
+    if not explanation:
+        return "-"
+    if isinstance(explanation, dict) and isinstance(explanation.get("lines"), list):
+        return format_html("<ol style=\"margin:0;padding-left:1.5em\">{}</ol>",
+                           format_html_join("", "<li>{}</li>", ((line,) for line in explanation["lines"])))
+    return str(explanation)
+
+
+def entry_link(entry):
+    if entry is None:
+        return "-"
+    url = reverse("admin:points_entry_change", args=[entry.pk])
+    return format_html('<a href="{}">{} {} (v{})</a>', url, entry.get_kind_display(), f"{entry.delta:+d}",
+                       entry.rule_version or "-")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = readonly_fields = ("sku", "categories", "amount", "quantity")
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = readonly_fields = ("key", "amount", "applied_amount", "points_reversed", "reverse_entry",
+                                "created_at")
+
+    @admin.display(description=_("reverse entry"))
+    def reverse_entry(self, obj):
+        return entry_link(obj.entry)
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    """Paid orders as the shop reported them; points move through the hooks only."""
+
+    list_display = ("external_id", "member", "tier", "amount", "refunded_amount", "paid_at",
+                    "points", "earn_entry", "created_at")
+    list_filter = ("tier", "paid_at")
+    search_fields = ("external_id", "member__username", "member__phone", "member__external_id",
+                     "member__nickname")
+    list_select_related = ("member", "entry")
+    date_hierarchy = "paid_at"
+    fields = readonly_fields = ("external_id", "member", "tier", "amount", "refunded_amount", "paid_at",
+                                "earn_entry", "rule_version", "explanation", "created_at")
+    inlines = [OrderLineInline, RefundInline]
+
+    @admin.display(description=_("points"))
+    def points(self, obj):
+        return obj.entry.delta if obj.entry else 0
+
+    @admin.display(description=_("earn entry"))
+    def earn_entry(self, obj):
+        return entry_link(obj.entry)
+
+    @admin.display(description=_("rule version"))
+    def rule_version(self, obj):
+        return obj.entry.rule_version if obj.entry else "-"
+
+    @admin.display(description=_("explanation"))
+    def explanation(self, obj):
+        return explanation_html(obj.entry.explanation if obj.entry else None)
+
+
+@admin.register(BehaviourRecord)
+class BehaviourRecordAdmin(ReadOnlyAdmin):
+    list_display = ("id", "member", "action", "day", "photo", "points", "reason", "occurred_at")
+    list_filter = ("action", "day")
+    search_fields = ("member__username", "member__phone", "member__external_id", "key")
+    list_select_related = ("member",)
+    date_hierarchy = "day"
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyAdmin):
+    list_display = ("id", "member", "day", "streak", "points", "created_at")
+    list_filter = ("day",)
+    search_fields = ("member__username", "member__phone", "member__external_id")
+    list_select_related = ("member",)
+    date_hierarchy = "day"

@@ -296,3 +296,100 @@ class OrderLine(models.Model):
 
     def __str__(self):
         return f"{self.sku} {self.amount}"
+
+
+class Refund(models.Model):
+    """One refund of a paid order as the shop reported it, kept under its idempotency key."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds",
+                              verbose_name=_("order"))
+    key = models.CharField(_("idempotency key"), max_length=180, unique=True)
+    amount = models.DecimalField(_("refund amount"), max_digits=12, decimal_places=2)
+    # What the refund counted for after capping at the order amount (0 once fully refunded).
+    applied_amount = models.DecimalField(_("applied amount"), max_digits=12, decimal_places=2)
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="refund",
+        verbose_name=_("reverse entry"),
+    )
+    created_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="points_refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(applied_amount__gte=0) & Q(applied_amount__lte=F("amount")),
+                name="points_refund_applied_within_amount",
+            ),
+            models.CheckConstraint(condition=Q(points_reversed__gte=0),
+                                   name="points_refund_points_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id} -{self.amount}"
+
+
+class BehaviourRecord(models.Model):
+    """One behaviour event (review, share, register...) and what it earned, even when 0.
+
+    The daily and lifetime limits and the daily cap count these rows, per local day of the event.
+    """
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="behaviour_records",
+        verbose_name=_("member"),
+    )
+    key = models.CharField(_("idempotency key"), max_length=180, unique=True)
+    action = models.CharField(_("action"), max_length=32)
+    day = models.DateField(_("day"), help_text=_("Local day (Asia/Shanghai) of the event."))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    photo = models.BooleanField(_("with photo"), default=False)
+    points = models.BigIntegerField(_("points"), default=0)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="behaviour",
+        verbose_name=_("earn entry"),
+    )
+    created_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("behaviour record")
+        verbose_name_plural = _("behaviour records")
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=0), name="points_behaviour_points_non_negative"),
+        ]
+        indexes = [models.Index(fields=["member", "day"], name="points_behaviour_member_day")]
+
+    def __str__(self):
+        return f"{self.action} {self.day} +{self.points}"
+
+
+class CheckIn(models.Model):
+    """A member's daily check-in: at most one per local calendar day."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="check_ins",
+        verbose_name=_("member"),
+    )
+    day = models.DateField(_("day"))
+    streak = models.PositiveIntegerField(_("streak day"))
+    points = models.BigIntegerField(_("points"), default=0)
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="check_in",
+        verbose_name=_("earn entry"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("check-in")
+        verbose_name_plural = _("check-ins")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "day"], name="points_check_in_once_a_day"),
+            models.CheckConstraint(condition=Q(streak__gte=1) & Q(points__gte=0),
+                                   name="points_check_in_streak_and_points"),
+        ]
+
+    def __str__(self):
+        return f"{self.member_id} {self.day} #{self.streak}"
