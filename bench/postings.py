@@ -198,7 +198,7 @@ def service_worker(run: Run, thread: int, barrier, ends) -> None:
             def post(member, key, i):
                 services.earn(member, EARN_POINTS, key=key, reason="bench earn",
                               reference=f"order-{i}", rule_version=RULE_VERSION,
-                              explanation=EXPLANATION)
+                              explanation=EXPLANATION, expires_at=bench_expiry())
         else:
             def post(member, key, i):
                 services.spend(member, SPEND_POINTS, key=key, reason="bench spend",
@@ -266,8 +266,6 @@ def sql_worker_factory(url: str):
     from django.utils import timezone
 
     from bench.dbs import connect
-    from points.policy import month_end_expiry
-
     def worker(run: Run, thread: int, barrier, ends) -> None:
         conn = connect(url)  # autocommit off: psycopg opens a transaction, we commit it
         try:
@@ -276,16 +274,17 @@ def sql_worker_factory(url: str):
 
             def earn(member_id, account_id, key, i):
                 now = timezone.now()
+                expires = bench_expiry()
                 reference = f"order-{i}"
                 cur.execute(EARN_ACCOUNT, [EARN_POINTS, EARN_POINTS, account_id])
                 total = cur.fetchone()[0]
                 cur.execute(ENTRY_INSERT, [
                     account_id, key, "earn", EARN_POINTS, total, "bench earn", reference,
-                    _fingerprint("earn", member_id, EARN_POINTS, reference, None, None),
+                    _fingerprint("earn", member_id, EARN_POINTS, reference, None, expires),
                     RULE_VERSION, explanation, now])
                 entry_id = cur.fetchone()[0]
                 cur.execute(EARN_LOT, [account_id, entry_id, EARN_POINTS, EARN_POINTS, now,
-                                       month_end_expiry(now), now])
+                                       expires, now])
                 conn.commit()
 
             def spend(member_id, account_id, key, i):
@@ -340,7 +339,7 @@ def service_statements(kind: str) -> list[str]:
     def post(key):
         if kind == "earn":
             services.earn(member, EARN_POINTS, key=key, reason="bench earn", reference="order",
-                          rule_version=RULE_VERSION, explanation=EXPLANATION)
+                          rule_version=RULE_VERSION, explanation=EXPLANATION, expires_at=bench_expiry())
         else:
             services.spend(member, SPEND_POINTS, key=key, reason="bench spend", reference="r")
 
@@ -380,3 +379,13 @@ def check_run(cursor, run: Run) -> tuple[int, int]:
     if broken:
         raise AssertionError(f"{run.tag}: {broken} accounts break the ledger invariants")
     return int(available), int(entries)
+
+
+def bench_expiry():
+    """The expiry both sides give an earning: as the earning flows do, the caller passes the
+    rule set's validity (12 months to the end of the month) rather than asking for the default."""
+    from django.utils import timezone
+
+    from points.policy import month_end_expiry
+
+    return month_end_expiry(timezone.now(), months=12)

@@ -36,7 +36,7 @@ from django.utils.translation import override
 from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, LedgerError
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
-from points.policy import month_end_expiry
+from points.policy import default_expires_at
 from rules import evaluator
 from rules.selectors import member_context, rulebook_for
 
@@ -105,10 +105,8 @@ def _order_lines(lines) -> tuple[evaluator.OrderLine, ...]:
 
 
 def _expiry(book: evaluator.RuleBook, now: datetime):
-    """When points earned now expire under the book (0 months: never)."""
-    if book.expiry_months <= 0:
-        return services.NEVER
-    return month_end_expiry(now, months=book.expiry_months)
+    """When points earned now expire under the book that decided them (0 months: never)."""
+    return default_expires_at(now, book) or services.NEVER
 
 
 def _in_default_language(func, *args, **kwargs):

@@ -1,14 +1,13 @@
-"""Default ledger policy, in one place until the rule sets own it (rules/ expiry policy)."""
+"""Ledger policy helpers. The validity itself is the rule set's (``RuleSet.expiry_months``)."""
 
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-EXPIRY_MONTHS = 12
 HOLD_TTL = timedelta(minutes=30)
 
 
-def month_end_expiry(earned_at: datetime, months: int = EXPIRY_MONTHS) -> datetime:
+def month_end_expiry(earned_at: datetime, months: int) -> datetime:
     """The instant points earned at ``earned_at`` stop being valid.
 
     Validity runs to the end of the month ``months`` months after earning, in the local time zone:
@@ -23,3 +22,15 @@ def month_end_expiry(earned_at: datetime, months: int = EXPIRY_MONTHS) -> dateti
 def last_valid_day(expires_at: datetime):
     """The last local calendar day on which points expiring at ``expires_at`` can be used."""
     return timezone.localtime(expires_at - timedelta(microseconds=1)).date()
+
+
+def default_expires_at(now: datetime, book=None) -> datetime | None:
+    """When points earned at ``now`` expire under ``book`` (default: the published rule set);
+    None when its validity is 0 months (never)."""
+    if book is None:
+        from rules.selectors import active_rulebook
+
+        book = active_rulebook()
+    if book.expiry_months <= 0:
+        return None
+    return month_end_expiry(now, months=book.expiry_months)

@@ -48,7 +48,7 @@ from points.errors import (
     NotReversible,
 )
 from points.models import Entry, EntryKind, Hold, HoldStatus
-from points.policy import month_end_expiry
+from points.policy import default_expires_at
 
 MAX_POINTS = 10**9
 JOB_BATCH_ACCOUNTS = 5000
@@ -434,7 +434,7 @@ def earn(member, points, *, key, reason, reference="", available_at=None, expire
     """Credit ``points`` as a new lot and return the ``earn`` entry.
 
     The lot is pending (not spendable) until ``available_at`` and expires at ``expires_at``
-    (None: the default policy; ``NEVER``: no expiry). Outstanding debt is recovered first: the
+    (None: the published rule set's validity; ``NEVER``: no expiry). Outstanding debt is recovered first: the
     lot keeps only what is left after paying it. Raises ``InvalidAmount``, ``InvalidArgument``,
     ``IdempotencyConflict``.
     """
@@ -458,7 +458,7 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
     lot_available_at = available_at or now
     pending = lot_available_at > now
     if expires_at is None:
-        expires_at = month_end_expiry(now)
+        expires_at = default_expires_at(now)
     elif expires_at == NEVER:
         expires_at = None
 
