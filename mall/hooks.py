@@ -25,6 +25,7 @@ import json
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
@@ -32,6 +33,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -66,6 +69,38 @@ def verify_signature(headers, body: bytes) -> None:
     # Compared as bytes: compare_digest refuses non-ASCII str, and the header is the caller's.
     if not hmac.compare_digest(sign(body, timestamp).encode(), signature.encode("utf-8", "replace")):
         raise exceptions.AuthenticationFailed(_("Invalid signature."), code="invalid_signature")
+
+
+# Sent in ``WWW-Authenticate``; it is what makes DRF answer 401 (not 403) to a failed signature.
+AUTHENTICATE_HEADER = 'HMAC-SHA256 realm="hooks"'
+
+
+class ShopSignature:
+    """``request.auth`` of a request that ``SignatureAuthentication`` accepted."""
+
+
+class SignatureAuthentication(BaseAuthentication):
+    """DRF authentication for the shop's other signed endpoints (checkout): ``verify_signature``
+    on the raw body, before the view reads anything. Fails with 401; never returns None, so an
+    unsigned request can never fall through to another scheme.
+
+    The hooks themselves keep calling ``verify_signature`` in ``SignedHookView.post`` (after
+    DRF's method check), so a GET on a hook stays a 405.
+    """
+
+    def authenticate(self, request):
+        verify_signature(request.headers, request.body)
+        return AnonymousUser(), ShopSignature()
+
+    def authenticate_header(self, request):
+        return AUTHENTICATE_HEADER
+
+
+class IsShopSigned(BasePermission):
+    """Only requests authenticated by ``SignatureAuthentication``."""
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, ShopSignature)
 
 
 # --------------------------------------------------------------------------- exactly once
@@ -115,7 +150,7 @@ class SignedHookView(APIView):
 
     def get_authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) to a failed signature.
-        return 'HMAC-SHA256 realm="hooks"'
+        return AUTHENTICATE_HEADER
 
     def post(self, request):
         body = request.body  # the raw bytes: the signature covers them exactly
