@@ -12,6 +12,7 @@ non-zero only on errors; a missed goal is printed as MISSED. See bench/README.md
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -33,7 +34,7 @@ def parse_args(argv=None):
                         help="rounds of earn and spend, sides alternating first (default 4)")
     parser.add_argument("--expire-rounds", type=int, default=2,
                         help="rounds of expire, sides alternating first (default 2)")
-    parser.add_argument("--only", choices=["earn", "spend", "expire"], action="append",
+    parser.add_argument("--only", choices=["earn", "spend", "expire", *EXTRA_BENCHES], action="append",
                         help="run only these comparisons (repeatable)")
     parser.add_argument("--quick", action="store_true",
                         help="sanity run: --scale 1000 --lots 100000 --rounds 1 --expire-rounds 1")
@@ -185,6 +186,27 @@ def bench_expire(args, server, empty_template: str, base: str) -> None:
 # --------------------------------------------------------------------------- main
 
 
+# Benches with a database and Django set-up of their own: run as child processes, each printing
+# its own lines (script, arguments for the full run, arguments for --quick).
+EXTRA_BENCHES = {
+    "simulate": ("bench/bench_simulation.py", [], ["--scale", "20000", "--rounds", "1"]),
+    "catalog": ("bench/bench_catalog.py", [], ["--quick"]),
+}
+
+
+def run_extra_benches(args, env) -> None:
+    for name, (script, full, quick) in EXTRA_BENCHES.items():
+        if args.only and name not in args.only:
+            continue
+        if not (ROOT / script).exists():
+            say(f"{name:<7} skipped: {script} is missing")
+            continue
+        result = subprocess.run([sys.executable, script, *(quick if args.quick else full)],
+                                cwd=ROOT, env=env)
+        if result.returncode:
+            raise SystemExit(f"{script} failed with exit status {result.returncode}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mall.settings")
@@ -202,6 +224,7 @@ def main(argv=None) -> int:
     from bench.dbs import Server, url_name
 
     dev_url = os.environ["DATABASE_URL"]
+    child_env = dict(os.environ)
     base = f"{url_name(dev_url)}_bench"[:40]
     server = Server(dev_url)
     started = time.perf_counter()
@@ -220,7 +243,7 @@ def main(argv=None) -> int:
         # the service, so it is off while anything is timed.
         settings.DEBUG = False
         connection.close()
-        only = args.only or ["earn", "spend", "expire"]
+        only = args.only or ["earn", "spend", "expire", *EXTRA_BENCHES]
         empty = None
         if "expire" in only:
             empty = server.create(f"{base}_x_empty", template=base)
@@ -239,6 +262,7 @@ def main(argv=None) -> int:
         if "expire" in only:
             connections.close_all()
             bench_expire(args, server, empty, base)
+        run_extra_benches(args, child_env)
         say(f"done in {time.perf_counter() - started:.0f}s")
         return 0
     finally:
