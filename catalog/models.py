@@ -164,6 +164,7 @@ class Redemption(models.Model):
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
         ordering = ["-id"]
+        permissions = [("cancel_redemption", _("Can cancel redemption"))]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="catalog_redemption_quantity"),
         ]

@@ -4,6 +4,7 @@ posting has a fixed key, so running it again changes nothing."""
 import os
 from datetime import timedelta
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -58,3 +59,4 @@ class Command(BaseCommand):
             + (password if admin.check_password(password) else "(changed by you)")
             + "\nMembers: alice, bob, carol (password member-demo-123)"
         ))
+        call_command("load_demo_catalog", stdout=self.stdout, stderr=self.stderr)

@@ -1,0 +1,82 @@
+"""Points-mall errors. Each has a stable machine-readable ``code`` that the API maps once (409 for
+the business refusals ``out_of_stock``, ``limit_reached``, ``not_available``; 400 for malformed
+input). ``message`` is human text in the active language (made with gettext by the raiser).
+
+The ledger's own refusals come from ``points.errors`` unchanged: ``InsufficientPoints`` and
+``IdempotencyConflict`` (also raised by ``catalog.services.redeem`` for a reused key).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class CatalogError(Exception):
+    code = "catalog_error"
+    default_message = _("The points mall refused the request.")
+
+    def __init__(self, message: str = ""):
+        self.message = str(message or self.default_message)
+        super().__init__(self.message)
+
+
+class OutOfStock(CatalogError):
+    """Fewer units in stock than asked for."""
+
+    code = "out_of_stock"
+    default_message = _("This product is out of stock.")
+
+
+class CodesExhausted(OutOfStock):
+    """A coupon product has stock but its pool holds too few free codes.
+
+    Stock is authoritative for selling; the pool must always hold at least ``stock`` free codes
+    (``catalog.services`` keeps it so). Seeing this means the two drifted apart (codes deleted by
+    hand, stock raised outside the services): the redemption is refused with nothing written.
+    """
+
+    default_message = _("This coupon is sold out.")
+
+
+class LimitReached(CatalogError):
+    """The member's per-product limit (over the product's lifetime) would be exceeded."""
+
+    code = "limit_reached"
+    default_message = _("You have reached the limit for this product.")
+
+
+class NotAvailable(CatalogError):
+    """Inactive, outside its sale window, or not visible to the member's tier."""
+
+    code = "not_available"
+    default_message = _("This product is not available.")
+
+
+class InvalidTransition(CatalogError):
+    """The redemption is not in a state that allows this (e.g. cancelling a fulfilled one)."""
+
+    code = "invalid_transition"
+    default_message = _("This redemption cannot be changed that way.")
+
+
+class InvalidQuantity(CatalogError):
+    """A quantity or stock change that is not a positive integer, or takes stock below 0."""
+
+    code = "invalid_quantity"
+    default_message = _("Invalid quantity.")
+
+
+class InvalidArgument(CatalogError):
+    """A required argument is missing or malformed (key, reason, tracking number, filter)."""
+
+    code = "invalid_argument"
+    default_message = _("Invalid argument.")
+
+
+class DuplicateCodes(CatalogError):
+    """Coupon codes repeated within an import or already in the database; ``codes`` lists them."""
+
+    code = "duplicate_codes"
+    default_message = _("Duplicate coupon codes.")
+
+    def __init__(self, message: str = "", *, codes=()):
+        self.codes = list(codes)
+        super().__init__(message)

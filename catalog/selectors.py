@@ -1,0 +1,176 @@
+"""Catalog reads that pages and the API share, as plain JSON-able dicts, cached (``catalog.cache``).
+
+Only active products inside their sale window are shown (and only those whose category, if any,
+is active). What is served may lag a product save or a stock change by up to
+``catalog.cache.LOCAL_TTL`` seconds in *other* processes (never in the one that made the change);
+redemption never relies on it: ``catalog.services.redeem`` reads stock, limits and the balance
+from the database under row locks.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from catalog import cache
+from catalog.errors import InvalidArgument
+from catalog.models import Product
+
+MAX_PAGE_SIZE = 100
+MAX_SEARCH = 100
+
+ORDERINGS = {
+    "default": ("sort_order", "-id"),
+    "points": ("points_price", "id"),
+    "-points": ("-points_price", "-id"),
+    "newest": ("-created_at", "-id"),
+    "popular": ("-sold", "-id"),
+}
+
+
+def _on_sale(now):
+    return (
+        Q(active=True)
+        & (Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lte=now))
+        & (Q(sale_ends_at__isnull=True) | Q(sale_ends_at__gt=now))
+        & (Q(category__isnull=True) | Q(category__active=True))
+    )
+
+
+def _iso(value):
+    return timezone.localtime(value).isoformat() if value is not None else None
+
+
+def product_dict(product: Product) -> dict:
+    category = product.category if product.category_id else None
+    return {
+        "id": product.pk,
+        "name": product.name,
+        "kind": product.kind,
+        "category": (
+            {"id": category.pk, "name": category.name, "parent_id": category.parent_id}
+            if category is not None else None
+        ),
+        "points_price": product.points_price,
+        "cash_price": f"{product.cash_price:.2f}",
+        "stock": product.stock,
+        "sold": product.sold,
+        "in_stock": product.stock > 0,
+        "image": product.image.url if product.image else "",
+        "description": product.description,
+        "per_member_limit": product.per_member_limit,
+        "visible_tiers": list(product.visible_tiers),
+        "sale_starts_at": _iso(product.sale_starts_at),
+        "sale_ends_at": _iso(product.sale_ends_at),
+        "sort_order": product.sort_order,
+    }
+
+
+def _next_boundary(queryset, now):
+    """The earliest sale start or end after ``now`` among ``queryset``'s products, or None."""
+    bounds = queryset.aggregate(
+        starts=Min("sale_starts_at", filter=Q(sale_starts_at__gt=now)),
+        ends=Min("sale_ends_at", filter=Q(sale_ends_at__gt=now)),
+    )
+    found = [value for value in bounds.values() if value is not None]
+    return min(found) if found else None
+
+
+def _int_or_none(name, value, *, minimum=0):
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} must be an integer, not {value!r}.") from None
+    if isinstance(value, bool) or number < minimum:
+        raise InvalidArgument(f"{name} must be an integer of at least {minimum}, not {value!r}.")
+    return number
+
+
+def product_list(*, category=None, search="", min_points=None, max_points=None, ordering="default",
+                 page=1, page_size=20, tier=None) -> dict:
+    """One page of products on sale: ``{"count", "page", "page_size", "num_pages", "results"}``.
+
+    ``category`` (an id or a ``Category``) includes its sub-categories; ``search`` matches name
+    or description (case-insensitive); ``min_points``/``max_points`` bound the points price;
+    ``ordering`` is one of ``ORDERINGS``; ``tier`` (optional) keeps only products visible to that
+    tier. Raises ``InvalidArgument`` for malformed filters. A page past the end has no results.
+    """
+    category_id = _int_or_none("category", getattr(category, "pk", category), minimum=1)
+    search = (search or "").strip()[:MAX_SEARCH]
+    min_points = _int_or_none("min_points", min_points)
+    max_points = _int_or_none("max_points", max_points)
+    if ordering not in ORDERINGS:
+        raise InvalidArgument(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}.")
+    page = _int_or_none("page", page, minimum=1) or 1
+    page_size = _int_or_none("page_size", page_size, minimum=1) or 20
+    if page_size > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be at most {MAX_PAGE_SIZE}.")
+    tier = tier or None
+    params = (category_id, search.lower(), min_points, max_points, ordering, page, page_size, tier)
+
+    def load():
+        now = timezone.now()
+        base = Product.objects.filter(active=True)
+        listed = base.filter(_on_sale(now))
+        if category_id is not None:
+            listed = listed.filter(Q(category_id=category_id) | Q(category__parent_id=category_id))
+        if search:
+            listed = listed.filter(Q(name__icontains=search) | Q(description__icontains=search))
+        if min_points is not None:
+            listed = listed.filter(points_price__gte=min_points)
+        if max_points is not None:
+            listed = listed.filter(points_price__lte=max_points)
+        if tier is not None:
+            listed = listed.filter(Q(visible_tiers=[]) | Q(visible_tiers__contains=[tier]))
+        count = listed.count()
+        start = (page - 1) * page_size
+        rows = (
+            listed.select_related("category").order_by(*ORDERINGS[ordering])[start:start + page_size]
+            if start < count else []
+        )
+        value = {
+            "count": count,
+            "page": page,
+            "page_size": page_size,
+            "num_pages": max(1, math.ceil(count / page_size)),
+            "results": [product_dict(product) for product in rows],
+        }
+        # Any active product's window opening or closing can change this page.
+        return value, _next_boundary(base, now)
+
+    return cache.cached("list", params, load)
+
+
+def product_detail(product_id) -> dict | None:
+    """The product as a dict if it is on sale, else None ("not found" is cached as well)."""
+    try:
+        product_id = int(product_id)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(product_id, bool) or not 0 < product_id < 2**63:
+        return None
+
+    def load():
+        now = timezone.now()
+        product = (
+            Product.objects.select_related("category")
+            .filter(pk=product_id, active=True).first()
+        )
+        if product is None:
+            return None, None
+        starts, ends = product.sale_starts_at, product.sale_ends_at
+        upcoming = [moment for moment in (starts, ends) if moment is not None and moment > now]
+        until = min(upcoming) if upcoming else None
+        on_sale = (
+            (starts is None or starts <= now) and (ends is None or ends > now)
+            and (product.category_id is None or product.category.active)
+        )
+        if not on_sale:
+            return None, until
+        return product_dict(product), until
+
+    return cache.cached("detail", (product_id,), load)
