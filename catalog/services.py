@@ -50,8 +50,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
-from django.utils.translation import override
+from django.utils.translation import gettext_noop, override
 
 from catalog import cache
 from catalog.errors import (
@@ -324,7 +323,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
             raise CodesExhausted()
     entry = ledger.spend(
         member, points, key=KEY_PREFIX + key,
-        reason=_stored_text(N_("Redeemed %(product)s × %(quantity)s"),
+        reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
                             product=product.name, quantity=quantity)[:255],
         reference=f"redemption:{redemption_id}",
     )
@@ -339,7 +338,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
         CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now)
     StockMovement.objects.create(
         product=product, delta=-quantity, stock_after=stock_after, redemption=redemption,
-        reason=_stored_text(N_("Redemption #%(id)s"), id=redemption_id), created_at=now,
+        reason=_stored_text(gettext_noop("Redemption #%(id)s"), id=redemption_id), created_at=now,
     )
     product.stock, product.sold = stock_after, product.sold + quantity
     _invalidate_after_commit()
@@ -410,7 +409,7 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
         stock_after = _move_stock(locked.product_id, locked.quantity, sold=-locked.quantity)
         refund = ledger.reverse(
             locked.entry, key=f"redeem-cancel:{locked.pk}",
-            reason=_stored_text(N_("Redemption #%(id)s cancelled: %(reason)s"),
+            reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled: %(reason)s"),
                                 id=locked.pk, reason=reason)[:255],
         )
         locked.status = RedemptionStatus.CANCELLED
@@ -421,7 +420,7 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
         StockMovement.objects.create(
             product_id=locked.product_id, delta=locked.quantity, stock_after=stock_after,
             redemption=locked, staff=staff, created_at=now,
-            reason=_stored_text(N_("Redemption #%(id)s cancelled"), id=locked.pk),
+            reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled"), id=locked.pk),
         )
         _invalidate_after_commit()
     return locked
@@ -506,7 +505,7 @@ def import_coupon_codes(product, codes, *, staff) -> int:
         stock_after = _move_stock(locked.pk, count)
         StockMovement.objects.create(
             product=locked, delta=count, stock_after=stock_after, staff=staff, created_at=now,
-            reason=_stored_text(N_("Imported %(count)s coupon codes"), count=count),
+            reason=_stored_text(gettext_noop("Imported %(count)s coupon codes"), count=count),
         )
         _invalidate_after_commit()
     product.stock = stock_after
@@ -553,7 +552,7 @@ def save_product(product, *, staff=None) -> Product:
             if product.stock:
                 StockMovement.objects.create(
                     product=product, delta=product.stock, stock_after=product.stock, staff=staff,
-                    reason=_stored_text(N_("Initial stock")),
+                    reason=_stored_text(gettext_noop("Initial stock")),
                 )
         else:
             current = _lock_product(product.pk)

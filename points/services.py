@@ -34,8 +34,7 @@ import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
-from django.utils.translation import override
+from django.utils.translation import gettext_noop, override
 
 from points.errors import (
     REFUSALS,
@@ -422,7 +421,7 @@ def _expire_at_once(cursor, account: _Account, points: int, *, key: str, referen
     return _insert_entry(
         cursor, account_id=account.id, key=f"{key}#expire", kind=EntryKind.EXPIRE, delta=-points,
         balance_after=account.total, reference=reference, created_at=now,
-        reason=_in_default_language(N_("Returned points had already expired")),
+        reason=_in_default_language(gettext_noop("Returned points had already expired")),
     )
 
 
@@ -586,7 +585,7 @@ def hold(member, points, *, key, reference="", ttl=None) -> Hold:
             cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.HOLD, delta=0,
             balance_after=account.total, reference=reference, fingerprint=fingerprint,
             hold_id=hold_id, created_at=now,
-            reason=_in_default_language(N_("%(points)s points reserved"), points=points),
+            reason=_in_default_language(gettext_noop("%(points)s points reserved"), points=points),
         )
         _take_from_lots(cursor, account.id, points, hold_id=hold_id)
         hold_obj = Hold(id=hold_id, account_id=account.id, amount=points, captured=0,
@@ -657,7 +656,7 @@ def capture(hold, *, key, points=None) -> Entry:
             cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.CAPTURE, delta=-captured,
             balance_after=account.total + (amount - captured), reference=reference,
             fingerprint=fingerprint, hold_id=hold_id, created_at=now,
-            reason=_in_default_language(N_("%(points)s reserved points spent"), points=captured),
+            reason=_in_default_language(gettext_noop("%(points)s reserved points spent"), points=captured),
         )
         cursor.execute(
             "INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount) "
@@ -685,7 +684,7 @@ def _release_part(cursor, account: _Account, hold_id: int, give_back, *, key, re
     entry = _insert_entry(
         cursor, account_id=account.id, key=f"{key}#release", kind=EntryKind.RELEASE, delta=0,
         balance_after=account.total + points, reference=reference, hold_id=hold_id, created_at=now,
-        reason=_in_default_language(N_("%(points)s reserved points released"), points=points),
+        reason=_in_default_language(gettext_noop("%(points)s reserved points released"), points=points),
     )
     returned, expired = _return_to_lots(cursor, account.id, give_back, entry_id=entry.id,
                                         hold_id=hold_id, now=now)
@@ -720,8 +719,8 @@ def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str,
         balance_after=account.total + amount, reference=reference, fingerprint=fingerprint,
         hold_id=hold_id, created_at=now,
         reason=_in_default_language(
-            N_("%(points)s reserved points released") if status == HoldStatus.RELEASED
-            else N_("Reservation of %(points)s points timed out"), points=amount),
+            gettext_noop("%(points)s reserved points released") if status == HoldStatus.RELEASED
+            else gettext_noop("Reservation of %(points)s points timed out"), points=amount),
     )
     returned, expired = _return_to_lots(cursor, account.id, reserved, entry_id=entry.id,
                                         hold_id=hold_id, now=now)
@@ -882,7 +881,7 @@ def activate_due(now=None) -> int:
     """
     now = now or timezone.now()
     run = _run_id(now)
-    reason = _in_default_language(N_("%(points)s points became available"), points="%s")
+    reason = _in_default_language(gettext_noop("%(points)s points became available"), points="%s")
     total = 0
     for ids in _due_account_batches("pending AND available_at <= %s", now):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -928,7 +927,7 @@ def expire_due(now=None) -> int:
     """
     now = now or timezone.now()
     run = _run_id(now)
-    reason = _in_default_language(N_("%(points)s points expired"), points="%s")
+    reason = _in_default_language(gettext_noop("%(points)s points expired"), points="%s")
     total = 0
     for ids in _due_account_batches(
         "remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %s", now

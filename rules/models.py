@@ -92,6 +92,7 @@ class RuleSet(models.Model):
         help_text=_("How many points pay for 1 yuan at checkout."),
     )
     redemption_max_percent = models.PositiveSmallIntegerField(
+        # xgettext:no-python-format
         _("max % of an order payable with points"), default=50,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
@@ -202,6 +203,7 @@ class CategoryBonus(models.Model):
     bonus_percent = models.DecimalField(
         _("bonus %"), max_digits=6, decimal_places=2,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1000"))],
+        # xgettext:no-python-format
         help_text=_("Extra points as a % of the line's base points; a line takes its highest bonus."),
     )
 

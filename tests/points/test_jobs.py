@@ -1,12 +1,21 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.utils.translation import gettext, override
 
 from points import services
 from points.errors import HoldNotOpen, InsufficientPoints
 from points.models import Entry, Hold
 from tests.factories import MemberFactory
 from tests.points.ledger import T0, at, clock, entries, keyed_entries, lot_of, lots, snapshot, totals
+
+
+def in_default_language(message, **params):
+    """System reasons are stored in the site's default language (zh-hans)."""
+    with override(settings.LANGUAGE_CODE):
+        return gettext(message) % params
+
 
 # ------------------------------------------------------------------ activation
 
@@ -29,7 +38,8 @@ def test_pending_points_become_spendable_only_when_activated(member, ledger_inva
         ("e1", "earn", 100, 100),
         (f"activate:{ready.isoformat()}:{account_id}", "activate", 0, 100),
     ]
-    assert Entry.objects.get(kind="activate").reason == "100 points became available"
+    assert Entry.objects.get(kind="activate").reason == in_default_language(
+        "%(points)s points became available", points=100)
     assert totals(member) == {"available": 100, "pending": 0, "held": 0, "debt": 0,
                               "lifetime_earned": 100, "lifetime_spent": 0, "lifetime_expired": 0}
     with clock(ready + timedelta(hours=1)):
@@ -68,7 +78,8 @@ def test_activate_due_writes_no_entry_for_a_pending_lot_with_nothing_left(member
     assert [lot_of(e).remaining for e in (repaid, rest)] == [0, 40]
     assert services.activate_due(now=ready) == 40
     assert entries(member)[-1] == ("activate", 0, 40)
-    assert Entry.objects.get(kind="activate").reason == "40 points became available"
+    assert Entry.objects.get(kind="activate").reason == in_default_language(
+        "%(points)s points became available", points=40)
     assert totals(member) == {"available": 40, "pending": 0, "held": 0, "debt": 0,
                               "lifetime_earned": 80, "lifetime_spent": 40, "lifetime_expired": 0}
     assert ledger_invariants() == []
@@ -121,7 +132,8 @@ def test_expire_due_expires_what_is_due_once(member, ledger_invariants):
     account_id = Entry.objects.get(key="e1").account_id
     assert keyed_entries(member)[-1] == (f"expire:{at(2026, 2, 1).isoformat()}:{account_id}",
                                          "expire", -70, 100)
-    assert Entry.objects.get(kind="expire").reason == "70 points expired"
+    assert Entry.objects.get(kind="expire").reason == in_default_language(
+        "%(points)s points expired", points=70)
     assert lots(member) == [(100, 0), (60, 60), (40, 40)]
     assert totals(member) == {"available": 100, "pending": 0, "held": 0, "debt": 0,
                               "lifetime_earned": 200, "lifetime_spent": 30, "lifetime_expired": 70}
