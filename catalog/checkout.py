@@ -1,37 +1,41 @@
-"""Points as a cash deduction in the shop's checkout (DESIGN.md §3.3, issue 4 §3).
+"""Points as a cash deduction in the shop's checkout (DESIGN.md §3.3, issue 4 §3): the services.
 
-The shop's order system calls four endpoints, signed exactly like the hooks (``X-Timestamp`` and
-``X-Signature``, see ``mall.hooks``); an unsigned or stale request is a 401 and nothing is read or
-written:
+The shop's order system reaches these through four signed endpoints (``mall.checkout_api``, which
+also owns the signature, the ``Idempotency-Key`` header, the exactly-once replay and the HTTP
+shapes). Here is what they do, in domain terms:
 
-* ``POST /api/v1/checkout/quote/`` ``{"member", "order_amount"}`` -> how many points the order may
-  be paid with under the member's redemption policy (``rules.selectors.rulebook_for``).
-  ``max_points`` is capped by the member's available balance as well as by the policy, so it is
-  the most a hold for this order could take right now; 0 when that is below the policy's minimum.
-* ``POST /api/v1/checkout/holds/`` ``{"member", "order_id", "points", "order_amount"}`` with an
-  ``Idempotency-Key`` header -> 201, the points reserved for 30 minutes.
-* ``POST /api/v1/checkout/holds/{id}/capture/`` ``{"points"?}`` (payment done) spends the hold,
-  or fewer points than held with the rest released to their lots.
-* ``POST /api/v1/checkout/holds/{id}/release/`` (order cancelled) gives all of it back.
+* ``quote``: how many points an order may be paid with under the member's redemption policy
+  (``rules.selectors.rulebook_for``). ``max_points`` is capped by the member's available balance
+  as well as by the policy, so it is the most a hold for this order could take right now; 0 when
+  that is below the policy's minimum. Writes nothing.
+* ``place_hold``: reserve the points for 30 minutes (``points.services.hold``) and record the
+  reservation as a ``CheckoutHold`` with the rate it was quoted at, in one transaction.
+* ``capture_hold`` (payment done): spend the hold, or fewer points than held with the rest
+  released to their lots.
+* ``release_hold`` (order cancelled): give all of it back.
 
-Exactly once. Each write runs through ``mall.hooks.apply_once`` under an id of its own
-(``checkout-hold:{Idempotency-Key}``, ``checkout-capture:{hold id}``, ``checkout-release:{hold
-id}``), which is also the ledger key of its posting. The first outcome is stored and a repeat with
-the same body (compared after validation, so ``88`` and ``"88.00"`` are the same amount) gets the
-same status and body; another body under the same id is a 409 ``idempotency_conflict``. Outcomes
-the ledger records are stored: a hold (201) and its ``insufficient_points`` refusal (409, replayed
-as such, DESIGN.md §3.1), a capture, a release. Every other refusal (400, 404 ``member_not_found``
-or ``hold_not_found``, 409 ``over_limit``, ``below_minimum``, ``hold_expired``, ``hold_not_open``)
-rolls back and writes nothing, so a retry is judged again.
+Refusals are domain errors: ``catalog.errors`` (``BelowMinimum``, ``OverLimit``, ``HoldNotFound``,
+``HoldExpired``, ``InvalidField`` for more points than held) and ``points.errors``
+(``InsufficientPoints``, ``HoldNotOpen``, ``IdempotencyConflict``). Only ``InsufficientPoints`` is
+written (the ledger records the refusal under the hold's key and replays it, DESIGN.md §3.1);
+every other refusal is raised before anything is written.
+
+Exactly once. Every posting has a ledger key of its own: ``hold_key(Idempotency-Key)`` for a
+hold, ``capture_key(hold id)`` and ``release_key(hold id)`` for its resolution; the API uses the
+same strings as the ids of its stored outcomes. ``place_hold`` is replay-safe on its own: the
+same key returns the same hold and its one ``CheckoutHold`` (priced at the stored rate).
+
+A checkout hold is one with a ``CheckoutHold`` row. Any other hold (an auction bid's) is
+``HoldNotFound`` here, as is an id no hold can have.
 
 Deadlines. A hold is promised for 30 minutes: from its ``expires_at`` on, a capture is refused
-with 409 ``hold_expired`` whether or not the ``release_stale_holds`` job has run yet (until it
-runs the hold stays reserved and nothing is written). A release after the deadline is still
-accepted: before the job it releases the hold, after the job it answers 200 with status
-``expired`` (the points are back either way, which is all a cancelled order needs).
+with ``HoldExpired`` whether or not the ``release_stale_holds`` job has run yet (until it runs
+the hold stays reserved and nothing is written). A release after the deadline is still
+accepted: before the job it releases the hold, after the job it returns the hold as it is, with
+status ``expired`` (the points are back either way, which is all a cancelled order needs).
 
 Money. ``rate`` is points per yuan; a deduction is the points' worth rounded down to the fen. A
-capture is valued at the rate the hold was quoted at (kept in the hold's stored response), so a
+capture is valued at the rate the hold was quoted at (``CheckoutHold.points_per_yuan``), so a
 rule change during the 30 minutes does not change what the shop already charged.
 """
 
@@ -41,81 +45,41 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from rest_framework import exceptions, serializers
-from rest_framework.renderers import JSONRenderer
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from mall.api import error_body
-from mall.hooks import (
-    IsShopSigned,
-    SignatureAuthentication,
-    apply_once,
-    find_member,
-    money_field,
-    parse_json,
-)
-from mall.models import HookEvent
-from points import services
+from catalog.errors import BelowMinimum, HoldExpired, HoldNotFound, InvalidField, OverLimit
+from catalog.models import CheckoutHold
+from points import services as ledger
 from points.errors import HoldNotOpen, InsufficientPoints
-from points.models import Account, EntryKind, Hold, HoldStatus
+from points.models import Account, Hold, HoldStatus
 from rules.evaluator import max_deduction
 from rules.selectors import rulebook_for
 
 HOLD_TTL = timedelta(minutes=30)  # what the shop promises its customer
-HOLD_KEY = "checkout-hold:"
-CAPTURE_KEY = "checkout-capture:"
-RELEASE_KEY = "checkout-release:"
-# The hold's id is its ledger key and its stored event's id, at most 100 characters.
-MAX_IDEMPOTENCY_KEY = 80
-MAX_ID = 2**63 - 1  # bigint: a larger id in the URL is unknown, not a database error
+MAX_ID = 2**63 - 1  # bigint: a larger id is unknown, not a database error
 
 
-# --------------------------------------------------------------------------- errors
+def hold_key(idempotency_key: str) -> str:
+    """The ledger key of the hold placed under the shop's ``Idempotency-Key``."""
+    return f"checkout-hold:{idempotency_key}"
 
 
-class CheckoutError(exceptions.APIException):
-    """A checkout refusal; ``mall.api.exception_handler`` renders its status and ``code``."""
-
-    status_code = 409
+def capture_key(hold_id: int) -> str:
+    return f"checkout-capture:{hold_id}"
 
 
-class OverLimit(CheckoutError):
-    default_code = "over_limit"
-    default_detail = gettext_lazy("The order may not be paid with that many points.")
-
-
-class BelowMinimum(CheckoutError):
-    default_code = "below_minimum"
-    default_detail = gettext_lazy("Fewer points than the minimum deduction.")
-
-
-class HoldExpired(CheckoutError):
-    default_code = "hold_expired"
-    default_detail = gettext_lazy("The reservation has expired.")
-
-
-class HoldNotFound(CheckoutError):
-    status_code = 404
-    default_code = "hold_not_found"
-    default_detail = gettext_lazy("No such checkout hold.")
-
-
-class IdempotencyKeyRequired(CheckoutError):
-    status_code = 400
-    default_code = "idempotency_key_required"
-    default_detail = gettext_lazy("This request needs an Idempotency-Key header.")
-
-
-# --------------------------------------------------------------------------- services
+def release_key(hold_id: int) -> str:
+    return f"checkout-release:{hold_id}"
 
 
 def worth(points: int, points_per_yuan: int) -> Decimal:
     """What ``points`` pay in yuan, rounded down to the fen (never more than they are worth)."""
     return (Decimal(points) / points_per_yuan).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+
+
+# --------------------------------------------------------------------------- quote
 
 
 @dataclass(frozen=True)
@@ -145,6 +109,9 @@ def quote(member, *, order_amount: Decimal) -> Quote:
                  min_points=book.redemption_min_points, available=available)
 
 
+# --------------------------------------------------------------------------- hold
+
+
 @dataclass(frozen=True)
 class PlacedHold:
     hold_id: int
@@ -155,12 +122,13 @@ class PlacedHold:
 
 
 def place_hold(member, *, order_id: str, points: int, order_amount: Decimal, key: str) -> PlacedHold:
-    """Reserve ``points`` of ``member`` for 30 minutes against ``order_id``.
+    """Reserve ``points`` of ``member`` for 30 minutes against ``order_id``, under ledger ``key``.
 
     Refused, with nothing written, when ``points`` is below the policy's minimum (``BelowMinimum``)
     or more than an order of ``order_amount`` may be paid with (``OverLimit``). Then
-    ``points.services.hold`` under ``key``: raises ``InsufficientPoints`` (recorded under the key),
-    ``IdempotencyConflict``.
+    ``points.services.hold`` and its ``CheckoutHold`` (the rate quoted now) in one transaction.
+    Raises ``InsufficientPoints`` (recorded under ``key``, and raised again for the same key),
+    ``IdempotencyConflict``. The same ``key`` again returns the same hold at its stored rate.
     """
     book = rulebook_for(member)
     if points < book.redemption_min_points:
@@ -170,11 +138,29 @@ def place_hold(member, *, order_id: str, points: int, order_amount: Decimal, key
     if points > limit:
         raise OverLimit(_("An order of %(amount)s may be paid with at most %(limit)s points, "
                           "not %(points)s.") % {"amount": order_amount, "limit": limit, "points": points})
-    hold = services.hold(member, points, key=key, reference=order_id,
-                         ttl=HOLD_TTL)
-    rate = book.redemption_points_per_yuan
+    refusal = None
+    with transaction.atomic():
+        try:
+            hold = ledger.hold(member, points, key=key, reference=order_id, ttl=HOLD_TTL)
+        except InsufficientPoints as exc:
+            # The ledger recorded this refusal under the key: it must commit, so it is caught
+            # inside the block (an exception leaving it would roll the record back) and raised
+            # after it.
+            refusal = exc
+        else:
+            # get_or_create: a replayed ledger hold already has its row, with the first rate.
+            record, _created = CheckoutHold.objects.get_or_create(hold=hold, defaults={
+                "member": member, "order_id": order_id, "order_amount": order_amount,
+                "points_per_yuan": book.redemption_points_per_yuan, "created_at": hold.created_at,
+            })
+    if refusal is not None:
+        raise refusal
+    rate = record.points_per_yuan
     return PlacedHold(hold_id=hold.pk, points=hold.amount, deduction=worth(hold.amount, rate),
                       rate=rate, expires_at=hold.expires_at)
+
+
+# --------------------------------------------------------------------------- capture, release
 
 
 @dataclass(frozen=True)
@@ -187,29 +173,19 @@ class ResolvedHold:
 
 
 def known_id(hold_id: int) -> None:
-    """Refuse an id no hold can have (the URL takes any digits) before it reaches the database."""
+    """Refuse (``HoldNotFound``) an id no hold can have before it reaches the database."""
     if not 0 < hold_id <= MAX_ID:
         raise HoldNotFound()
 
 
-def checkout_hold(hold_id: int) -> tuple[Hold, str]:
-    """The hold placed through the checkout and its ledger key; ``HoldNotFound`` for any other
-    (unknown, or reserved by something else such as an auction bid)."""
+def checkout_hold(hold_id: int) -> CheckoutHold:
+    """The checkout's record of hold ``hold_id``, its hold joined; ``HoldNotFound`` for any other
+    hold (unknown, or reserved by something else such as an auction bid)."""
     known_id(hold_id)
-    row = (Hold.objects.filter(pk=hold_id, entries__kind=EntryKind.HOLD,
-                               entries__key__startswith=HOLD_KEY)
-           .values_list("entries__key", flat=True).first())
-    if row is None:
+    record = CheckoutHold.objects.select_related("hold").filter(hold_id=hold_id).first()
+    if record is None:
         raise HoldNotFound()
-    return Hold.objects.select_related("account__member").get(pk=hold_id), row
-
-
-def _hold_rate(hold: Hold, key: str) -> int:
-    """The rate the hold was placed at (stored with its response), else the member's current."""
-    stored = HookEvent.objects.filter(event_id=key).values_list("response", flat=True).first()
-    if isinstance(stored, dict) and isinstance(stored.get("rate"), int) and stored["rate"] > 0:
-        return stored["rate"]
-    return rulebook_for(hold.account.member).redemption_points_per_yuan
+    return record
 
 
 def _refuse_if_expired(hold: Hold) -> None:
@@ -221,40 +197,41 @@ def _refuse_if_expired(hold: Hold) -> None:
 
 
 def capture_hold(hold_id: int, *, points: int | None = None) -> ResolvedHold:
-    """Spend the hold (payment done): all of it, or ``points`` with the rest released to its lots.
+    """Spend the hold (payment done): all of it, or ``points`` with the rest released to its lots,
+    valued at the rate the hold was placed at.
 
     Raises ``HoldNotFound``; ``HoldExpired`` from its deadline on (job run or not);
-    ``HoldNotOpen`` once released or captured under another key; a field error for more points
-    than held. Nothing is written on a refusal.
+    ``InvalidField`` (``points``) for more points than held; ``HoldNotOpen`` once released or
+    captured under another key. Nothing is written on a refusal.
     """
-    hold, hold_key = checkout_hold(hold_id)
+    record = checkout_hold(hold_id)
+    hold = record.hold
     _refuse_if_expired(hold)
     if points is not None and points > hold.amount:
-        raise exceptions.ValidationError({"points": [
-            _("The hold has %(held)s points; %(points)s cannot be captured.")
-            % {"held": hold.amount, "points": points}]})
+        raise InvalidField(_("The hold has %(held)s points; %(points)s cannot be captured.")
+                           % {"held": hold.amount, "points": points}, field="points")
     try:
-        services.capture(hold, key=f"{CAPTURE_KEY}{hold.pk}", points=points)
+        ledger.capture(hold, key=capture_key(hold.pk), points=points)
     except HoldNotOpen:
         hold.refresh_from_db()
         _refuse_if_expired(hold)  # the job released it just now
         raise
     hold.refresh_from_db()
     return ResolvedHold(hold_id=hold.pk, status=hold.status, points=hold.captured,
-                        deduction=worth(hold.captured, _hold_rate(hold, hold_key)),
+                        deduction=worth(hold.captured, record.points_per_yuan),
                         released=hold.amount - hold.captured)
 
 
 def release_hold(hold_id: int) -> ResolvedHold:
     """Give the whole hold back to its lots (order cancelled).
 
-    A hold the timeout job already released answers as it is (status ``expired``). Raises
+    A hold the timeout job already released is returned as it is (status ``expired``). Raises
     ``HoldNotFound``, ``HoldNotOpen`` once captured.
     """
-    hold, _key = checkout_hold(hold_id)
+    hold = checkout_hold(hold_id).hold
     if hold.status != HoldStatus.EXPIRED:
         try:
-            services.release(hold, key=f"{RELEASE_KEY}{hold.pk}")
+            ledger.release(hold, key=release_key(hold.pk))
         except HoldNotOpen:
             hold.refresh_from_db()
             if hold.status != HoldStatus.EXPIRED:
@@ -262,142 +239,3 @@ def release_hold(hold_id: int) -> ResolvedHold:
         hold.refresh_from_db()
     return ResolvedHold(hold_id=hold.pk, status=hold.status, points=0, deduction=Decimal("0.00"),
                         released=hold.amount)
-
-
-# --------------------------------------------------------------------------- API
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: ``"100"``, ``100.0`` and ``true`` are field errors, not points."""
-
-    def to_internal_value(self, data):
-        if type(data) is not int:
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-def points_field(**kwargs) -> StrictIntegerField:
-    return StrictIntegerField(min_value=1, max_value=services.MAX_POINTS, **kwargs)
-
-
-class SignedCheckoutView(APIView):
-    """A checkout endpoint: the shop's signature first (401), then a JSON object body."""
-
-    authentication_classes = [SignatureAuthentication]
-    permission_classes = [IsShopSigned]
-    renderer_classes = [JSONRenderer]
-    empty_body_allowed = False
-
-    def validated(self, request, serializer_class) -> dict:
-        body = request.body
-        payload = {} if self.empty_body_allowed and not body.strip() else parse_json(body)
-        serializer = serializer_class(data=payload)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-
-class QuoteView(SignedCheckoutView):
-    """``POST /api/v1/checkout/quote/``: how many points an order may be paid with."""
-
-    class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=64)
-        order_amount = money_field(min_value=Decimal("0.01"))
-
-    class OutputSerializer(serializers.Serializer):
-        max_points = serializers.IntegerField()
-        max_deduction = money_field()
-        rate = serializers.IntegerField()
-        min_points = serializers.IntegerField()
-        available = serializers.IntegerField()
-
-    def post(self, request):
-        data = self.validated(request, self.InputSerializer)
-        result = quote(find_member(data["member"]), order_amount=data["order_amount"])
-        return Response(self.OutputSerializer(result).data)
-
-
-def idempotency_key(request) -> str:
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        raise IdempotencyKeyRequired()
-    if len(key) > MAX_IDEMPOTENCY_KEY or not all("!" <= char <= "~" for char in key):
-        raise exceptions.ValidationError({"idempotency_key": [
-            _("At most %(max)s visible ASCII characters.") % {"max": MAX_IDEMPOTENCY_KEY}]})
-    return key
-
-
-class HoldView(SignedCheckoutView):
-    """``POST /api/v1/checkout/holds/``: reserve points for an order for 30 minutes."""
-
-    class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=64)
-        order_id = serializers.CharField(max_length=64)
-        points = points_field()
-        order_amount = money_field(min_value=Decimal("0.01"))
-
-    class OutputSerializer(serializers.Serializer):
-        hold_id = serializers.IntegerField()
-        points = serializers.IntegerField()
-        deduction = money_field()
-        rate = serializers.IntegerField()
-        expires_at = serializers.DateTimeField()
-
-    def post(self, request):
-        key = HOLD_KEY + idempotency_key(request)
-        data = self.validated(request, self.InputSerializer)
-
-        def work():
-            member = find_member(data["member"])
-            try:
-                placed = place_hold(member, order_id=data["order_id"], points=data["points"],
-                                    order_amount=data["order_amount"], key=key)
-            except InsufficientPoints as exc:  # recorded by the ledger: stored and replayed too
-                return 409, error_body(exc.code, exc.message)
-            return 201, self.OutputSerializer(placed).data
-
-        status, body = apply_once(event_id=key, endpoint="checkout-holds", payload=dict(data), work=work)
-        return Response(body, status=status)
-
-
-class ResolvedSerializer(serializers.Serializer):
-    hold_id = serializers.IntegerField()
-    status = serializers.CharField()
-    points = serializers.IntegerField()
-    deduction = money_field()
-    released = serializers.IntegerField()
-
-
-class CaptureView(SignedCheckoutView):
-    """``POST /api/v1/checkout/holds/{id}/capture/``: payment done, spend the hold."""
-
-    empty_body_allowed = True
-
-    class InputSerializer(serializers.Serializer):
-        points = points_field(required=False, allow_null=True, default=None)
-
-    def post(self, request, hold_id: int):
-        data = self.validated(request, self.InputSerializer)
-        known_id(hold_id)
-        status, body = apply_once(
-            event_id=f"{CAPTURE_KEY}{hold_id}", endpoint="checkout-capture", payload=dict(data),
-            work=lambda: (200, ResolvedSerializer(capture_hold(hold_id, points=data["points"])).data),
-        )
-        return Response(body, status=status)
-
-
-class ReleaseView(SignedCheckoutView):
-    """``POST /api/v1/checkout/holds/{id}/release/``: order cancelled, give the hold back."""
-
-    empty_body_allowed = True
-
-    class InputSerializer(serializers.Serializer):
-        pass
-
-    def post(self, request, hold_id: int):
-        self.validated(request, self.InputSerializer)
-        known_id(hold_id)
-        status, body = apply_once(
-            event_id=f"{RELEASE_KEY}{hold_id}", endpoint="checkout-release", payload={},
-            work=lambda: (200, ResolvedSerializer(release_hold(hold_id)).data),
-        )
-        return Response(body, status=status)

@@ -80,3 +80,45 @@ class DuplicateCodes(CatalogError):
     def __init__(self, message: str = "", *, codes=()):
         self.codes = list(codes)
         super().__init__(message)
+
+
+# --------------------------------------------------------------------------- checkout deduction
+# Refusals of ``catalog.checkout``; nothing is written when one is raised.
+
+
+class OverLimit(CatalogError):
+    """More points than the member's redemption policy lets the order be paid with."""
+
+    code = "over_limit"
+    default_message = _("The order may not be paid with that many points.")
+
+
+class BelowMinimum(CatalogError):
+    """Fewer points than the policy's minimum deduction."""
+
+    code = "below_minimum"
+    default_message = _("Fewer points than the minimum deduction.")
+
+
+class HoldExpired(CatalogError):
+    """The hold's 30 minutes are over (whether or not the timeout job has released it yet)."""
+
+    code = "hold_expired"
+    default_message = _("The reservation has expired.")
+
+
+class HoldNotFound(CatalogError):
+    """No hold with this id was placed through the checkout (unknown, or someone else's, such
+    as an auction bid's)."""
+
+    code = "hold_not_found"
+    default_message = _("No such checkout hold.")
+
+
+class InvalidField(InvalidArgument):
+    """An argument the caller sent that cannot be honoured, e.g. capturing more points than
+    held; ``field`` names it (the API reports it as that field's error)."""
+
+    def __init__(self, message: str = "", *, field: str):
+        self.field = field
+        super().__init__(message)

@@ -1,8 +1,9 @@
-"""The points mall: categories, products, stock, coupon-code pools and redemption orders.
+"""The points mall: categories, products, stock, coupon-code pools and redemption orders, and the
+holds the shop's checkout placed (``CheckoutHold``).
 
-Only ``catalog.services`` writes these rows. The database keeps stock non-negative and a coupon
-code given at most once (one redemption per code, unique codes); a redemption's idempotency key
-is unique.
+Only ``catalog.services`` writes these rows (``catalog.checkout`` the checkout holds). The
+database keeps stock non-negative and a coupon code given at most once (one redemption per code,
+unique codes); a redemption's idempotency key is unique.
 """
 
 from decimal import Decimal
@@ -197,3 +198,40 @@ class CouponCode(models.Model):
 
     def __str__(self):
         return self.code
+
+
+class CheckoutHold(models.Model):
+    """A ``points.Hold`` placed through the shop's checkout (``catalog.checkout``), with what it
+    was quoted at: its capture is valued at ``points_per_yuan``, whatever the rules say by then.
+
+    Written in the same transaction as the hold itself and never changed; the hold's own row
+    tracks its status. Only holds listed here can be captured or released through the checkout.
+    """
+
+    hold = models.OneToOneField(
+        "points.Hold", on_delete=models.PROTECT, related_name="checkout", verbose_name=_("hold"),
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="checkout_holds",
+        verbose_name=_("member"),
+    )
+    order_id = models.CharField(_("order id"), max_length=64, db_index=True)
+    order_amount = models.DecimalField(_("order amount"), max_digits=12, decimal_places=2)
+    points_per_yuan = models.PositiveIntegerField(
+        _("points per yuan"), help_text=_("The redemption rate the hold was quoted at."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("checkout hold")
+        verbose_name_plural = _("checkout holds")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_per_yuan__gt=0),
+                                   name="catalog_checkout_hold_rate_positive"),
+            models.CheckConstraint(condition=Q(order_amount__gt=0),
+                                   name="catalog_checkout_hold_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}: hold {self.hold_id}"
