@@ -1,8 +1,10 @@
 """Routes of the REST API, mounted at ``/api/v1/`` by ``mall.urls``."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from mall import checkout_api, hooks
+from catalog import api as catalog_api
+from mall import checkout_api, hooks, member_api
+from points import api as points_api
 
 app_name = "api"
 
@@ -12,6 +14,25 @@ urlpatterns = [
     path("hooks/behaviours/", hooks.BehaviourHookView.as_view(), name="hook-behaviours"),
     path("checkout/quote/", checkout_api.QuoteView.as_view(), name="checkout-quote"),
     path("checkout/holds/", checkout_api.HoldView.as_view(), name="checkout-holds"),
-    path("checkout/holds/<int:hold_id>/capture/", checkout_api.CaptureView.as_view(), name="checkout-capture"),
-    path("checkout/holds/<int:hold_id>/release/", checkout_api.ReleaseView.as_view(), name="checkout-release"),
+    path("checkout/holds/<int:hold_id>/capture/", checkout_api.CaptureView.as_view(),
+         name="checkout-capture"),
+    path("checkout/holds/<int:hold_id>/release/", checkout_api.ReleaseView.as_view(),
+         name="checkout-release"),
+    path("auth/token/", member_api.TokenObtainView.as_view(), name="token"),
+    path("auth/token/refresh/", member_api.TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/register/", member_api.RegisterView.as_view(), name="register"),
+    path("me/", member_api.MeView.as_view(), name="me"),
+    path("me/points/", points_api.BalanceView.as_view(), name="me-points"),
+    path("me/points/entries/", points_api.EntryListView.as_view(), name="me-entries"),
+    path("me/check-in/", points_api.CheckInView.as_view(), name="me-check-in"),
+    # The mall's ids are parsed by the views (catalog.api.parse_id): a malformed id is the API's
+    # JSON 404, not Django's HTML page for an unmatched URL. Cancel comes before the detail.
+    path("products/", catalog_api.ProductListView.as_view(), name="products"),
+    re_path(r"^products/(?P<product_id>.*)/$", catalog_api.ProductDetailView.as_view(),
+            name="product"),
+    path("redemptions/", catalog_api.RedemptionListView.as_view(), name="redemptions"),
+    re_path(r"^redemptions/(?P<redemption_id>.*)/cancel/$",
+            catalog_api.RedemptionCancelView.as_view(), name="redemption-cancel"),
+    re_path(r"^redemptions/(?P<redemption_id>.*)/$", catalog_api.RedemptionDetailView.as_view(),
+            name="redemption"),
 ]

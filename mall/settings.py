@@ -8,9 +8,13 @@ DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
 HOOKS_SECRET   shared secret for the shop's signed hooks; required when DEBUG is off
 CSRF_TRUSTED_ORIGINS, SECURE_SSL_REDIRECT, DB_CONN_MAX_AGE, LOG_LEVEL, EMAIL_URL-less SMTP vars
+JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
+API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
+API_NUM_PROXIES (0)   reverse proxies in front of the app whose X-Forwarded-For is trusted
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +64,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
     "mall",
@@ -195,9 +203,65 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # --- REST framework (the API grows in later issues).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # JWT for the apps (first, so an anonymous request gets 401 with WWW-Authenticate: Bearer);
+    # the session for the browsable API and the member pages. Both record last_active_at.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "mall.authentication.MemberJWTAuthentication",
+        "mall.authentication.MemberSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "mall.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "mall.api.Pagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "mall.schema.AutoSchema",
+    # Per member by default; anonymous endpoints (login, refresh, register) name their own
+    # throttles, so the signed hooks (server to server, no member) are not throttled per IP.
+    "DEFAULT_THROTTLE_CLASSES": ["mall.throttles.MemberRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER", "120/min"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+        # Login: per submitted username (guessing one account's password) and per client IP
+        # (many usernames from one place; generous, phones share carrier NAT addresses).
+        "login_username": os.environ.get("API_THROTTLE_LOGIN_USERNAME", "10/hour"),
+        "login_ip": os.environ.get("API_THROTTLE_LOGIN_IP", "30/min"),
+        "register": os.environ.get("API_THROTTLE_REGISTER", "20/hour"),
+    },
+    # Proxies of ours in front of the app (X-Forwarded-For is trusted that many hops deep);
+    # 0 = use REMOTE_ADDR, as a forged header must not dodge the per-address throttles.
+    "NUM_PROXIES": int(os.environ.get("API_NUM_PROXIES", "0")),
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=int(os.environ.get("JWT_REFRESH_DAYS", "7"))),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Points Mall API",
+    "DESCRIPTION": "Member API v1 for the mobile apps. Errors are "
+    '`{"error": {"code": "...", "message": "...", "fields": {...}}}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # The shop's signed endpoints (hooks, checkout) are server to server, not the member API.
+    "PREPROCESSING_HOOKS": ["mall.schema.exclude_hooks_from_schema"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mall.schema.allow_empty_filter_values",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's files come from the sidecar package: there is no internet at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security (manage.py check --deploy clean with DEBUG off).

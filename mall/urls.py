@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mall import views
 
@@ -7,5 +8,22 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("mall.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Member pages (server-rendered, phone-first).
+    path("", views.home, name="home"),
+    path("accounts/login/", views.login_view, name="login"),
+    path("accounts/logout/", views.logout_view, name="logout"),
+    path("accounts/register/", views.register_view, name="register"),
+    path("accounts/profile/", views.account, name="account"),
+    path("check-in/", views.check_in, name="check-in"),
+    path("points/", views.history, name="history"),
+    path("mall/", views.mall, name="mall"),
+    path("mall/<int:product_id>/", views.product, name="product"),
+    path("mall/<int:product_id>/redeem/", views.redeem, name="redeem"),
+    path("redemptions/", views.redemptions, name="redemptions"),
+    path("redemptions/<int:redemption_id>/", views.redemption, name="redemption"),
+    path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),
+    path("invite/", views.invite_page, name="invite"),
 ]

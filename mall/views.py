@@ -1,8 +1,62 @@
+"""Member pages (DESIGN.md 4): server-rendered, phone-first.
+
+Views parse input with ``mall.forms``, call a service or a selector, and render. Every write is a
+service call (``mall.accounts``, ``points.earning``, ``catalog.services``); every read is of the
+signed-in member's own rows (another member's redemption id answers 404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.db import connection
-from django.http import JsonResponse
+from django.core.paginator import Paginator
+from django.db import IntegrityError, connection, transaction
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework.exceptions import ValidationError as ApiValidationError
+
+from catalog import selectors as catalog_selectors
+from catalog import services as catalog_services
+from catalog.errors import CatalogError
+from catalog.models import Product, ProductKind, RedemptionStatus
+from mall import accounts, invite, page_reads
+from mall.forms import (
+    AccountForm,
+    CancelForm,
+    HistoryFilterForm,
+    LoginForm,
+    MallFilterForm,
+    RedeemForm,
+    RegisterForm,
+)
+from mall.models import Member
+from points import earning
+from points import selectors as points_selectors
+from points.errors import IdempotencyConflict, InsufficientPoints
+
+# Login throttling: failed attempts per (username, client address) and per address, counted in
+# the cache for LOGIN_WINDOW seconds. Generous per address: phones share carrier NAT addresses.
+LOGIN_WINDOW = 15 * 60
+LOGIN_FAILURES_PER_USERNAME = 5
+LOGIN_FAILURES_PER_ADDRESS = 30
+REGISTRATIONS_PER_ADDRESS = 20  # per hour
+HISTORY_PAGE_SIZE = 20
+MALL_PAGE_SIZE = 12
+RECOMMENDED = 4
 
 
 @never_cache
@@ -28,3 +82,455 @@ def healthz(request):
         status["cache"] = f"error: {exc.__class__.__name__}"
     code = 200 if status["database"] == "ok" else 503
     return JsonResponse({"status": "ok" if code == 200 else "unavailable", **status}, status=code)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _client_address(request) -> str:
+    # REMOTE_ADDR only: X-Forwarded-For is the client's to forge (see mall.throttles).
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _counter_key(scope: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+    return f"pages:{scope}:{digest}"
+
+
+def _count(key: str) -> int:
+    """The counter's value; 0 when absent or when the cache is down (let the request through)."""
+    try:
+        return int(cache.get(key) or 0)
+    except Exception:
+        return 0
+
+
+def _bump(key: str, window: int) -> None:
+    try:
+        cache.add(key, 0, window)  # the window starts at the first failure
+        cache.incr(key)
+    except Exception:  # a key evicted between add and incr, or the cache down: count nothing
+        pass
+
+
+def _safe_next(request, fallback: str = "home") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse(fallback)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --------------------------------------------------------------------------- sign in / up / out
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request):
+    if request.user.is_authenticated:
+        return redirect(_safe_next(request))
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        identifier = form.cleaned_data["username"].strip()
+        address = _client_address(request)
+        user_key = _counter_key("login-user", identifier.lower(), address)
+        address_key = _counter_key("login-addr", address)
+        if (_count(user_key) >= LOGIN_FAILURES_PER_USERNAME
+                or _count(address_key) >= LOGIN_FAILURES_PER_ADDRESS):
+            form.add_error(None, _("Too many failed sign-ins. Please try again in 15 minutes."))
+            status = 429
+        else:
+            username = identifier
+            by_phone = Member.objects.filter(phone=identifier).values_list("username", flat=True).first()
+            if by_phone and not Member.objects.filter(username=identifier).exists():
+                username = by_phone
+            user = authenticate(request, username=username, password=form.cleaned_data["password"])
+            if user is None:
+                _bump(user_key, LOGIN_WINDOW)
+                _bump(address_key, LOGIN_WINDOW)
+                form.add_error(None, _("The username or password is not correct."))
+                status = 400
+            else:
+                cache.delete(user_key)
+                auth_login(request, user)
+                return redirect(_safe_next(request))
+    elif request.method == "POST":
+        status = 400
+    return render(request, "pages/login.html",
+                  {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")},
+                  status=status)
+
+
+@require_POST
+def logout_view(request):
+    auth_logout(request)
+    messages.info(request, _("You have signed out."))
+    return redirect("login")
+
+
+@sensitive_post_parameters("password", "password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register_view(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    if request.method == "POST":
+        form = RegisterForm(request.POST)
+    else:
+        # The invite code of the link stays in the form, also when it is shown again with errors.
+        form = RegisterForm(initial={"invite_code": request.GET.get("invite", "")[:16]})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        address_key = _counter_key("register-addr", _client_address(request))
+        if _count(address_key) >= REGISTRATIONS_PER_ADDRESS:
+            form.add_error(None, _("Too many sign-ups from your network. Please try again later."))
+            status = 429
+        elif form.is_valid():
+            data = form.cleaned_data
+            try:
+                registration = accounts.register_member(
+                    username=data["username"], password=data["password"], phone=data["phone"] or None,
+                )
+            except ApiValidationError as exc:
+                _add_api_errors(form, exc)
+            else:
+                _bump(address_key, 3600)
+                auth_login(request, registration.member,
+                           backend="django.contrib.auth.backends.ModelBackend")
+                if registration.points:
+                    messages.success(request, ngettext(
+                        "Welcome! You earned %(points)s point for joining.",
+                        "Welcome! You earned %(points)s points for joining.",
+                        registration.points,
+                    ) % {"points": registration.points})
+                else:
+                    messages.success(request, _("Welcome!"))
+                return redirect("home")
+    return render(request, "pages/register.html", {"form": form}, status=status)
+
+
+def _add_api_errors(form, exc: ApiValidationError) -> None:
+    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
+    for field, errors in detail.items():
+        target = field if field in form.fields else None
+        for error in errors if isinstance(errors, list) else [errors]:
+            form.add_error(target, str(error))
+
+
+# --------------------------------------------------------------------------- home and points
+
+
+def _expiring_soon(balance, months: int = 2):
+    return balance.expiring[:months]
+
+
+@login_required
+@require_GET
+def home(request):
+    member = request.user
+    balance = points_selectors.balance(member, months=2)
+    recommended = catalog_selectors.product_list(
+        max_points=balance.available, ordering="-points", page_size=RECOMMENDED, tier=member.tier,
+    )["results"]
+    affordable = bool(recommended)
+    if not affordable:
+        recommended = catalog_selectors.product_list(
+            ordering="points", page_size=RECOMMENDED, tier=member.tier,
+        )["results"]
+    return render(request, "pages/home.html", {
+        "balance": balance,
+        "expiring": _expiring_soon(balance),
+        "check_in": page_reads.check_in_status(member),
+        "recommended": recommended,
+        "affordable": affordable,
+        "nav": "home",
+    })
+
+
+@login_required
+@require_POST
+def check_in(request):
+    result = earning.check_in(request.user)
+    days = ngettext("%(streak)s day in a row", "%(streak)s days in a row", result.streak) % {
+        "streak": result.streak
+    }
+    if result.already_checked_in:
+        text = _("You have already checked in today (%(days)s).") % {"days": days}
+        level = messages.INFO
+    elif result.points:
+        text = _("Checked in: +%(points)s points, %(days)s.") % {"points": result.points, "days": days}
+        level = messages.SUCCESS
+    else:
+        text = _("Checked in, %(days)s.") % {"days": days}
+        level = messages.SUCCESS
+    if _is_htmx(request):
+        status = {"checked_in_today": True, "streak": result.streak, "points_today": result.points}
+        # The card is swapped in place; the balance on the page is updated out of band.
+        available = points_selectors.balance(request.user, months=0).available
+        return render(request, "pages/_check_in.html",
+                      {"check_in": status, "check_in_message": text, "oob_available": available})
+    messages.add_message(request, level, text)
+    return redirect("home")
+
+
+@login_required
+@require_GET
+def history(request):
+    form = HistoryFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    entries = page_reads.entries(
+        request.user, kind=filters.get("kind") or "", date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+    )
+    page = Paginator(entries, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "pages/history.html", {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "balance": points_selectors.balance(request.user, months=0),
+        "nav": "points",
+    })
+
+
+# --------------------------------------------------------------------------- the mall
+
+
+@login_required
+@require_GET
+def mall(request):
+    form = MallFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    category = filters.get("category")
+    listing = catalog_selectors.product_list(
+        category=category, search=filters.get("q") or "", ordering=filters.get("ordering") or "default",
+        page=filters.get("page") or 1, page_size=MALL_PAGE_SIZE, tier=request.user.tier,
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "pages/mall.html", {
+        "form": form,
+        "listing": listing,
+        "products": listing["results"],
+        "categories": page_reads.categories(),
+        "category": category,
+        "q": filters.get("q") or "",
+        "query": query.urlencode(),
+        "previous_page": listing["page"] - 1 if listing["page"] > 1 else None,
+        "next_page": listing["page"] + 1 if listing["page"] < listing["num_pages"] else None,
+        "available": points_selectors.balance(request.user, months=0).available,
+        "nav": "mall",
+    })
+
+
+def _product_or_404(product_id: int) -> dict:
+    product = catalog_selectors.product_detail(product_id)
+    if product is None:
+        raise Http404(_("This product is not in the mall."))
+    return product
+
+
+@login_required
+@require_GET
+def product(request, product_id: int):
+    item = _product_or_404(product_id)
+    return render(request, "pages/product.html", {
+        "product": item,
+        "available": points_selectors.balance(request.user, months=0).available,
+        "nav": "mall",
+    })
+
+
+REFUSAL_TITLES = {
+    "insufficient_points": _("You do not have enough points."),
+    "out_of_stock": _("Out of stock."),
+    "limit_reached": _("Limit reached."),
+    "not_available": _("Not available."),
+    "idempotency_conflict": _("This form was already sent with other values."),
+}
+
+
+def _refusal(exc) -> dict:
+    code = getattr(exc, "code", "error")
+    title = REFUSAL_TITLES.get(code, _("The redemption was refused."))
+    return {"code": code, "title": str(title), "detail": str(getattr(exc, "message", "") or exc)}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def redeem(request, product_id: int):
+    """GET: the confirmation step (with a fresh key); POST: redeem under that key."""
+    if request.method == "GET":
+        item = _product_or_404(product_id)
+        try:
+            quantity = max(1, min(99, int(request.GET.get("quantity", 1))))
+        except ValueError:
+            quantity = 1
+        form = RedeemForm(initial={"key": _new_key(), "quantity": quantity},
+                          needs_address=item["kind"] == ProductKind.PHYSICAL)
+        return _render_confirm(request, item, form, quantity)
+
+    product_row = get_object_or_404(Product, pk=product_id)
+    item = catalog_selectors.product_detail(product_id) or _row_as_item(product_row)
+    form = RedeemForm(request.POST, needs_address=product_row.kind == ProductKind.PHYSICAL)
+    if not form.is_valid():
+        quantity = form.cleaned_data.get("quantity") or 1
+        return _render_confirm(request, item, form, quantity, status=400)
+    data = form.cleaned_data
+    try:
+        redemption = catalog_services.redeem(
+            request.user, product_row, data["quantity"], key=data["key"], address=data["address"],
+        )
+    except (CatalogError, InsufficientPoints, IdempotencyConflict) as exc:
+        # Nothing was written: show why, with a fresh key for another try.
+        fresh = RedeemForm(initial={"key": _new_key(), "quantity": data["quantity"],
+                                    "address": data["address"]},
+                           needs_address=product_row.kind == ProductKind.PHYSICAL)
+        return _render_confirm(request, item, fresh, data["quantity"], refusal=_refusal(exc),
+                               status=409)
+    messages.success(request, _("Redeemed %(product)s × %(quantity)s for %(points)s points.") % {
+        "product": redemption.product.name, "quantity": redemption.quantity,
+        "points": redemption.points,
+    })
+    return redirect("redemption", redemption_id=redemption.pk)
+
+
+def _row_as_item(product_row: Product) -> dict:
+    # A product taken off sale since the form was shown: enough to show the refusal.
+    return {"id": product_row.pk, "name": product_row.name, "kind": product_row.kind,
+            "points_price": product_row.points_price, "cash_price": f"{product_row.cash_price:.2f}",
+            "image": "", "stock": product_row.stock, "category": None, "description": ""}
+
+
+def _render_confirm(request, item, form, quantity, *, refusal=None, status=200):
+    available = points_selectors.balance(request.user, months=0).available
+    total = item["points_price"] * quantity
+    return render(request, "pages/redeem_confirm.html", {
+        "product": item,
+        "form": form,
+        "quantity": quantity,
+        "total": total,
+        "available": available,
+        "after": available - total,
+        "refusal": refusal,
+        "nav": "mall",
+    }, status=status)
+
+
+# --------------------------------------------------------------------------- redemptions
+
+
+@login_required
+@require_GET
+def redemptions(request):
+    page = Paginator(page_reads.redemptions(request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    return render(request, "pages/redemptions.html", {"page": page, "query": "", "nav": "orders"})
+
+
+def _own_redemption(request, redemption_id: int):
+    redemption = page_reads.redemption(request.user, redemption_id)
+    if redemption is None:
+        raise Http404(_("No such redemption."))
+    return redemption
+
+
+@login_required
+@require_GET
+def redemption(request, redemption_id: int):
+    return render(request, "pages/redemption.html", {
+        "redemption": _own_redemption(request, redemption_id),
+        "cancellable": RedemptionStatus.CREATED,
+        "nav": "orders",
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel_redemption(request, redemption_id: int):
+    """GET: the confirmation step; POST: cancel (the service is idempotent: a second submit finds
+    the redemption cancelled and changes nothing)."""
+    item = _own_redemption(request, redemption_id)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data["reason"].strip() or _("Cancelled by the member")
+        try:
+            cancelled = catalog_services.cancel(item, reason=reason)
+        except CatalogError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Redemption #%(id)s is cancelled; %(points)s points are back "
+                                        "in your account.") % {"id": cancelled.pk,
+                                                               "points": cancelled.points})
+        return redirect("redemption", redemption_id=item.pk)
+    if item.status != RedemptionStatus.CREATED:
+        messages.error(request, _("A redemption that has been fulfilled cannot be cancelled."))
+        return redirect("redemption", redemption_id=item.pk)
+    return render(request, "pages/cancel_confirm.html", {"redemption": item, "form": form,
+                                                         "nav": "orders"},
+                  status=400 if request.method == "POST" else 200)
+
+
+# --------------------------------------------------------------------------- invite and account
+
+
+@login_required
+@require_GET
+def invite_page(request):
+    url = invite.invite_url(request, request.user)
+    return render(request, "pages/invite.html", {
+        "code": invite.invite_code(request.user),
+        "url": url,
+        "qr": invite.qr_svg(url),
+        "nav": "me",
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    member = request.user
+    if request.method == "POST":
+        form = AccountForm(request.POST, member=member)
+        if form.is_valid():
+            accounts.update_profile(member, nickname=form.cleaned_data["nickname"])
+            phone = form.cleaned_data["phone"] or None
+            if phone != member.phone:
+                _update_phone(member, phone, form)
+            if not form.errors:
+                messages.success(request, _("Your account is saved."))
+                return redirect("account")
+        status = 400
+    else:
+        form = AccountForm(initial={"nickname": member.nickname, "phone": member.phone or ""},
+                           member=member)
+        status = 200
+    return render(request, "pages/account.html", {
+        "form": form,
+        "invite_code": invite.invite_code(member),
+        "nav": "me",
+    }, status=status)
+
+
+def _update_phone(member: Member, phone: str | None, form: AccountForm) -> None:
+    # mall.accounts.update_profile changes the nickname only; the phone is the member's own row
+    # in this app, unique in the database (a concurrent taker surfaces as IntegrityError).
+    try:
+        with transaction.atomic():
+            member.phone = phone
+            member.save(update_fields=["phone"])
+    except IntegrityError:
+        member.refresh_from_db(fields=["phone"])
+        form.add_error("phone", _("This phone number is taken by another member."))

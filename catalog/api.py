@@ -1,0 +1,376 @@
+"""Member API v1 for the points mall: products and redemptions (issue 5 §1).
+
+* ``GET /api/v1/products/``: products on sale that the member's tier may see, paginated like
+  every list (``{count, next, previous, results}``); filters ``category`` (with its
+  sub-categories), ``min_points``/``max_points``, ``affordable=true`` (points price at most the
+  member's available points), ``search`` and ``ordering``. Read through ``catalog.selectors``
+  (cached; may lag a change by a few seconds, redemption never relies on it).
+* ``GET /api/v1/products/{id}/``: one product; 404 ``not_found`` when unknown, off sale or not
+  offered to the member's tier.
+* ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address"?}`` with an
+  ``Idempotency-Key`` header -> 201 with the redemption (``catalog.services.redeem``).
+* ``GET /api/v1/redemptions/`` (newest first), ``GET /api/v1/redemptions/{id}/``,
+  ``POST /api/v1/redemptions/{id}/cancel/`` ``{"reason"?}``: the member's own only; anyone
+  else's id is a 404.
+
+Idempotency. The header is required (400 ``idempotency_key_required``), at most 80 visible
+ASCII characters. It reaches ``redeem`` as ``api:{member id}:{key}``, so two members' keys never
+meet and the API's keys never meet the member pages'. The service returns the first redemption for
+a repeated key with the same body (a 201 with it, as it is now: identical to the first answer
+unless it has been cancelled or shipped since) and raises ``IdempotencyConflict`` (409
+``idempotency_conflict``) for another body. A refused redemption writes nothing, so a retry under
+the same key is judged again (and may succeed once the member has the points).
+
+The address is optional for every kind, as ``redeem`` takes it: the schema cannot make it
+depend on the product, and a schema-valid body must not be a 400.
+
+``code`` of a redemption is a list: the coupon codes it was given, one per unit, oldest first
+(empty for physical goods and privileges). A list, not a string, so a redemption of several
+coupons has one shape for the apps.
+
+Errors are raised as domain errors and rendered by ``mall.api.exception_handler``.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
+
+from catalog import selectors, services
+from catalog.models import Product, RedemptionStatus
+from mall import page_reads
+from mall.api import Pagination, StrictCharField
+from mall.checkout_api import MAX_IDEMPOTENCY_KEY, StrictIntegerField, idempotency_key
+from mall.schema import error_responses
+from points import selectors as points_selectors
+
+# Bounds of the integer columns the filters compare with: a larger number is a 400, not an
+# overflow in the database.
+MAX_ID = 2**63 - 1
+MAX_POINTS_FILTER = 2**31 - 1
+
+
+def api_key(member, key: str) -> str:
+    """The redemption key of a member's ``Idempotency-Key``: namespaced per member."""
+    return f"api:{member.pk}:{key}"
+
+
+def not_found(message) -> exceptions.NotFound:
+    return exceptions.NotFound(message, code="not_found")
+
+
+def id_parameter(name: str) -> OpenApiParameter:
+    return OpenApiParameter(name, {"type": "integer", "minimum": 1}, OpenApiParameter.PATH)
+
+
+def parse_id(raw: str, message) -> int:
+    """An id from the URL (the routes take any text, so a malformed id is this JSON 404 rather
+    than Django's page for an unmatched URL)."""
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+        raise not_found(message)
+    return int(raw)
+
+
+# --------------------------------------------------------------------------- output shapes
+
+# Text, not an enum, in the schema: an enum would be named after the field ("KindEnum") and clash
+# with the ledger entries' ``kind`` (drf-spectacular's warning, fatal under --fail-on-warn) unless
+# SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] names both.
+KIND_HELP = gettext_lazy("physical, coupon or privilege.")
+
+
+class CategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    parent_id = serializers.IntegerField(allow_null=True)
+
+
+class ProductSerializer(serializers.Serializer):
+    """A product as listed (a ``catalog.selectors.product_dict``)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text=KIND_HELP)
+    category = CategorySerializer(allow_null=True)
+    points_price = serializers.IntegerField(help_text=gettext_lazy("Points for one unit."))
+    cash_price = serializers.DecimalField(
+        max_digits=10, decimal_places=2,
+        help_text=gettext_lazy("Cash paid on top of the points for one unit; 0.00 for points only."),
+    )
+    stock = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+    image = serializers.CharField(help_text=gettext_lazy("Image URL; empty without an image."))
+
+
+class ProductDetailSerializer(ProductSerializer):
+    """A product with everything its page shows."""
+
+    description = serializers.CharField()
+    per_member_limit = serializers.IntegerField(
+        allow_null=True,
+        help_text=gettext_lazy("Most units one member can redeem over time; null: no limit."),
+    )
+    sale_starts_at = serializers.DateTimeField(allow_null=True)
+    sale_ends_at = serializers.DateTimeField(allow_null=True)
+
+
+class RedemptionSerializer(serializers.Serializer):
+    """One of the member's redemptions."""
+
+    class ProductSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        kind = serializers.CharField(help_text=KIND_HELP)
+        image = serializers.SerializerMethodField()
+
+        @extend_schema_field(serializers.CharField(help_text=gettext_lazy("Image URL or empty.")))
+        def get_image(self, product) -> str:
+            return product.image.url if product.image else ""
+
+    id = serializers.IntegerField()
+    product = ProductSerializer()
+    quantity = serializers.IntegerField()
+    points = serializers.IntegerField(help_text=gettext_lazy("Points spent on all units."))
+    cash = serializers.DecimalField(max_digits=12, decimal_places=2)
+    status = serializers.ChoiceField(choices=RedemptionStatus.choices)
+    code = serializers.SerializerMethodField()
+    address = serializers.CharField()
+    tracking_number = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ListField(
+        child=serializers.CharField(),
+        help_text=gettext_lazy("The coupon codes given, one per unit; empty for other kinds."),
+    ))
+    def get_code(self, redemption) -> list[str]:
+        return [code.code for code in redemption.codes.all()]
+
+
+def own_redemption(member, redemption_id: int | str):
+    """The member's redemption with its product and codes; 404 for anyone else's."""
+    if isinstance(redemption_id, str):
+        redemption_id = parse_id(redemption_id, _("No such redemption."))
+    redemption = page_reads.redemption(member, redemption_id)
+    if redemption is None:
+        raise not_found(_("No such redemption."))
+    return redemption
+
+
+# --------------------------------------------------------------------------- products
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class QueryBooleanField(serializers.Field):
+    """A query flag: ``true`` or ``false`` exactly (DRF's would also take ``yes``, ``on``...)."""
+
+    default_error_messages = {"invalid": gettext_lazy("Must be true or false.")}
+
+    def to_internal_value(self, data):
+        if data not in ("true", "false"):
+            self.fail("invalid")
+        return data == "true"
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, OpenApiParameter.QUERY,
+                     description=gettext_lazy("A page number within the paginated result set.")),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1,
+                                   "maximum": Pagination.max_page_size},
+                     OpenApiParameter.QUERY,
+                     description=gettext_lazy("Number of results to return per page.")),
+]
+
+
+class ProductListView(APIView):
+    """``GET /api/v1/products/``: products on sale that the member's tier may see."""
+
+    class FilterSerializer(serializers.Serializer):
+        category = serializers.IntegerField(
+            required=False, min_value=1, max_value=MAX_ID,
+            help_text=gettext_lazy("A category id; its sub-categories are included."),
+        )
+        min_points = serializers.IntegerField(required=False, min_value=0, max_value=MAX_POINTS_FILTER)
+        max_points = serializers.IntegerField(required=False, min_value=0, max_value=MAX_POINTS_FILTER)
+        affordable = QueryBooleanField(
+            required=False,
+            help_text=gettext_lazy("true: only products whose points price is at most the "
+                                   "member's available points."),
+        )
+        search = StrictCharField(
+            required=False, allow_blank=True, max_length=selectors.MAX_SEARCH,
+            help_text=gettext_lazy("Words in the name or description (case-insensitive)."),
+        )
+        ordering = serializers.ChoiceField(
+            required=False, choices=list(selectors.ORDERINGS),
+            help_text=gettext_lazy("default (the mall's order), points, -points, newest, popular."),
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = ProductSerializer(many=True)
+
+    @extend_schema(
+        operation_id="products_list", tags=["mall"],
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses={200: OutputSerializer, **error_responses(400, 401, 404, 429)},
+    )
+    def get(self, request):
+        # An empty parameter (``?category=``) is the same as leaving it out.
+        raw = {name: value for name, value in request.query_params.items() if value != ""}
+        serializer = self.FilterSerializer(data=raw)
+        serializer.is_valid(raise_exception=True)
+        filters = dict(serializer.validated_data)
+        page_size = Pagination().get_page_size(request)
+        page = self.page_number(request)
+        max_points = filters.get("max_points")
+        if filters.get("affordable"):
+            available = points_selectors.balance(request.user, months=0).available
+            max_points = available if max_points is None else min(max_points, available)
+        found = selectors.product_list(
+            category=filters.get("category"), search=filters.get("search", ""),
+            min_points=filters.get("min_points"), max_points=max_points,
+            ordering=filters.get("ordering", "default"), page=page, page_size=page_size,
+            tier=request.user.tier,
+        )
+        if page > found["num_pages"]:
+            raise not_found(_("Invalid page."))
+        url = request.build_absolute_uri()
+        body = {
+            "count": found["count"],
+            "next": (replace_query_param(url, "page", page + 1)
+                     if page < found["num_pages"] else None),
+            "previous": (None if page == 1 else remove_query_param(url, "page") if page == 2
+                         else replace_query_param(url, "page", page - 1)),
+            "results": found["results"],
+        }
+        return Response(self.OutputSerializer(body).data)
+
+    @staticmethod
+    def page_number(request) -> int:
+        # As DRF's pagination: a page that is not a whole number from 1 is a 404.
+        raw = request.query_params.get("page", "1")
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+            raise not_found(_("Invalid page."))
+        return int(raw)
+
+
+class ProductDetailView(APIView):
+    """``GET /api/v1/products/{id}/``: one product on sale that the member's tier may see."""
+
+    @extend_schema(operation_id="products_retrieve", tags=["mall"],
+                   parameters=[id_parameter("product_id")],
+                   responses={200: ProductDetailSerializer, **error_responses(401, 404, 429)})
+    def get(self, request, product_id: str):
+        product = selectors.product_detail(parse_id(product_id, _("No such product.")))
+        if product is None or (product["visible_tiers"]
+                               and request.user.tier not in product["visible_tiers"]):
+            raise not_found(_("No such product."))
+        return Response(ProductDetailSerializer(product).data)
+
+
+# --------------------------------------------------------------------------- redemptions
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "pattern": f"^[!-~]{{1,{MAX_IDEMPOTENCY_KEY}}}$"},
+    OpenApiParameter.HEADER, required=True,
+    description=gettext_lazy(
+        "Required; at most 80 visible ASCII characters, chosen by the app for each redemption. "
+        "Repeated with the same body it returns the same redemption (201); with another body it "
+        "is a 409 idempotency_conflict."
+    ),
+)
+
+
+class RedemptionCreateInputSerializer(serializers.Serializer):
+    """The body of ``POST /api/v1/redemptions/``."""
+
+    product = StrictIntegerField(min_value=1, max_value=MAX_ID,
+                                 help_text=gettext_lazy("The product's id."))
+    quantity = StrictIntegerField(min_value=1, max_value=services.MAX_QUANTITY, required=False,
+                                  default=1)
+    address = StrictCharField(
+        max_length=1000, required=False, allow_blank=True, default="",
+        help_text=gettext_lazy("Shipping address, for physical goods."),
+    )
+
+
+class RedemptionListView(generics.ListAPIView):
+    """``GET /api/v1/redemptions/``: the member's redemptions, newest first;
+    ``POST``: redeem a product."""
+
+    serializer_class = RedemptionSerializer
+
+    def get_queryset(self):
+        return page_reads.redemptions(self.request.user)
+
+    @extend_schema(operation_id="redemptions_list", tags=["mall"],
+                   description=gettext_lazy("The member's redemptions, newest first."),
+                   responses={200: RedemptionSerializer(many=True),
+                              **error_responses(400, 401, 404, 429)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="redemptions_create", tags=["mall"], request=RedemptionCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: RedemptionSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
+        description=gettext_lazy(
+            "Spend points on a product. 409 refusals: insufficient_points, out_of_stock, "
+            "limit_reached, not_available, idempotency_conflict. 404: no such product."
+        ),
+    )
+    def post(self, request):
+        key = idempotency_key(request)
+        serializer = RedemptionCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        product = Product.objects.filter(pk=data["product"]).only("id").first()
+        if product is None:
+            raise not_found(_("No such product."))
+        redemption = services.redeem(request.user, product, data["quantity"],
+                                     key=api_key(request.user, key), address=data["address"])
+        body = RedemptionSerializer(own_redemption(request.user, redemption.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RedemptionDetailView(APIView):
+    """``GET /api/v1/redemptions/{id}/``: one of the member's redemptions."""
+
+    @extend_schema(operation_id="redemptions_retrieve", tags=["mall"],
+                   parameters=[id_parameter("redemption_id")],
+                   responses={200: RedemptionSerializer, **error_responses(401, 404, 429)})
+    def get(self, request, redemption_id: str):
+        return Response(RedemptionSerializer(own_redemption(request.user, redemption_id)).data)
+
+
+class RedemptionCancelView(APIView):
+    """``POST /api/v1/redemptions/{id}/cancel/``: cancel one's own redemption before it ships;
+    its points and stock go back. Cancelling a cancelled one again changes nothing (200)."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = StrictCharField(required=False, allow_blank=True, max_length=200)
+
+    @extend_schema(
+        operation_id="redemptions_cancel", tags=["mall"], request=InputSerializer,
+        parameters=[id_parameter("redemption_id")],
+        responses={200: RedemptionSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
+        description=gettext_lazy("409 invalid_transition once the redemption is fulfilled."),
+    )
+    def post(self, request, redemption_id: str):
+        redemption = own_redemption(request.user, redemption_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = serializer.validated_data.get("reason") or _("Cancelled by the member")
+        services.cancel(redemption, reason=reason)
+        return Response(RedemptionSerializer(own_redemption(request.user, redemption.pk)).data)
+

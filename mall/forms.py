@@ -1,0 +1,113 @@
+"""Forms of the member pages. They parse and validate input only; the writes are services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+
+from catalog.selectors import ORDERINGS
+from mall.invite import INVITE_CODE_RE
+from mall.models import Member, phone_validator
+from points.models import EntryKind
+
+# Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
+PASSWORD_MAX_LENGTH = 128
+invite_code_validator = RegexValidator(INVITE_CODE_RE, _("An invite code is 4 to 16 letters or digits."))
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(label=_("Username or phone"), max_length=150,
+                               widget=forms.TextInput(attrs={"autocomplete": "username",
+                                                             "autocapitalize": "none"}))
+    password = forms.CharField(label=_("Password"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class RegisterForm(forms.Form):
+    username = forms.CharField(
+        label=_("Username"), max_length=150, validators=[UnicodeUsernameValidator()],
+        help_text=_("Letters, digits and @/./+/-/_ only."),
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(label=_("Password"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("Password again"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    phone = forms.CharField(label=_("Phone (optional)"), max_length=20, required=False,
+                            validators=[phone_validator],
+                            widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+    invite_code = forms.CharField(label=_("Invite code (optional)"), max_length=16, required=False,
+                                  validators=[invite_code_validator])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password2") and data["password"] != data["password2"]:
+            self.add_error("password2", _("The two passwords differ."))
+        return data
+
+
+class AccountForm(forms.Form):
+    nickname = forms.CharField(label=_("Nickname"), max_length=64, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=20, required=False,
+                            validators=[phone_validator],
+                            widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+
+    def __init__(self, *args, member: Member, **kwargs):
+        self.member = member
+        super().__init__(*args, **kwargs)
+
+    def clean_phone(self):
+        phone = self.cleaned_data["phone"].strip()
+        if phone and Member.objects.filter(phone=phone).exclude(pk=self.member.pk).exists():
+            raise forms.ValidationError(_("This phone number is taken by another member."))
+        return phone
+
+
+class HistoryFilterForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), required=False,
+                             choices=[("", _("All kinds")), *EntryKind.choices])
+    date_from = forms.DateField(label=_("From"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False,
+                              widget=forms.DateInput(attrs={"type": "date"}))
+
+
+ORDERING_LABELS = {
+    "default": _("Recommended"),
+    "points": _("Points: low to high"),
+    "-points": _("Points: high to low"),
+    "newest": _("Newest"),
+    "popular": _("Most redeemed"),
+}
+
+
+class MallFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), max_length=100, required=False)
+    category = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    ordering = forms.ChoiceField(label=_("Sort"), required=False,
+                                 choices=[(key, ORDERING_LABELS.get(key, key)) for key in ORDERINGS])
+    page = forms.IntegerField(required=False, min_value=1, max_value=10**6)
+
+
+class RedeemForm(forms.Form):
+    """The confirmation form; ``key`` is made when it is first shown, so a double submit of the
+    same form posts one redemption."""
+
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64,
+                          validators=[RegexValidator(r"^[0-9a-f]{32}\Z")])
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=99, initial=1)
+    address = forms.CharField(label=_("Shipping address"), max_length=1000, required=False,
+                              widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}))
+
+    def __init__(self, *args, needs_address: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["address"].required = needs_address
+        if not needs_address:
+            self.fields["address"].widget = forms.HiddenInput()
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(label=_("Why are you cancelling? (optional)"), max_length=150,
+                             required=False)

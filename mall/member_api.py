@@ -1,0 +1,197 @@
+"""Member API v1: sign-in, sign-up and the member's own profile (issue 5 §1).
+
+One view per operation with nested input/output serializers; the writes are in
+``mall.accounts``. The points endpoints under ``/me/points/`` are in ``points.api``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from mall import accounts, invite
+from mall.api import StrictCharField
+from mall.models import Member, Tier, phone_validator
+from mall.schema import error_responses
+from mall.throttles import AnonRateThrottle, LoginIPThrottle, LoginUsernameThrottle, RegisterThrottle
+
+# Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
+PASSWORD_MAX_LENGTH = 128
+invite_code_validator = RegexValidator(
+    invite.INVITE_CODE_RE, _("An invite code is 4 to 16 letters or digits.")
+)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text=_("Access token: `Authorization: Bearer <access>`."))
+    refresh = serializers.CharField(help_text=_("Refresh token for /api/v1/auth/token/refresh/."))
+
+
+class MemberOutputSerializer(serializers.ModelSerializer):
+    """The member's own profile."""
+
+    joined = serializers.DateTimeField(source="date_joined")
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    invite_code = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Member
+        fields = ("id", "username", "nickname", "phone", "tier", "invite_code", "joined")
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_invite_code(self, member) -> str:
+        # The code the member pages show (derived from the id until referrals store codes).
+        return invite.invite_code(member)
+
+
+def tokens_for(member: Member) -> dict:
+    refresh = RefreshToken.for_user(member)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class TokenObtainView(jwt_views.TokenObtainPairView):
+    """``POST /api/v1/auth/token/``: a token pair for a username and password.
+
+    Throttled per submitted username and per client address (429 once either is spent).
+    """
+
+    throttle_classes = [LoginUsernameThrottle, LoginIPThrottle]
+
+    class InputSerializer(TokenObtainPairSerializer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Not trimmed: a blank-looking username is a wrong credential (401), not a 400.
+            self.fields["username"] = StrictCharField(max_length=150, write_only=True,
+                                                      trim_whitespace=False)
+            self.fields["password"] = StrictCharField(
+                max_length=PASSWORD_MAX_LENGTH, write_only=True, trim_whitespace=False,
+                style={"input_type": "password"},
+            )
+
+    serializer_class = InputSerializer
+
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        tags=["auth"],
+        auth=[],
+        request=InputSerializer,
+        responses={200: TokenPairSerializer, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshView(jwt_views.TokenRefreshView):
+    """``POST /api/v1/auth/token/refresh/``: a new access token for a valid refresh token."""
+
+    throttle_classes = [AnonRateThrottle]
+
+    class InputSerializer(TokenRefreshSerializer):
+        refresh = StrictCharField(max_length=2048, trim_whitespace=False)
+
+        def validate(self, attrs):
+            try:
+                return super().validate(attrs)
+            except ObjectDoesNotExist:
+                # The member was deleted after the token was issued.
+                raise exceptions.AuthenticationFailed(
+                    self.error_messages["no_active_account"], "no_active_account"
+                ) from None
+
+    class OutputSerializer(serializers.Serializer):
+        access = serializers.CharField()
+
+    serializer_class = InputSerializer
+
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        tags=["auth"],
+        auth=[],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class RegisterView(APIView):
+    """``POST /api/v1/auth/register/``: sign up, earn the register points, get a token pair."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        username = StrictCharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, write_only=True,
+                                         trim_whitespace=False, style={"input_type": "password"})
+        phone = StrictCharField(max_length=20, required=False, allow_null=True,
+                                      allow_blank=True, validators=[phone_validator])
+        invite_code = StrictCharField(
+            max_length=16, required=False, allow_blank=True, validators=[invite_code_validator],
+            help_text=_("The inviter's code (4 to 16 letters or digits). Its format is checked; "
+                        "invitations are not recorded yet."),
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        member = MemberOutputSerializer()
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+        points = serializers.IntegerField(help_text=_("Points earned for registering."))
+
+    @extend_schema(
+        operation_id="auth_register",
+        tags=["auth"],
+        auth=[],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 415, 429)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        registration = accounts.register_member(
+            username=data["username"], password=data["password"], phone=data.get("phone")
+        )
+        body = {"member": registration.member, **tokens_for(registration.member),
+                "points": registration.points}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+# --------------------------------------------------------------------------- me
+
+
+class MeView(APIView):
+    """``GET /api/v1/me/``: the signed-in member's profile; ``PATCH`` changes the nickname."""
+
+    class InputSerializer(serializers.Serializer):
+        nickname = StrictCharField(max_length=64, allow_blank=True)
+
+    @extend_schema(operation_id="me_retrieve", tags=["me"],
+                   responses={200: MemberOutputSerializer, **error_responses(401, 429)})
+    def get(self, request):
+        return Response(MemberOutputSerializer(request.user).data)
+
+    @extend_schema(operation_id="me_update", tags=["me"], request=InputSerializer,
+                   responses={200: MemberOutputSerializer, **error_responses(400, 401, 403, 415, 429)})
+    def patch(self, request):
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        member = request.user
+        if "nickname" in serializer.validated_data:
+            member = accounts.update_profile(member, nickname=serializer.validated_data["nickname"])
+        return Response(MemberOutputSerializer(member).data)

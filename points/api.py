@@ -1,0 +1,113 @@
+"""Member API v1 for the member's own points: balance, history and the daily check-in (issue 5 §1).
+
+Every read is of the requesting member's account only; these endpoints take no ids.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mall.schema import error_responses
+from points import earning, selectors
+from points.models import Entry, EntryKind
+
+
+class BalanceView(APIView):
+    """``GET /api/v1/me/points/``: the member's balance and what expires in the coming months."""
+
+    class OutputSerializer(serializers.Serializer):
+        class ExpiringSerializer(serializers.Serializer):
+            month = serializers.CharField(help_text=_("YYYY-MM: these points expire at its end."))
+            points = serializers.IntegerField()
+
+        available = serializers.IntegerField(help_text=_("Usable now."))
+        pending = serializers.IntegerField(help_text=_("Earned, usable after the cooling-off period."))
+        held = serializers.IntegerField(help_text=_("Reserved by open checkouts or bids."))
+        debt = serializers.IntegerField(help_text=_("Clawed back by refunds, recovered from the "
+                                                    "next earnings."))
+        expiring = ExpiringSerializer(many=True, help_text=_("Soonest month first."))
+
+    @extend_schema(operation_id="me_points_retrieve", tags=["points"],
+                   responses={200: OutputSerializer, **error_responses(401, 429)})
+    def get(self, request):
+        balance = selectors.balance(request.user)
+        body = {
+            "available": balance.available,
+            "pending": balance.pending,
+            "held": balance.held,
+            "debt": balance.debt,
+            "expiring": [{"month": day.strftime("%Y-%m"), "points": points}
+                         for day, points in balance.expiring],
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class EntryFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=EntryKind.choices)
+    date_from = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__gte", input_formats=["%Y-%m-%d"],
+        label=_("Entries on or after this local day (YYYY-MM-DD)."),
+    )
+    date_to = django_filters.DateFilter(
+        field_name="created_at", lookup_expr="date__lte", input_formats=["%Y-%m-%d"],
+        label=_("Entries on or before this local day (YYYY-MM-DD)."),
+    )
+
+    class Meta:
+        model = Entry
+        fields = ["kind", "date_from", "date_to"]
+
+
+class EntryListView(generics.ListAPIView):
+    """``GET /api/v1/me/points/entries/``: the member's ledger entries, newest first."""
+
+    class OutputSerializer(serializers.ModelSerializer):
+        explanation = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Entry
+            fields = ("id", "delta", "kind", "reason", "balance_after", "created_at", "explanation")
+            read_only_fields = fields
+
+        @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+        def get_explanation(self, entry) -> list[str]:
+            # How an earning was computed, line by line (empty for other entries).
+            explanation = entry.explanation
+            if isinstance(explanation, dict):
+                return [str(line) for line in explanation.get("lines") or []]
+            return []
+
+    serializer_class = OutputSerializer
+    filterset_class = EntryFilter
+
+    def get_queryset(self):
+        # Only the requesting member's account; newest first (the account, -id index).
+        return Entry.objects.filter(account__member_id=self.request.user.pk).order_by("-id")
+
+    @extend_schema(operation_id="me_points_entries_list", tags=["points"],
+                   responses={200: OutputSerializer(many=True), **error_responses(400, 401, 404, 429)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class CheckInView(APIView):
+    """``POST /api/v1/me/check-in/``: check in for today (Asia/Shanghai); 200 also when repeated."""
+
+    class OutputSerializer(serializers.Serializer):
+        points = serializers.IntegerField(help_text=_("Points of today's check-in."))
+        streak = serializers.IntegerField(help_text=_("Consecutive days including today."))
+        day = serializers.DateField()
+        already_checked_in = serializers.BooleanField(
+            help_text=_("True when the member had already checked in today (nothing was added).")
+        )
+
+    @extend_schema(operation_id="me_check_in", tags=["points"], request=None,
+                   responses={200: OutputSerializer, **error_responses(401, 403, 429)})
+    def post(self, request):
+        result = earning.check_in(request.user)
+        return Response(self.OutputSerializer(result).data)
