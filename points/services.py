@@ -301,11 +301,14 @@ _ENTRY_TYPES = {
 _ENTRY_COLUMNS = tuple(_ENTRY_TYPES)
 
 
-def _insert_entry(cursor, *, guard_key: bool = False, **fields) -> Entry:
+def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | None = None,
+                  **fields) -> Entry:
     """Append one journal row and return it as an ``Entry`` without reading it back.
 
     With ``guard_key`` the insert does nothing when a refusal holds the key (raising
-    ``_KeyTaken``); a duplicate entry key is caught by the unique index.
+    ``_KeyTaken``); a duplicate entry key is caught by the unique index. ``then`` is
+    ``(more CTEs, their parameters)`` run in the same statement, reading the new row as
+    ``entry``: the lot of an earning, the lots taken by a spending, one round trip instead of two.
     """
     fields.setdefault("reason", "")
     fields.setdefault("reference", "")
@@ -321,15 +324,17 @@ def _insert_entry(cursor, *, guard_key: bool = False, **fields) -> Entry:
     placeholders = ", ".join(f"%s::{_ENTRY_TYPES[name]}" for name in _ENTRY_COLUMNS)
     columns = ", ".join(_ENTRY_COLUMNS)
     if guard_key:
-        cursor.execute(
-            f"INSERT INTO points_entry ({columns}) SELECT {placeholders} "
-            "WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING id",
-            [*values, fields["key"]],
-        )
+        sql = (f"INSERT INTO points_entry ({columns}) SELECT {placeholders} "
+               "WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING id")
+        params = [*values, fields["key"]]
     else:
-        cursor.execute(
-            f"INSERT INTO points_entry ({columns}) VALUES ({placeholders}) RETURNING id", values
-        )
+        sql = f"INSERT INTO points_entry ({columns}) VALUES ({placeholders}) RETURNING id"
+        params = values
+    if then is not None:
+        more_ctes, more_params = then
+        sql = f"WITH entry AS ({sql}), {more_ctes} SELECT id FROM entry"
+        params = [*params, *more_params]
+    cursor.execute(sql, params)
     row = cursor.fetchone()
     if row is None:
         raise _KeyTaken
@@ -354,37 +359,50 @@ def _record_refusal(cursor, account: _Account, key: str, fingerprint: str, error
 # --------------------------------------------------------------------------- lot helpers
 
 
+# Takes points from an account's lots in one pass: a running sum picks the lots in ``{order}``,
+# they are decremented, and an allocation row per lot records it for ``{entry_id}`` (a parameter,
+# or ``entry.id`` of an entry inserted in the same statement, joined in ``{source}``).
+_TAKE_FROM_LOTS = """
+    candidates AS (
+        SELECT id, remaining, pending, SUM(remaining) OVER (ORDER BY {order}) AS running
+        FROM points_lot
+        WHERE account_id = %s AND remaining > 0 AND {lot_filter}
+    ), taken AS (
+        SELECT id, pending, LEAST(remaining, %s - (running - remaining)) AS amount
+        FROM candidates WHERE running - remaining < %s
+    ), updated AS (
+        UPDATE points_lot l SET remaining = l.remaining - taken.amount
+        FROM taken WHERE l.id = taken.id
+        RETURNING l.id, taken.amount, taken.pending
+    ), allocated AS (
+        INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
+        SELECT %s::bigint, updated.id, {entry_id}, %s::bigint, updated.amount FROM {source}
+    )
+"""
+
+
 def _take_from_lots(cursor, account_id: int, points: int, *, entry_id=None, hold_id=None,
                     lot_filter="NOT pending", order=SPEND_ORDER, order_params=()):
     """Take up to ``points`` from the account's lots in ``order`` and record the allocations.
 
-    One statement: a running sum picks the lots, the lots are decremented and the allocation
-    rows written. Returns ``[(lot_id, taken, pending)]``; the caller checks the sum when it must
-    be exact. Only called with the account row locked, which guards its lots.
+    One statement. Returns ``[(lot_id, taken, pending)]``; the caller checks the sum when it
+    must be exact. Only called with the account row locked, which guards its lots.
     """
+    ctes = _TAKE_FROM_LOTS.format(order=order, lot_filter=lot_filter, entry_id="%s::bigint",
+                                  source="updated")
     cursor.execute(
-        f"""
-        WITH candidates AS (
-            SELECT id, remaining, pending,
-                   SUM(remaining) OVER (ORDER BY {order}) AS running
-            FROM points_lot
-            WHERE account_id = %s AND remaining > 0 AND {lot_filter}
-        ), taken AS (
-            SELECT id, pending, LEAST(remaining, %s - (running - remaining)) AS amount
-            FROM candidates WHERE running - remaining < %s
-        ), updated AS (
-            UPDATE points_lot l SET remaining = l.remaining - taken.amount
-            FROM taken WHERE l.id = taken.id
-            RETURNING l.id, taken.amount, taken.pending
-        ), allocated AS (
-            INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
-            SELECT %s::bigint, id, %s::bigint, %s::bigint, amount FROM updated
-        )
-        SELECT id, amount, pending FROM updated
-        """,
+        f"WITH {ctes} SELECT id, amount, pending FROM updated",
         [*order_params, account_id, points, points, account_id, entry_id, hold_id],
     )
     return cursor.fetchall()
+
+
+def _spend_lots_after_entry(account_id: int, points: int):
+    """``then`` for ``_insert_entry``: the spending's lots, soonest-expiring first. Joined with
+    the new entry, so a guarded insert that wrote nothing allocates nothing either."""
+    ctes = _TAKE_FROM_LOTS.format(order=SPEND_ORDER, lot_filter="NOT pending", entry_id="entry.id",
+                                  source="updated CROSS JOIN entry")
+    return ctes, [account_id, points, points, account_id, None]
 
 
 def _return_to_lots(cursor, account_id: int, returns, *, entry_id: int, hold_id=None, now):
@@ -481,19 +499,18 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
             else:
                 account.available += points - recovered
             _save_totals(cursor, account, earned=points)
-        entry = _insert_entry(
-            cursor, guard_key=True, account_id=account.id, key=key, kind=kind, delta=points,
-            balance_after=account.total, reason=reason, reference=reference,
+        lot = (
+            "lot AS (INSERT INTO points_lot (account_id, entry_id, amount, remaining, pending, "
+            "available_at, expires_at, created_at) SELECT %s::bigint, entry.id, %s::bigint, "
+            "%s::bigint, %s::boolean, %s::timestamptz, %s::timestamptz, %s::timestamptz FROM entry)",
+            [account.id, points, points - recovered, pending, lot_available_at, expires_at, now],
+        )
+        return _insert_entry(
+            cursor, guard_key=True, then=lot, account_id=account.id, key=key, kind=kind,
+            delta=points, balance_after=account.total, reason=reason, reference=reference,
             fingerprint=fingerprint, rule_version=rule_version, explanation=explanation,
             staff_id=staff.pk if staff else None, created_at=now,
         )
-        cursor.execute(
-            "INSERT INTO points_lot (account_id, entry_id, amount, remaining, pending, "
-            "available_at, expires_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [account.id, entry.id, points, points - recovered, pending, lot_available_at,
-             expires_at, now],
-        )
-        return entry
 
     return _posting(key, fingerprint, work, _entry_by_id)
 
@@ -524,13 +541,12 @@ def _debit(member, points, *, kind, key, reason, reference="", staff=None) -> En
         if not enough:
             return _record_refusal(cursor, account, key, fingerprint, InsufficientPoints(
                 f"{points} points needed, {account.available} available."))
-        entry = _insert_entry(
-            cursor, guard_key=True, account_id=account.id, key=key, kind=kind, delta=-points,
-            balance_after=account.total, reason=reason, reference=reference,
-            fingerprint=fingerprint, staff_id=staff.pk if staff else None, created_at=now,
+        return _insert_entry(
+            cursor, guard_key=True, then=_spend_lots_after_entry(account.id, points),
+            account_id=account.id, key=key, kind=kind, delta=-points, balance_after=account.total,
+            reason=reason, reference=reference, fingerprint=fingerprint,
+            staff_id=staff.pk if staff else None, created_at=now,
         )
-        _take_from_lots(cursor, account.id, points, entry_id=entry.id)
-        return entry
 
     return _posting(key, fingerprint, work, _entry_by_id)
 
