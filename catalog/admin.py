@@ -57,6 +57,7 @@ from catalog.models import (
 )
 from catalog.resources import CouponCodeResource, ProductResource
 from points.errors import LedgerError
+from rules.admin import AllOrNothingImport
 
 LOW_STOCK = 5  # the "low stock" filter: at most this many units left
 HISTORY_ROWS = 50  # stock movements shown on a product page (all of them are in their own list)
@@ -77,7 +78,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class CatalogImportMixin:
+class CatalogImportMixin(AllOrNothingImport):
     """CSV/XLSX import and export following rules.admin: a dry-run preview first, the confirm
     step rolls the whole file back on any invalid row, and import needs add + change."""
 
@@ -101,21 +102,6 @@ class CatalogImportMixin:
         context["import_help"] = self.import_help
         return context
 
-    def get_import_data_kwargs(self, **kwargs):
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        # Invalid rows roll the whole file back at the confirm step too (the data may have
-        # changed between the preview and the confirmation).
-        kwargs["rollback_on_validation_errors"] = True
-        return kwargs
-
-    def process_result(self, result, request):
-        if result.has_errors() or result.has_validation_errors():
-            self.message_user(request, gettext("Nothing was imported: the file has rows in error; "
-                                               "import it again to see them."), messages.ERROR)
-            return HttpResponseRedirect(reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
-            ))
-        return super().process_result(result, request)
 
 
 # --- Categories --------------------------------------------------------------------------------

@@ -511,7 +511,27 @@ class RuleSetAdmin(admin.ModelAdmin):
 # --- The tables on their own: import/export ----------------------------------------------------
 
 
-class RuleTableAdmin(ImportExportModelAdmin):
+class AllOrNothingImport:
+    """django-import-export, all or nothing: invalid rows roll the whole file back at the
+    confirm step too (the data may have changed between the preview and the confirmation),
+    and a file with any row in error imports nothing. Shared by the rules and catalog admins."""
+
+    def get_import_data_kwargs(self, **kwargs):
+        kwargs = super().get_import_data_kwargs(**kwargs)
+        kwargs["rollback_on_validation_errors"] = True
+        return kwargs
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            self.message_user(request, gettext("Nothing was imported: the file has rows in error; "
+                                               "import it again to see them."), messages.ERROR)
+            return HttpResponseRedirect(reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
+            ))
+        return super().process_result(result, request)
+
+
+class RuleTableAdmin(AllOrNothingImport, ImportExportModelAdmin):
     """A rule table across versions: read-only lists (rows are edited on the rule-set page) with
     CSV/XLSX import into drafts and export. Import needs add and change permission on the table."""
 
@@ -545,21 +565,6 @@ class RuleTableAdmin(ImportExportModelAdmin):
     def has_export_permission(self, request):
         return self.has_view_permission(request)
 
-    def get_import_data_kwargs(self, **kwargs):
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        # Invalid rows roll the whole file back at the confirm step too (a rule set may have been
-        # released between the preview and the confirmation).
-        kwargs["rollback_on_validation_errors"] = True
-        return kwargs
-
-    def process_result(self, result, request):
-        if result.has_errors() or result.has_validation_errors():
-            self.message_user(request, gettext("Nothing was imported: the file has rows in error; "
-                                               "import it again to see them."), messages.ERROR)
-            return HttpResponseRedirect(reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
-            ))
-        return super().process_result(result, request)
 
 
 @admin.register(TierRule)
