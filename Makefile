@@ -30,8 +30,10 @@ smoke: $(STAMP)
 bench: $(STAMP)
 	DEBUG=1 $(PY) bench/run.py $(BENCH_ARGS)
 
+## ruff, and import-linter's layers contract (pyproject.toml): no app imports a layer above it.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 migrations-check: $(STAMP)
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run

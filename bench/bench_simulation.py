@@ -130,7 +130,7 @@ def run(scale: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose: b
         from django.core.management import call_command
         from django.db import connection
 
-        from rules.simulation import simulate
+        from rules.simulation import simulate_recent
 
         call_command("migrate", verbosity=0)
         started = time.perf_counter()
@@ -145,7 +145,7 @@ def run(scale: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose: b
         times, result = [], None
         for round_number in range(rounds):
             started = time.perf_counter()
-            result = simulate(candidate, days=30)
+            result = simulate_recent(candidate, days=30)
             times.append(time.perf_counter() - started)
             if verbose:
                 say(f"        round {round_number}: {times[-1]:.2f}s, {result.orders:,} orders, "

@@ -56,8 +56,8 @@ from catalog.models import (
     StockMovement,
 )
 from catalog.resources import CouponCodeResource, ProductResource
+from common.admin import AllOrNothingImport, ReadOnlyAdminMixin
 from points.errors import LedgerError
-from rules.admin import AllOrNothingImport
 
 LOW_STOCK = 5  # the "low stock" filter: at most this many units left
 HISTORY_ROWS = 50  # stock movements shown on a product page (all of them are in their own list)
@@ -353,7 +353,7 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(ExportMixin, admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
     """Every stock change, read-only (written by catalog.services only)."""
 
     formats = [base_formats.CSV, base_formats.XLSX]
@@ -363,14 +363,6 @@ class StockMovementAdmin(ExportMixin, admin.ModelAdmin):
     search_fields = ("product__name", "reason")
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)
@@ -393,7 +385,7 @@ class AssignedFilter(admin.SimpleListFilter):
 
 
 @admin.register(CouponCode)
-class CouponCodeAdmin(CatalogImportMixin, ImportExportModelAdmin):
+class CouponCodeAdmin(ReadOnlyAdminMixin, CatalogImportMixin, ImportExportModelAdmin):
     """The codes of the coupon pools, read-only; codes are added by importing a file."""
 
     resource_classes = [CouponCodeResource]
@@ -415,14 +407,6 @@ class CouponCodeAdmin(CatalogImportMixin, ImportExportModelAdmin):
     def assigned(self, obj):
         return obj.redemption_id is not None
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_import_form_initial(self, request):
         initial = super().get_import_form_initial(request)
@@ -481,7 +465,7 @@ REDEMPTION_FIELDS = (
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(admin.ModelAdmin):
+class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Redemption orders, read-only; staff move them with the actions and the buttons on a
     redemption's page (``catalog.services.fulfil``/``complete``/``cancel``)."""
 
@@ -507,14 +491,6 @@ class RedemptionAdmin(admin.ModelAdmin):
 
     # Permissions: never edited as a form; moving states has its own permissions.
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_fulfil_permission(self, request):
         return request.user.has_perm(f"{self.opts.app_label}.change_redemption")

@@ -28,7 +28,7 @@ depend on the product, and a schema-valid body must not be a 400.
 (empty for physical goods and privileges). A list, not a string, so a redemption of several
 coupons has one shape for the apps.
 
-Errors are raised as domain errors and rendered by ``mall.api.exception_handler``.
+Errors are raised as domain errors and rendered by ``common.api.exception_handler``.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.models import Product, RedemptionStatus
-from mall import page_reads
-from mall.api import Pagination, StrictCharField
-from mall.checkout_api import MAX_IDEMPOTENCY_KEY, StrictIntegerField, idempotency_key
-from mall.schema import error_responses
+from common.fields import StrictCharField, StrictIntegerField
+from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
+from common.pagination import Pagination
+from common.schema import error_responses
 from points import selectors as points_selectors
 
 # Bounds of the integer columns the filters compare with: a larger number is a 400, not an
@@ -157,7 +157,7 @@ def own_redemption(member, redemption_id: int | str):
     """The member's redemption with its product and codes; 404 for anyone else's."""
     if isinstance(redemption_id, str):
         redemption_id = parse_id(redemption_id, _("No such redemption."))
-    redemption = page_reads.redemption(member, redemption_id)
+    redemption = selectors.redemption(member, redemption_id)
     if redemption is None:
         raise not_found(_("No such redemption."))
     return redemption
@@ -311,7 +311,7 @@ class RedemptionListView(generics.ListAPIView):
     serializer_class = RedemptionSerializer
 
     def get_queryset(self):
-        return page_reads.redemptions(self.request.user)
+        return selectors.redemptions(self.request.user)
 
     @extend_schema(operation_id="redemptions_list", tags=["mall"],
                    description=gettext_lazy("The member's redemptions, newest first."),

@@ -1,6 +1,7 @@
-"""Points-mall errors. Each has a stable machine-readable ``code`` that the API maps once (409 for
-the business refusals ``out_of_stock``, ``limit_reached``, ``not_available``; 400 for malformed
-input). ``message`` is human text in the active language (made with gettext by the raiser).
+"""Points-mall errors. Each carries its machine ``code`` and its ``kind`` (``common.errors``):
+refused for the business refusals (``out_of_stock``, ``limit_reached``, ``not_available``...),
+invalid for malformed input, not found for an unknown checkout hold. ``message`` is human text in
+the active language (made with gettext by the raiser).
 
 The ledger's own refusals come from ``points.errors`` unchanged: ``InsufficientPoints`` and
 ``IdempotencyConflict`` (also raised by ``catalog.services.redeem`` for a reused key).
@@ -8,14 +9,13 @@ The ledger's own refusals come from ``points.errors`` unchanged: ``InsufficientP
 
 from django.utils.translation import gettext_lazy as _
 
+from common.errors import DomainError, InvalidFields, Kind
 
-class CatalogError(Exception):
+
+class CatalogError(DomainError):
     code = "catalog_error"
+    kind = Kind.REFUSED
     default_message = _("The points mall refused the request.")
-
-    def __init__(self, message: str = ""):
-        self.message = str(message or self.default_message)
-        super().__init__(self.message)
 
 
 class OutOfStock(CatalogError):
@@ -61,6 +61,7 @@ class InvalidQuantity(CatalogError):
     """A quantity or stock change that is not a positive integer, or takes stock below 0."""
 
     code = "invalid_quantity"
+    kind = Kind.INVALID
     default_message = _("Invalid quantity.")
 
 
@@ -68,6 +69,7 @@ class InvalidArgument(CatalogError):
     """A required argument is missing or malformed (key, reason, tracking number, filter)."""
 
     code = "invalid_argument"
+    kind = Kind.INVALID
     default_message = _("Invalid argument.")
 
 
@@ -112,13 +114,14 @@ class HoldNotFound(CatalogError):
     as an auction bid's)."""
 
     code = "hold_not_found"
+    kind = Kind.NOT_FOUND
     default_message = _("No such checkout hold.")
 
 
-class InvalidField(InvalidArgument):
+class InvalidField(InvalidFields, InvalidArgument):
     """An argument the caller sent that cannot be honoured, e.g. capturing more points than
-    held; ``field`` names it (the API reports it as that field's error)."""
+    held; ``field`` names it and the message is that field's error (as a serializer's would be)."""
 
     def __init__(self, message: str = "", *, field: str):
+        super().__init__({field: [str(message)]})
         self.field = field
-        super().__init__(message)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from catalog.models import Category, Product, ProductKind, StockMovement
-from mall.models import Tier
+from rules.tiers import Tier
 
 REASON_MAX_LENGTH = StockMovement._meta.get_field("reason").max_length
 STOCK_LIMIT = 10**9  # far above any real stock; keeps a typo from overflowing the column

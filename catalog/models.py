@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from mall.models import Tier
+from rules.tiers import Tier
 
 
 class Category(models.Model):

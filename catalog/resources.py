@@ -33,7 +33,7 @@ from import_export.results import Error
 from catalog import services
 from catalog.errors import CatalogError
 from catalog.models import Category, CouponCode, Product, ProductKind
-from mall.models import Tier
+from rules.tiers import Tier
 
 CODE_MAX_LENGTH = CouponCode._meta.get_field("code").max_length
 CODE_HEADERS = {"code", "codes", "coupon code", "coupon_code", "券码", "优惠码", "兑换码", "码"}

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Min, Q
+from django.db.models import Min, Prefetch, Q
 from django.utils import timezone
 
 from catalog import cache
 from catalog.errors import InvalidArgument
-from catalog.models import Product
+from catalog.models import Category, CouponCode, Product, Redemption
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH = 100
@@ -174,3 +174,23 @@ def product_detail(product_id) -> dict | None:
         return product_dict(product), until
 
     return cache.cached("detail", (product_id,), load)
+
+
+def categories() -> list[Category]:
+    """Active top-level categories, in the staff's order."""
+    return list(Category.objects.filter(active=True, parent__isnull=True).order_by("sort_order", "id"))
+
+
+def _codes():
+    return Prefetch("codes", queryset=CouponCode.objects.order_by("id").only("id", "code", "redemption_id"))
+
+
+def redemptions(member):
+    """The member's redemptions, newest first, with product and coupon codes."""
+    return (Redemption.objects.filter(member_id=member.pk).select_related("product")
+            .prefetch_related(_codes()).order_by("-id"))
+
+
+def redemption(member, redemption_id: int) -> Redemption | None:
+    """One of the member's redemptions; None for anyone else's (the pages answer 404)."""
+    return redemptions(member).filter(pk=redemption_id).first()

@@ -46,6 +46,7 @@ from collections import Counter
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
@@ -71,7 +72,6 @@ from catalog.models import (
     RedemptionStatus,
     StockMovement,
 )
-from mall.models import Member
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Account
@@ -137,7 +137,8 @@ def _lock_member(member_id: int) -> str:
     """Lock the member's row (evaluated: a lazy queryset would lock nothing); returns the tier as
     it is now, not as the caller's possibly older object has it."""
     rows = list(
-        Member.objects.select_for_update(no_key=True).filter(pk=member_id).values_list("tier", flat=True)
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=member_id)
+        .values_list("tier", flat=True)
     )
     if not rows:
         raise InvalidArgument(_("No such member."))

@@ -31,107 +31,34 @@ DESIGN.md §3.1), a capture, a release. Every other refusal (400, 404 ``member_n
 ``hold_not_found``, 409 ``over_limit``, ``below_minimum``, ``hold_expired``, ``hold_not_open``)
 rolls back and writes nothing, so a retry is judged again.
 
-Errors. The checkout's domain errors (``catalog.errors``) are mapped to HTTP here, in
-``refusals``, not in ``mall.api.exception_handler``: 404 ``hold_not_found``; 409 ``over_limit``,
-``below_minimum``, ``hold_expired``; ``InvalidField`` is a 400 field error like a serializer's.
-``points.errors`` (``hold_not_open``, ``idempotency_conflict``) go through the API's handler.
+Errors are domain errors (``catalog.errors``, ``points.errors``) rendered by the API's one handler
+(``common.api``) by their kind: 404 ``hold_not_found``; 409 ``over_limit``, ``below_minimum``,
+``hold_expired``, ``hold_not_open``, ``idempotency_conflict``; ``InvalidField`` is a 400 field error
+like a serializer's.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import checkout
-from catalog.errors import BelowMinimum, CatalogError, HoldExpired, HoldNotFound, InvalidField, OverLimit
-from mall.api import error_body
+from common.api import error_body
+from common.fields import StrictIntegerField, money_field
+from common.headers import idempotency_key
 from mall.hooks import (
     IsShopSigned,
     SignatureAuthentication,
     apply_once,
     find_member,
-    money_field,
     parse_json,
 )
 from points.errors import InsufficientPoints
 from points.services import MAX_POINTS
-
-# The hold's ledger key is also its stored outcome's id, at most 100 characters.
-MAX_IDEMPOTENCY_KEY = 80
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class CheckoutRefused(exceptions.APIException):
-    """A checkout refusal; ``mall.api.exception_handler`` renders its status and ``code``."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "checkout_refused"
-
-
-class CheckoutHoldNotFound(CheckoutRefused):
-    status_code = status.HTTP_404_NOT_FOUND
-
-
-class IdempotencyKeyRequired(CheckoutRefused):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "idempotency_key_required"
-    default_detail = gettext_lazy("This request needs an Idempotency-Key header.")
-
-
-REFUSALS = {
-    OverLimit: CheckoutRefused,
-    BelowMinimum: CheckoutRefused,
-    HoldExpired: CheckoutRefused,
-    HoldNotFound: CheckoutHoldNotFound,
-}
-
-
-@contextmanager
-def refusals():
-    """Turn the checkout's domain errors into API errors with the same message and code.
-
-    Any other ``CatalogError`` is a bug here and propagates (500).
-    """
-    try:
-        yield
-    except InvalidField as exc:
-        raise exceptions.ValidationError({exc.field: [exc.message]}) from exc
-    except CatalogError as exc:
-        api_error = REFUSALS.get(type(exc))
-        if api_error is None:
-            raise
-        raise api_error(exc.message, code=exc.code) from exc
-
-
-def idempotency_key(request) -> str:
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        raise IdempotencyKeyRequired()
-    if len(key) > MAX_IDEMPOTENCY_KEY or not all("!" <= char <= "~" for char in key):
-        raise exceptions.ValidationError({"idempotency_key": [
-            _("At most %(max)s visible ASCII characters.") % {"max": MAX_IDEMPOTENCY_KEY}]})
-    return key
-
-
-# --------------------------------------------------------------------------- views
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer only: ``"100"``, ``100.0`` and ``true`` are field errors, not points."""
-
-    def to_internal_value(self, data):
-        if type(data) is not int:
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def points_field(**kwargs) -> StrictIntegerField:
@@ -203,9 +130,8 @@ class HoldView(SignedCheckoutView):
                 return 409, error_body(exc.code, exc.message)
             return 201, self.OutputSerializer(placed).data
 
-        with refusals():
-            status_code, body = apply_once(event_id=key, endpoint="checkout-holds", payload=dict(data),
-                                           work=work)
+        status_code, body = apply_once(event_id=key, endpoint="checkout-holds", payload=dict(data),
+                                       work=work)
         return Response(body, status=status_code)
 
 
@@ -227,13 +153,12 @@ class CaptureView(SignedCheckoutView):
 
     def post(self, request, hold_id: int):
         data = self.validated(request, self.InputSerializer)
-        with refusals():
-            checkout.known_id(hold_id)
-            status_code, body = apply_once(
-                event_id=checkout.capture_key(hold_id), endpoint="checkout-capture", payload=dict(data),
-                work=lambda: (200, ResolvedSerializer(
-                    checkout.capture_hold(hold_id, points=data["points"])).data),
-            )
+        checkout.known_id(hold_id)
+        status_code, body = apply_once(
+            event_id=checkout.capture_key(hold_id), endpoint="checkout-capture", payload=dict(data),
+            work=lambda: (200, ResolvedSerializer(
+                checkout.capture_hold(hold_id, points=data["points"])).data),
+        )
         return Response(body, status=status_code)
 
 
@@ -247,10 +172,9 @@ class ReleaseView(SignedCheckoutView):
 
     def post(self, request, hold_id: int):
         self.validated(request, self.InputSerializer)
-        with refusals():
-            checkout.known_id(hold_id)
-            status_code, body = apply_once(
-                event_id=checkout.release_key(hold_id), endpoint="checkout-release", payload={},
-                work=lambda: (200, ResolvedSerializer(checkout.release_hold(hold_id)).data),
-            )
+        checkout.known_id(hold_id)
+        status_code, body = apply_once(
+            event_id=checkout.release_key(hold_id), endpoint="checkout-release", payload={},
+            work=lambda: (200, ResolvedSerializer(checkout.release_hold(hold_id)).data),
+        )
         return Response(body, status=status_code)

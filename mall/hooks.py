@@ -39,10 +39,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mall.models import HookEvent, Member, Tier, phone_validator
+from common.fields import money_field
+from mall.models import HookEvent, Member, phone_validator
 from points import earning
 from points.errors import IdempotencyConflict
 from rules.evaluator import UnknownAction
+from rules.tiers import Tier
 
 SIGNATURE_WINDOW_SECONDS = 5 * 60
 
@@ -188,10 +190,6 @@ def find_member(external_id: str) -> Member:
             _("No member with external id %(id)s.") % {"id": external_id}, code="member_not_found"
         )
     return member
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, **kwargs)
 
 
 # --------------------------------------------------------------------------- members

@@ -19,11 +19,12 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from common.fields import StrictCharField
+from common.schema import error_responses
 from mall import accounts, invite
-from mall.api import StrictCharField
-from mall.models import Member, Tier, phone_validator
-from mall.schema import error_responses
+from mall.models import Member, phone_validator
 from mall.throttles import AnonRateThrottle, LoginIPThrottle, LoginUsernameThrottle, RegisterThrottle
+from rules.tiers import Tier
 
 # Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
 PASSWORD_MAX_LENGTH = 128

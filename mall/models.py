@@ -4,12 +4,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class Tier(models.TextChoices):
-    NORMAL = "normal", _("Normal")
-    SILVER = "silver", _("Silver")
-    GOLD = "gold", _("Gold")
-
+from rules.tiers import Tier
 
 phone_validator = RegexValidator(r"^\+?[0-9]{6,20}$", _("Enter a phone number of 6 to 20 digits."))
 

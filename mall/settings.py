@@ -92,6 +92,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "mall.urls"
 WSGI_APPLICATION = "mall.wsgi.application"
 AUTH_USER_MODEL = "mall.Member"
+# Where the rules' simulation reads paid orders from (``rules.simulation.simulate_recent``).
+RULES_PAID_ORDERS = "points.selectors.paid_orders"
 
 TEMPLATES = [
     {
@@ -212,11 +214,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "mall.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "mall.api.Pagination",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "common.pagination.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "mall.schema.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     # Per member by default; anonymous endpoints (login, refresh, register) name their own
     # throttles, so the signed hooks (server to server, no member) are not throttled per IP.
     "DEFAULT_THROTTLE_CLASSES": ["mall.throttles.MemberRateThrottle"],
@@ -255,7 +257,7 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["mall.schema.exclude_hooks_from_schema"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "mall.schema.allow_empty_filter_values",
+        "common.schema.allow_empty_filter_values",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files come from the sidecar package: there is no internet at run time.

@@ -33,7 +33,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.errors import CatalogError
 from catalog.models import Product, ProductKind, RedemptionStatus
-from mall import accounts, invite, page_reads
+from mall import accounts, invite
 from mall.forms import (
     AccountForm,
     CancelForm,
@@ -251,7 +251,7 @@ def home(request):
     return render(request, "pages/home.html", {
         "balance": balance,
         "expiring": _expiring_soon(balance),
-        "check_in": page_reads.check_in_status(member),
+        "check_in": points_selectors.check_in_status(member),
         "recommended": recommended,
         "affordable": affordable,
         "nav": "home",
@@ -289,7 +289,7 @@ def check_in(request):
 def history(request):
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    entries = page_reads.entries(
+    entries = points_selectors.entries(
         request.user, kind=filters.get("kind") or "", date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
@@ -324,7 +324,7 @@ def mall(request):
         "form": form,
         "listing": listing,
         "products": listing["results"],
-        "categories": page_reads.categories(),
+        "categories": catalog_selectors.categories(),
         "category": category,
         "q": filters.get("q") or "",
         "query": query.urlencode(),
@@ -435,13 +435,13 @@ def _render_confirm(request, item, form, quantity, *, refusal=None, status=200):
 @login_required
 @require_GET
 def redemptions(request):
-    page = Paginator(page_reads.redemptions(request.user), HISTORY_PAGE_SIZE).get_page(
+    page = Paginator(catalog_selectors.redemptions(request.user), HISTORY_PAGE_SIZE).get_page(
         request.GET.get("page"))
     return render(request, "pages/redemptions.html", {"page": page, "query": "", "nav": "orders"})
 
 
 def _own_redemption(request, redemption_id: int):
-    redemption = page_reads.redemption(request.user, redemption_id)
+    redemption = catalog_selectors.redemption(request.user, redemption_id)
     if redemption is None:
         raise Http404(_("No such redemption."))
     return redemption

@@ -12,7 +12,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mall.schema import error_responses
+from common.schema import error_responses
 from points import earning, selectors
 from points.models import Entry, EntryKind
 

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from points import services
-from points.errors import IdempotencyConflict, InvalidArgument, LedgerError
+from points.errors import IdempotencyConflict, InvalidArgument, OrderNotFound
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
 from points.policy import default_expires_at
 from rules import evaluator
@@ -42,12 +42,6 @@ from rules.selectors import member_context, rulebook_for
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")  # what Order.amount (12 digits, 2 places) can hold
-
-
-class OrderNotFound(LedgerError):
-    """No paid order with this id has been received."""
-
-    code = "order_not_found"
 
 
 # --------------------------------------------------------------------------- helpers

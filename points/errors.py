@@ -1,24 +1,26 @@
-"""Ledger errors. Each has a stable machine-readable ``code`` that the API maps once."""
+"""Ledger errors: each carries its machine ``code`` and its ``kind`` (``common.errors``), which
+the interfaces map to HTTP statuses and page messages once."""
+
+from common.errors import DomainError, Kind
 
 
-class LedgerError(Exception):
+class LedgerError(DomainError):
     code = "ledger_error"
-
-    def __init__(self, message: str = ""):
-        super().__init__(message or self.__class__.__doc__)
-        self.message = message or (self.__class__.__doc__ or "").strip()
+    kind = Kind.INVALID
 
 
 class InsufficientPoints(LedgerError):
     """Not enough available points."""
 
     code = "insufficient_points"
+    kind = Kind.REFUSED
 
 
 class IdempotencyConflict(LedgerError):
     """This key was already used with different arguments."""
 
     code = "idempotency_conflict"
+    kind = Kind.REFUSED
 
 
 class InvalidAmount(LedgerError):
@@ -31,18 +33,27 @@ class HoldNotOpen(LedgerError):
     """The hold has already been captured, released or expired."""
 
     code = "hold_not_open"
+    kind = Kind.REFUSED
 
 
 class NotReversible(LedgerError):
     """Only earnings, spendings and adjustments can be reversed."""
 
     code = "not_reversible"
+    kind = Kind.REFUSED
 
 
 class InvalidArgument(LedgerError):
     """A required argument is missing or malformed."""
 
     code = "invalid_argument"
+
+
+class OrderNotFound(LedgerError):
+    """No paid order with this id has been received."""
+
+    code = "order_not_found"
+    kind = Kind.NOT_FOUND
 
 
 REFUSALS = {cls.code: cls for cls in (InsufficientPoints,)}

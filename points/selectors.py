@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
 
-from points.models import Account, Entry, Lot
+from points.models import Account, CheckIn, Entry, Lot, Order
 from points.policy import last_valid_day, month_end_expiry
+from rules import evaluator
+from rules.simulation import PaidOrder
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,65 @@ def balance(member, *, months: int = 12, now=None) -> Balance:
 
 def recent_entries(member, limit: int = 20):
     return Entry.objects.filter(account__member_id=member.pk).order_by("-id")[:limit]
+
+
+def check_in_status(member, *, now=None) -> dict:
+    """``{"checked_in_today", "streak", "points_today"}``: the streak that counts today (today's,
+    else yesterday's that today's check-in would continue, else 0)."""
+    today = timezone.localdate(now or timezone.now())
+    rows = {
+        row.day: row
+        for row in CheckIn.objects.filter(member_id=member.pk,
+                                          day__in=[today, today - timedelta(days=1)])
+    }
+    if today in rows:
+        return {"checked_in_today": True, "streak": rows[today].streak,
+                "points_today": rows[today].points}
+    yesterday = rows.get(today - timedelta(days=1))
+    return {"checked_in_today": False, "streak": yesterday.streak if yesterday else 0,
+            "points_today": 0}
+
+
+def entries(member, *, kind: str = "", date_from: date | None = None,
+            date_to: date | None = None):
+    """The member's ledger entries, newest first, filtered by kind and local day (inclusive)."""
+    queryset = Entry.objects.filter(account__member_id=member.pk).order_by("-id")
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if date_from is not None:
+        queryset = queryset.filter(created_at__date__gte=date_from)
+    if date_to is not None:
+        queryset = queryset.filter(created_at__date__lte=date_to)
+    return queryset.only("id", "kind", "delta", "balance_after", "reason", "explanation",
+                         "created_at")
+
+
+PAID_ORDERS_CHUNK = 5000
+
+
+def paid_orders(*, since, until) -> Iterator[PaidOrder]:
+    """The shop's paid orders of ``[since, until)`` with their lines, as the rules' simulation
+    takes them (``settings.RULES_PAID_ORDERS``). One set-based query streamed through a
+    server-side cursor, so memory does not grow with the number of orders; each carries the tier
+    the member had when paying."""
+    rows = (
+        Order.objects.filter(paid_at__gte=since, paid_at__lt=until)
+        .order_by("id", "lines__id")
+        .values_list("id", "member_id", "tier", "amount",
+                     "lines__sku", "lines__amount", "lines__categories", "lines__quantity")
+        .iterator(chunk_size=PAID_ORDERS_CHUNK)
+    )
+    current = None
+    for order_id, member_id, tier, amount, sku, line_amount, categories, quantity in rows:
+        if current is None or order_id != current[0]:
+            if current is not None:
+                yield _paid_order(*current[1:])
+            current = (order_id, member_id, tier, amount, [])
+        if sku is not None:  # an order without lines comes once, with NULLs from the outer join
+            current[4].append(evaluator.OrderLine(sku, line_amount, tuple(categories), quantity))
+    if current is not None:
+        yield _paid_order(*current[1:])
+
+
+def _paid_order(member_id, tier, amount, lines) -> PaidOrder:
+    return PaidOrder(member_id, tier, evaluator.Order(amount=amount, lines=tuple(lines)))

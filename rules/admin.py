@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 
-from mall.models import Tier
+from common.admin import AllOrNothingImport, ReadOnlyAdminMixin
 from rules import services
 from rules.errors import RuleSetError, RuleSetLocked
 from rules.forms import (
@@ -44,6 +44,7 @@ from rules.models import (
     TierRule,
 )
 from rules.resources import RESOURCES
+from rules.tiers import Tier
 
 PREVIEWABLE = (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE)
 
@@ -102,7 +103,7 @@ class CheckInStepInline(RuleTableInline):
     fields = ("day", "points")
 
 
-class RuleSetEventInline(admin.TabularInline):
+class RuleSetEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The rule set's history, newest first; written by rules.services only."""
 
     model = RuleSetEvent
@@ -119,14 +120,6 @@ class RuleSetEventInline(admin.TabularInline):
         # Whoever may see the rule set may see who changed it.
         return request.user.has_perm("rules.view_ruleset") or request.user.has_perm("rules.change_ruleset")
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- The rule set page -------------------------------------------------------------------------
@@ -511,27 +504,7 @@ class RuleSetAdmin(admin.ModelAdmin):
 # --- The tables on their own: import/export ----------------------------------------------------
 
 
-class AllOrNothingImport:
-    """django-import-export, all or nothing: invalid rows roll the whole file back at the
-    confirm step too (the data may have changed between the preview and the confirmation),
-    and a file with any row in error imports nothing. Shared by the rules and catalog admins."""
-
-    def get_import_data_kwargs(self, **kwargs):
-        kwargs = super().get_import_data_kwargs(**kwargs)
-        kwargs["rollback_on_validation_errors"] = True
-        return kwargs
-
-    def process_result(self, result, request):
-        if result.has_errors() or result.has_validation_errors():
-            self.message_user(request, gettext("Nothing was imported: the file has rows in error; "
-                                               "import it again to see them."), messages.ERROR)
-            return HttpResponseRedirect(reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
-            ))
-        return super().process_result(result, request)
-
-
-class RuleTableAdmin(AllOrNothingImport, ImportExportModelAdmin):
+class RuleTableAdmin(ReadOnlyAdminMixin, AllOrNothingImport, ImportExportModelAdmin):
     """A rule table across versions: read-only lists (rows are edited on the rule-set page) with
     CSV/XLSX import into drafts and export. Import needs add and change permission on the table."""
 
@@ -546,14 +519,6 @@ class RuleTableAdmin(AllOrNothingImport, ImportExportModelAdmin):
     def get_resource_classes(self, request):
         return [RESOURCES[self.model]]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_import_permission(self, request):
         opts = self.opts
@@ -596,7 +561,7 @@ class CheckInStepAdmin(RuleTableAdmin):
 
 
 @admin.register(RuleSetEvent)
-class RuleSetEventAdmin(admin.ModelAdmin):
+class RuleSetEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every rule-set change in one list (each rule set's page shows its own)."""
 
     list_display = ("at", "rule_set", "action", "actor", "detail")
@@ -605,12 +570,4 @@ class RuleSetEventAdmin(admin.ModelAdmin):
     search_fields = ("detail", "rule_set__name", "actor__username")
     date_hierarchy = "at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 

@@ -1,12 +1,13 @@
-"""Rule-set life-cycle errors, each with a machine-readable ``code``."""
+"""Rule errors: each carries its machine ``code`` and its ``kind`` (``common.errors``)."""
+
+from django.utils.translation import gettext as _
+
+from common.errors import DomainError, Kind
 
 
-class RuleSetError(Exception):
+class RuleSetError(DomainError):
     code = "rule_set_error"
-
-    def __init__(self, message: str = ""):
-        self.message = message or (self.__class__.__doc__ or "").strip()
-        super().__init__(self.message)
+    kind = Kind.REFUSED
 
 
 class RuleSetLocked(RuleSetError):
@@ -25,3 +26,15 @@ class SameEditor(RuleSetError):
     """The person who last edited a version cannot also release it (four-eyes rule)."""
 
     code = "same_editor"
+
+
+class UnknownAction(DomainError, ValueError):
+    """The behaviour is not in the rule set. ``action`` is the code asked for."""
+
+    code = "unknown_action"
+    kind = Kind.INVALID
+
+    def __init__(self, action: str):
+        self.action = action
+        super().__init__(_("Unknown action: %(action)s") % {"action": action},
+                         fields={"action": [_("This action is not in the rules.")]})

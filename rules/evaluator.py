@@ -17,13 +17,9 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.utils.translation import gettext as _
 
+from rules.errors import UnknownAction
+
 HUNDRED = Decimal(100)
-
-
-class UnknownAction(ValueError):
-    """The behaviour is not in the rule set."""
-
-    code = "unknown_action"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from django import forms
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
-from mall.models import Tier
 from rules.models import RuleSet, validate_reminder_days
+from rules.tiers import Tier
 
 RULE_SET_FIELDS = [
     field.name for field in RuleSet._meta.concrete_fields if field.editable and not field.primary_key

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from mall.models import Tier
+from rules.tiers import Tier
 
 slug_validator = RegexValidator(r"^[a-z0-9_]{1,32}$", _("Use 1-32 lower-case letters, digits or _."))
 

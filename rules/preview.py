@@ -24,11 +24,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from mall.models import Tier
 from rules.evaluator import Decision, MemberContext, Order, OrderLine, evaluate_order
 from rules.models import RuleSet, RuleSetStatus, slug_validator
 from rules.selectors import active_rulebook, rulebook, rulebook_for
-from rules.simulation import MAX_DAYS, simulate
+from rules.simulation import MAX_DAYS, simulate_recent
+from rules.tiers import Tier
 
 MAX_LINES = 50
 MAX_AMOUNT = Decimal("9999999999.99")  # what OrderLine.amount (12 digits, 2 places) can hold
@@ -258,7 +258,7 @@ def simulate_view(request, rule_set_id):
     if request.method == "POST":
         form = SimulateForm(request.POST)
         if form.is_valid():
-            result = simulate(rule_set, days=form.cleaned_data["days"])
+            result = simulate_recent(rule_set, days=form.cleaned_data["days"])
     else:
         form = SimulateForm()
     title = _("Simulate v%(version)s on past orders") % {"version": rule_set.version}

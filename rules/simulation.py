@@ -1,35 +1,49 @@
-"""Simulate a rule set over the paid orders of the last N days, against the active version.
+"""Simulate a rule set over paid orders, against the active version (DESIGN.md 3.2).
 
-Every stored paid order (``points.models.Order`` with its lines) paid in the window is evaluated
-twice with the pure evaluator — under the rule set and under the published version — with the tier
-the member had when paying (``Order.tier``). Nothing is written. Orders and lines are read in one
-set-based query streamed through a server-side cursor, so the cost is one query, however many
-orders there are, and memory grows with the number of members, not of orders.
+:func:`simulate` is pure: it takes the orders as an iterable of :class:`PaidOrder` (the member,
+the tier they had when paying, and the evaluator's ``Order``), evaluates each twice with the pure
+evaluator — under the rule set and under the published version — and writes nothing. It reads
+only rule books (and the names of the largest changes' members), so ``rules`` stays importable and
+testable with no ledger. Memory grows with the number of members, not of orders: feed it a stream.
+
+:func:`simulate_recent` is what the admin's "Simulate" page and ``manage.py simulate_rules`` run:
+the paid orders of the last N days, from the source named by ``settings.RULES_PAID_ORDERS`` (the
+shop's orders are stored by the ledger: ``points.selectors.paid_orders``, one set-based query
+streamed through a server-side cursor). A setting rather than an import, so ``rules`` never
+imports the layer above it.
 
 The figures are what each version would award at payment: later refunds are ignored (they take
 back the same share of the points under either version).
-
-``rules`` imports nothing of the other apps at module level (DESIGN.md 2); the paid orders are a
-read of ``points`` done inside :func:`simulate`, which is how the design's simulation reaches them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from rules.evaluator import MemberContext, Order, OrderLine, RuleBook, evaluate_order
+from rules.evaluator import MemberContext, Order, RuleBook, evaluate_order
 from rules.models import RuleSet
 from rules.selectors import active_rulebook, points_worth, rulebook
 
-CHUNK_SIZE = 5000
 MAX_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class PaidOrder:
+    """One paid order as the simulation needs it: plain evaluator input."""
+
+    member_id: int
+    tier: str  # the member's tier when they paid
+    order: Order
 
 
 @dataclass(frozen=True)
@@ -68,42 +82,32 @@ class SimulationResult:
         return self.candidate_points - self.active_points
 
 
-def simulate(rule_set: RuleSet, *, days: int = 30, now: datetime | None = None,
-             top: int = 20) -> SimulationResult:
-    """Re-evaluate the paid orders of ``[now - days, now)`` under ``rule_set`` and the active
-    version. Reads only: one query for the orders and their lines, one for the names of the
-    ``top`` members, and the rule books (cached once a version left the draft stage).
-    Raises ``ValueError`` for ``days`` outside 1..3660 or a negative ``top``."""
-    from points.models import Order as PaidOrder
-
+def simulate_recent(rule_set: RuleSet, *, days: int = 30, now: datetime | None = None,
+                    top: int = 20) -> SimulationResult:
+    """Re-evaluate the paid orders of ``[now - days, now)`` (from ``settings.RULES_PAID_ORDERS``)
+    under ``rule_set`` and the active version. Raises ``ValueError`` for ``days`` outside
+    1..3660 or a negative ``top``."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be a whole number from 1 to {MAX_DAYS}")
+    until = now or timezone.now()
+    since = until - timedelta(days=days)
+    paid_orders = import_string(settings.RULES_PAID_ORDERS)
+    return simulate(rule_set, paid_orders(since=since, until=until), days=days, since=since,
+                    until=until, top=top)
+
+
+def simulate(rule_set: RuleSet, orders: Iterable[PaidOrder], *, days: int, since: datetime,
+             until: datetime, top: int = 20) -> SimulationResult:
+    """Evaluate ``orders`` (paid in ``[since, until)``, ``days`` long: the result's labels) under
+    ``rule_set`` and the active version. Reads only the rule books (cached once a version left the
+    draft stage) and the names of the ``top`` members. Raises ``ValueError`` for a negative
+    ``top``."""
     if top < 0:
         raise ValueError("top must not be negative")
     started = time.perf_counter()
-    until = now or timezone.now()
-    since = until - timedelta(days=days)
-    candidate = rulebook(rule_set)
-    active = active_rulebook()
-
-    rows = (
-        PaidOrder.objects.filter(paid_at__gte=since, paid_at__lt=until)
-        .order_by("id", "lines__id")
-        .values_list("id", "member_id", "tier", "amount",
-                     "lines__sku", "lines__amount", "lines__categories", "lines__quantity")
-        .iterator(chunk_size=CHUNK_SIZE)
-    )
-    totals = _Totals(candidate, active)
-    current = None
-    for order_id, member_id, tier, amount, sku, line_amount, categories, quantity in rows:
-        if current is None or order_id != current[0]:
-            if current is not None:
-                totals.add(*current[1:])
-            current = (order_id, member_id, tier, amount, [])
-        if sku is not None:  # an order without lines comes once, with NULLs from the outer join
-            current[4].append(OrderLine(sku, line_amount, tuple(categories), quantity))
-    if current is not None:
-        totals.add(*current[1:])
+    totals = _Totals(rulebook(rule_set), active_rulebook())
+    for paid in orders:
+        totals.add(paid.member_id, paid.tier, paid.order)
     return totals.result(rule_set, days=days, since=since, until=until, top=top, started=started)
 
 
@@ -117,11 +121,10 @@ class _Totals:
         self.per_member: dict[int, list[int]] = {}
         self.orders = self.orders_changed = 0
 
-    def add(self, member_id: int, tier: str, amount: Decimal, lines: list[OrderLine]) -> None:
+    def add(self, member_id: int, tier: str, order: Order) -> None:
         context = self.contexts.get(tier)
         if context is None:
             context = self.contexts[tier] = MemberContext(tier=tier)
-        order = Order(amount=amount, lines=tuple(lines))
         was = evaluate_order(self.active, context, order, explain=False).points
         would = evaluate_order(self.candidate, context, order, explain=False).points
         self.orders += 1

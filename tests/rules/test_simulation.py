@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 from points.models import Order, OrderLine
 from rules import services
 from rules.models import CategoryBonus, RuleSet, RuleSetStatus, TierRule
-from rules.simulation import simulate, summary_lines
+from rules.simulation import simulate_recent, summary_lines
 from tests.factories import MemberFactory, StaffFactory
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -80,7 +80,7 @@ def orders(db):
 
 
 def test_simulation_figures_are_exact(candidate, orders):
-    result = simulate(candidate, days=30, now=NOW)
+    result = simulate_recent(candidate, days=30, now=NOW)
     assert (result.candidate_version, result.active_version, result.days) == (candidate.version, 1, 30)
     assert (result.since, result.until) == (NOW - timedelta(days=30), NOW)
     assert result.orders == 7
@@ -104,18 +104,18 @@ def test_simulation_figures_are_exact(candidate, orders):
 
 
 def test_top_limits_the_list_to_the_largest_changes(candidate, orders):
-    result = simulate(candidate, days=30, now=NOW, top=2)
+    result = simulate_recent(candidate, days=30, now=NOW, top=2)
     assert [c.member for c in result.top_changes] == ["a", "d"]
     assert result.members_affected == 4
-    assert simulate(candidate, days=30, now=NOW, top=0).top_changes == ()
+    assert simulate_recent(candidate, days=30, now=NOW, top=0).top_changes == ()
 
 
 def test_the_window_is_the_last_n_days_before_now(candidate, orders):
-    result = simulate(candidate, days=3, now=NOW)
+    result = simulate_recent(candidate, days=3, now=NOW)
     # a's gold order (2 days ago) and d's (1 hour ago); b's order 3 days ago is exactly on the edge.
     assert (result.orders, result.active_points, result.candidate_points) == (3, 235 + 459 + 400,
                                                                              410 + 609 + 370)
-    result = simulate(candidate, days=31, now=NOW)
+    result = simulate_recent(candidate, days=31, now=NOW)
     assert (result.orders, result.active_points) == (8, 1315 + 2250 + 40)
 
 
@@ -124,12 +124,12 @@ def test_window_edges(candidate):
     since = NOW - timedelta(days=30)
     for paid_at in (since - timedelta(microseconds=1), since, NOW - timedelta(microseconds=1), NOW):
         paid_order(member, "normal", [("10.00",)], paid_at=paid_at)
-    assert simulate(candidate, days=30, now=NOW).orders == 2
+    assert simulate_recent(candidate, days=30, now=NOW).orders == 2
 
 
 def test_simulating_the_active_version_changes_nothing(orders):
     published = RuleSet.objects.get(status=RuleSetStatus.PUBLISHED)
-    result = simulate(published, days=30, now=NOW)
+    result = simulate_recent(published, days=30, now=NOW)
     assert (result.orders, result.active_points, result.candidate_points) == (7, 1315, 1315)
     assert (result.difference, result.members_affected, result.orders_changed) == (0, 0, 0)
     assert result.cost_yuan == Decimal("0.00")
@@ -140,7 +140,7 @@ def test_a_cheaper_candidate_has_a_negative_cost(orders):
     editor = StaffFactory()
     draft = services.clone_as_draft(RuleSet.objects.get(status=RuleSetStatus.PUBLISHED), actor=editor)
     TierRule.objects.filter(rule_set=draft, tier="gold").update(multiplier=Decimal("1"))
-    result = simulate(RuleSet.objects.get(pk=draft.pk), days=30, now=NOW)
+    result = simulate_recent(RuleSet.objects.get(pk=draft.pk), days=30, now=NOW)
     # a's 225 -> 150 (+10 tier bonus kept), c's 120 -> 80.
     assert result.difference == -75 - 40
     assert result.cost_yuan == Decimal("-1.15")
@@ -148,7 +148,7 @@ def test_a_cheaper_candidate_has_a_negative_cost(orders):
 
 
 def test_no_orders(candidate):
-    result = simulate(candidate, days=30, now=NOW)
+    result = simulate_recent(candidate, days=30, now=NOW)
     assert (result.orders, result.members, result.active_points, result.candidate_points) == (0, 0, 0, 0)
     assert result.cost_yuan == Decimal("0.00")
 
@@ -156,7 +156,7 @@ def test_no_orders(candidate):
 @pytest.mark.parametrize("days", [0, -1, 3661, 1.5, True])
 def test_days_out_of_range_are_refused(candidate, days):
     with pytest.raises(ValueError):
-        simulate(candidate, days=days, now=NOW)
+        simulate_recent(candidate, days=days, now=NOW)
 
 
 def _row_counts():
@@ -173,7 +173,7 @@ def test_simulation_writes_nothing(candidate, orders):
     before = _row_counts()
     assert before["points_order"] == 9 and before["rules_ruleset"] == 2
     with CaptureQueriesContext(connection) as queries:
-        simulate(candidate, days=30, now=NOW)
+        simulate_recent(candidate, days=30, now=NOW)
     assert _row_counts() == before
     writes = [q["sql"] for q in queries.captured_queries
               if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
@@ -191,11 +191,11 @@ def test_simulation_does_not_query_per_order(candidate, django_assert_max_num_qu
         OrderLine(order=order, sku=f"s{k}", amount=Decimal("60.00"), categories=["imported"])
         for order in orders for k in range(2)
     )
-    simulate(candidate, days=1, now=NOW)  # warm the published version's cached rule book
+    simulate_recent(candidate, days=1, now=NOW)  # warm the published version's cached rule book
     with CaptureQueriesContext(connection) as few:
-        small = simulate(candidate, days=1, now=NOW)
+        small = simulate_recent(candidate, days=1, now=NOW)
     with django_assert_max_num_queries(len(few.captured_queries)):
-        large = simulate(candidate, days=30, now=NOW)
+        large = simulate_recent(candidate, days=30, now=NOW)
     assert (small.orders, large.orders) == (24, 300)
     assert len(few.captured_queries) <= 10
     # An order of 2 imported lines of 60.00 (amount 120.00, +10) earns, active / candidate:
@@ -209,7 +209,7 @@ def test_simulation_does_not_query_per_order(candidate, django_assert_max_num_qu
 
 def test_summary_lines_show_the_figures(candidate, orders):
     with translation.override("en"):
-        text = "\n".join(summary_lines(simulate(candidate, days=30, now=NOW)))
+        text = "\n".join(summary_lines(simulate_recent(candidate, days=30, now=NOW)))
     assert f"Rules v{candidate.version} against the active v1, paid orders of the last 30 days " \
            "(2026-03-01 12:00 to 2026-03-31 12:00)" in text
     assert "Orders re-evaluated: 7 (4 with different points)" in text

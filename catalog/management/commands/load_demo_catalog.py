@@ -13,7 +13,7 @@ from django.db import transaction
 
 from catalog import cache, services
 from catalog.models import Category, CouponCode, Product, ProductKind
-from mall.models import Tier
+from rules.tiers import Tier
 
 CATEGORIES = {
     # parent: children, in display order

@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from mall.models import Member, Tier
+from mall.models import Member
 from points import services
+from rules.tiers import Tier
 
 DEMO_MEMBERS = [
     # username, nickname, tier, phone

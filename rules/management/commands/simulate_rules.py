@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from rules.models import RuleSet
-from rules.simulation import MAX_DAYS, simulate, summary_lines
+from rules.simulation import MAX_DAYS, simulate_recent, summary_lines
 
 
 class Command(BaseCommand):
@@ -26,6 +26,6 @@ class Command(BaseCommand):
             rule_set = RuleSet.objects.get(version=version)
         except RuleSet.DoesNotExist:
             raise CommandError(_("There is no rule set v%(version)s.") % {"version": version}) from None
-        result = simulate(rule_set, days=days, top=top)
+        result = simulate_recent(rule_set, days=days, top=top)
         for line in summary_lines(result):
             self.stdout.write(line)

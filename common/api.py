@@ -1,0 +1,64 @@
+"""The API's side of the error model: one exception handler for every DRF view.
+
+Every error leaves the API as ``{"error": {"code": "...", "message": "...", "fields": {...}}}``
+(DESIGN.md §4). A :class:`common.errors.DomainError` gets the status of its kind
+(``HTTP_STATUS``), its own code, message and fields. DRF's own errors keep their status and headers
+(``WWW-Authenticate``, ``Retry-After``); Django's ``ValidationError`` (a model's ``full_clean``) is
+a 400 with its fields; simplejwt's token errors keep their code (``token_not_valid``).
+
+Anything else is a bug and propagates (500), never dressed up as a 4xx.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from common.errors import DomainError, Kind
+
+HTTP_STATUS = {
+    Kind.INVALID: status.HTTP_400_BAD_REQUEST,
+    Kind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    Kind.REFUSED: status.HTTP_409_CONFLICT,
+}
+
+
+def error_body(code: str, message: str, fields=None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def domain_error_response(exc: DomainError) -> Response:
+    return Response(error_body(exc.code, exc.message, exc.fields), status=HTTP_STATUS[exc.kind])
+
+
+def exception_handler(exc, context):
+    """``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: map an exception to the API's error shape."""
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+
+    # DRF's handler turns Http404/PermissionDenied into its own errors and sets the headers.
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        response.data = error_body("invalid", _("The request has invalid fields."), fields)
+        return response
+    if isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        if isinstance(detail, dict) and "detail" in detail and "code" in detail:
+            # simplejwt's shape: {"detail": "...", "code": "token_not_valid", "messages": [...]}.
+            response.data = error_body(str(detail["code"]), str(detail["detail"]))
+            return response
+        code = getattr(detail, "code", None) or exc.default_code
+        message = str(detail) if not isinstance(detail, dict | list) else str(exc.default_detail)
+        response.data = error_body(code, message)
+    return response
