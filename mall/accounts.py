@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 from mall.models import Member
-from points import earning
+from points.services import earning
 from rules.evaluator import UnknownAction
 
 

@@ -40,8 +40,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mall.models import HookEvent, Member, Tier, phone_validator
-from points import earning
 from points.errors import IdempotencyConflict
+from points.services import earning
 from rules.evaluator import UnknownAction
 
 SIGNATURE_WINDOW_SECONDS = 5 * 60

@@ -44,9 +44,9 @@ from mall.forms import (
     RegisterForm,
 )
 from mall.models import Member
-from points import earning
 from points import selectors as points_selectors
 from points.errors import IdempotencyConflict, InsufficientPoints
+from points.services import earning
 
 # Login throttling: failed attempts per (username, client address) and per address, counted in
 # the cache for LOGIN_WINDOW seconds. Generous per address: phones share carrier NAT addresses.

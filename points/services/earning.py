@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -37,6 +36,7 @@ from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, LedgerError
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
 from points.policy import default_expires_at
+from points.services.lock_objects import _lock_member
 from rules import evaluator
 from rules.selectors import member_context, rulebook_for
 
@@ -112,11 +112,6 @@ def _expiry(book: evaluator.RuleBook, now: datetime):
 def _in_default_language(func, *args, **kwargs):
     with override(settings.LANGUAGE_CODE):
         return func(*args, **kwargs)
-
-
-def _lock_member(member) -> None:
-    # Evaluated with .get(): an unevaluated select_for_update() locks nothing.
-    get_user_model().objects.select_for_update(no_key=True).only("pk").get(pk=member.pk)
 
 
 # --------------------------------------------------------------------------- paid orders
