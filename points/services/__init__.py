@@ -18,7 +18,7 @@ transaction rolled back and the first outcome looked up.
 Locks. A posting locks exactly one account row first, then touches only that account's lots and
 holds; the batch jobs lock many accounts, always in id order, before touching their lots. So two
 ledger transactions never wait on each other in a cycle. Nothing here calls out while a lock is
-held.
+held. The lock helpers, and the lock order of the whole project, are in ``lock_objects``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from __future__ import annotations
 from django.utils import timezone  # noqa: F401
 
 from points.services._lots import SPEND_ORDER
-from points.services._validation import MAX_POINTS
+from points.services._validation import MAX_KEY, MAX_POINTS, validate_key, validate_text
 from points.services.holds import capture, hold, release
 from points.services.jobs import JOB_BATCH_ACCOUNTS, activate_due, expire_due, release_stale_holds
 from points.services.postings import NEVER, adjust, earn, spend
@@ -35,6 +35,7 @@ from points.services.reversal import reverse
 
 __all__ = [
     "JOB_BATCH_ACCOUNTS",
+    "MAX_KEY",
     "MAX_POINTS",
     "NEVER",
     "SPEND_ORDER",
@@ -48,4 +49,6 @@ __all__ = [
     "release_stale_holds",
     "reverse",
     "spend",
+    "validate_key",
+    "validate_text",
 ]

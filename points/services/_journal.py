@@ -9,7 +9,7 @@ from django.utils.translation import override
 
 from points.models import Entry
 from points.services._idempotency import _KeyTaken
-from points.services.lock_objects import _Account, _lock_account
+from points.services.lock_objects import _Account, lock_account
 
 
 def _in_default_language(message: str, **params) -> str:
@@ -38,7 +38,7 @@ def _take_available(cursor, member_id: int, points: int, *, into_hold: bool):
     row = cursor.fetchone()
     if row is not None:
         return _Account(*row), True
-    account = _lock_account(cursor, member_id)
+    account = lock_account(cursor, member_id)
     if account.available < points:
         return account, False
     account.available -= points

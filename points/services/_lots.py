@@ -61,22 +61,30 @@ def _spend_lots_after_entry(account_id: int, points: int):
     return ctes, [account_id, points, points, account_id, None]
 
 
-def _return_to_lots(cursor, account_id: int, returns, *, entry_id: int, hold_id=None, now):
-    """Give points back to the lots they came from, recording the allocations.
-
-    ``returns`` is ``[(lot_id, amount, expires_at)]``. Points whose lot has expired in the
-    meantime are not put back: they expire at once. Returns ``(returned, expired)``.
-    """
-    if not returns:
-        return 0, 0
-    lot_ids = [lot_id for lot_id, _amount, _expires in returns]
-    amounts = [amount for _lot, amount, _expires in returns]
+def _allocate(cursor, account_id: int, lot_ids: list, amounts: list, *, entry_id: int,
+              hold_id=None) -> None:
+    """Record that entry ``entry_id`` (of hold ``hold_id``) drew ``amounts`` from ``lot_ids``."""
     cursor.execute(
         "INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount) "
         "SELECT %s::bigint, lot_id, %s::bigint, %s::bigint, amount "
         "FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
         [account_id, entry_id, hold_id, lot_ids, amounts],
     )
+
+
+def _return_to_lots(cursor, account: _Account, returns, *, entry_id: int, hold_id=None, key: str,
+                    reference: str, now) -> int:
+    """Give points back to the lots they came from, recording the allocations for ``entry_id``,
+    and to ``account.available``; returns the points expired (the caller saves the totals).
+
+    ``returns`` is ``[(lot_id, amount, expires_at)]``. Points whose lot has expired in the
+    meantime are not put back: they expire at once, with an ``expire`` entry ``key#expire``.
+    """
+    if not returns:
+        return 0
+    lot_ids = [lot_id for lot_id, _amount, _expires in returns]
+    amounts = [amount for _lot, amount, _expires in returns]
+    _allocate(cursor, account.id, lot_ids, amounts, entry_id=entry_id, hold_id=hold_id)
     live = [(lot_id, amount) for lot_id, amount, expires in returns if expires is None or expires > now]
     if live:
         cursor.execute(
@@ -85,8 +93,11 @@ def _return_to_lots(cursor, account_id: int, returns, *, entry_id: int, hold_id=
             [[lot_id for lot_id, _ in live], [amount for _, amount in live]],
         )
     returned = sum(amounts)
-    still_valid = sum(amount for _, amount in live)
-    return still_valid, returned - still_valid
+    expired = returned - sum(amount for _, amount in live)
+    account.available += returned
+    if expired:
+        _expire_at_once(cursor, account, expired, key=key, reference=reference, now=now)
+    return expired
 
 
 def _expire_at_once(cursor, account: _Account, points: int, *, key: str, reference: str, now):

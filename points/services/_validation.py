@@ -1,4 +1,8 @@
-"""Argument checks shared by every posting: amounts, keys, texts and times."""
+"""Argument checks shared by every posting: amounts, keys, texts and times.
+
+``validate_key`` and ``validate_text`` are public (``points.services``): the points mall checks its
+own keys and texts with them, raising its own error in their place.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from django.utils import timezone
 from points.errors import InvalidAmount, InvalidArgument
 
 MAX_POINTS = 10**9
+# A caller's key; the key columns (200) leave room for the suffixes of derived entries (#release).
+MAX_KEY = 180
 
 
 def _check_points(points) -> int:
@@ -18,13 +24,17 @@ def _check_points(points) -> int:
     return points
 
 
-def _check_key(key) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > 180:
-        raise InvalidArgument("key must be a non-empty string of at most 180 characters.")
+def validate_key(key: object, *, name: str = "key", max_length: int = MAX_KEY) -> str:
+    """``key`` when it is a string of 1 to ``max_length`` characters, not only blanks; else
+    ``InvalidArgument``."""
+    if not isinstance(key, str) or not key.strip() or len(key) > max_length:
+        raise InvalidArgument(f"{name} must be a non-empty string of at most {max_length} characters.")
     return key
 
 
-def _check_text(name: str, value, *, required: bool, max_length: int) -> str:
+def validate_text(name: str, value: object, *, required: bool, max_length: int) -> str:
+    """``value`` (None as "") when it is a string of at most ``max_length`` characters, not only
+    blanks if ``required``; else ``InvalidArgument``. Returned as given, not stripped."""
     if value is None:
         value = ""
     if not isinstance(value, str) or len(value) > max_length or (required and not value.strip()):

@@ -36,12 +36,15 @@ from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, LedgerError
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
 from points.policy import default_expires_at
-from points.services.lock_objects import _lock_member
+from points.services.lock_objects import lock_member
 from rules import evaluator
 from rules.selectors import member_context, rulebook_for
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")  # what Order.amount (12 digits, 2 places) can hold
+MAX_ORDER_ID = 64  # Order.external_id
+# A refund's or a behaviour's key: the ledger's key adds at most 10 characters ("behaviour:").
+MAX_KEY = 170
 
 
 class OrderNotFound(LedgerError):
@@ -200,9 +203,7 @@ def record_paid_order(member, *, order_id, amount, lines, paid_at, now=None) -> 
 
 
 def _check_order_id(order_id) -> str:
-    if not isinstance(order_id, str) or not order_id.strip() or len(order_id) > 64:
-        raise InvalidArgument("order_id must be a non-empty string of at most 64 characters.")
-    return order_id
+    return services.validate_key(order_id, name="order_id", max_length=MAX_ORDER_ID)
 
 
 def _status(available_at: datetime, received_at: datetime) -> str:
@@ -264,8 +265,7 @@ def record_refund(*, order_id, refund_amount, key) -> RefundResult:
     """
     order_id = _check_order_id(order_id)
     refund_amount = _money("refund_amount", refund_amount, positive=True)
-    if not isinstance(key, str) or not key.strip() or len(key) > 170:
-        raise InvalidArgument("key must be a non-empty string of at most 170 characters.")
+    services.validate_key(key, max_length=MAX_KEY)
 
     with transaction.atomic():
         order = (Order.objects.select_for_update(of=("self",)).select_related("entry")
@@ -332,13 +332,12 @@ def record_behaviour(member, *, action, occurred_at, photo=False, key) -> tuple[
     if not isinstance(action, str) or not action or len(action) > 32:
         raise InvalidArgument("action must be a string of 1 to 32 characters.")
     _aware("occurred_at", occurred_at)
-    if not isinstance(key, str) or not key.strip() or len(key) > 170:
-        raise InvalidArgument("key must be a non-empty string of at most 170 characters.")
+    services.validate_key(key, max_length=MAX_KEY)
     photo = bool(photo)
     day = timezone.localdate(occurred_at)
 
     with transaction.atomic():
-        _lock_member(member)
+        lock_member(member.pk)
         existing = BehaviourRecord.objects.filter(key=key).first()
         if existing is not None:
             if (existing.member_id, existing.action, existing.occurred_at, existing.photo) != (
@@ -401,7 +400,7 @@ def check_in(member, *, now=None) -> CheckInResult:
     _aware("now", now)
     day = timezone.localdate(now)
     with transaction.atomic():
-        _lock_member(member)
+        lock_member(member.pk)
         existing = CheckIn.objects.filter(member_id=member.pk, day=day).first()
         if existing is not None:
             return CheckInResult(existing.points, existing.streak, day, True)

@@ -12,9 +12,9 @@ from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
 from points.models import Entry, EntryKind, Hold, HoldStatus
 from points.services._idempotency import _entry_by_id, _fingerprint, _hold_of_entry, _posting, _record_refusal
 from points.services._journal import _in_default_language, _insert_entry, _save_totals, _take_available
-from points.services._lots import _expire_at_once, _return_to_lots, _take_from_lots
-from points.services._validation import _check_key, _check_points, _check_text
-from points.services.lock_objects import _Account, _lock_open_hold
+from points.services._lots import _allocate, _return_to_lots, _take_from_lots
+from points.services._validation import _check_points, validate_key, validate_text
+from points.services.lock_objects import _Account, lock_open_hold
 
 
 def hold(member, points, *, key, reference="", ttl=None) -> Hold:
@@ -26,8 +26,8 @@ def hold(member, points, *, key, reference="", ttl=None) -> Hold:
     from points.policy import HOLD_TTL
 
     _check_points(points)
-    _check_key(key)
-    reference = _check_text("reference", reference, required=False, max_length=100)
+    validate_key(key)
+    reference = validate_text("reference", reference, required=False, max_length=100)
     ttl = HOLD_TTL if ttl is None else ttl
     if not isinstance(ttl, timedelta) or ttl <= timedelta(0):
         raise InvalidArgument("ttl must be a positive timedelta.")
@@ -80,7 +80,7 @@ def capture(hold, *, key, points=None) -> Entry:
     Lots that expired while held are honoured. Raises ``HoldNotOpen`` once the hold is resolved,
     ``InvalidAmount`` for more points than held.
     """
-    _check_key(key)
+    validate_key(key)
     if points is not None:
         _check_points(points)
     hold_id = hold.pk
@@ -88,7 +88,7 @@ def capture(hold, *, key, points=None) -> Entry:
     now = timezone.now()
 
     def work(cursor):
-        account, amount, reference = _lock_open_hold(cursor, hold_id)
+        account, amount, reference = lock_open_hold(cursor, hold_id)
         captured = amount if points is None else points
         if captured > amount:
             raise InvalidAmount(f"Cannot capture {captured} points of a hold of {amount}.")
@@ -108,14 +108,17 @@ def capture(hold, *, key, points=None) -> Entry:
             fingerprint=fingerprint, hold_id=hold_id, created_at=now,
             reason=_in_default_language(gettext_noop("%(points)s reserved points spent"), points=captured),
         )
-        cursor.execute(
-            "INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount) "
-            "SELECT %s::bigint, lot_id, %s::bigint, %s::bigint, amount "
-        "FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount)",
-            [account.id, entry.id, hold_id, [t[0] for t in take], [t[1] for t in take]],
-        )
-        expired = _release_part(cursor, account, hold_id, give_back, key=key, reference=reference,
-                                now=now)
+        _allocate(cursor, account.id, [t[0] for t in take], [t[1] for t in take], entry_id=entry.id,
+                  hold_id=hold_id)
+        expired = 0
+        if give_back:
+            released = sum(part for _lot, part, _expires in give_back)
+            _release, expired = _release_to_lots(
+                cursor, account, hold_id, give_back, released, key=key, entry_key=f"{key}#release",
+                reference=reference, now=now,
+                reason=_in_default_language(gettext_noop("%(points)s reserved points released"),
+                                            points=released),
+            )
         _save_totals(cursor, account, spent=captured, expired=expired)
         cursor.execute(
             "UPDATE points_hold SET status = 'captured', captured = %s, resolved_at = %s WHERE id = %s",
@@ -126,30 +129,12 @@ def capture(hold, *, key, points=None) -> Entry:
     return _posting(key, fingerprint, work, _entry_by_id)
 
 
-def _release_part(cursor, account: _Account, hold_id: int, give_back, *, key, reference, now):
-    """Return reserved points to their lots with a ``release`` entry; returns points expired."""
-    if not give_back:
-        return 0
-    points = sum(amount for _lot, amount, _expires in give_back)
-    entry = _insert_entry(
-        cursor, account_id=account.id, key=f"{key}#release", kind=EntryKind.RELEASE, delta=0,
-        balance_after=account.total + points, reference=reference, hold_id=hold_id, created_at=now,
-        reason=_in_default_language(gettext_noop("%(points)s reserved points released"), points=points),
-    )
-    returned, expired = _return_to_lots(cursor, account.id, give_back, entry_id=entry.id,
-                                        hold_id=hold_id, now=now)
-    account.available += returned + expired
-    if expired:
-        _expire_at_once(cursor, account, expired, key=key, reference=reference, now=now)
-    return expired
-
-
 def release(hold, *, key) -> Entry:
     """Give all of an open hold back to its lots; returns the ``release`` entry.
 
     Points whose lot expired while held expire at once. Raises ``HoldNotOpen``.
     """
-    _check_key(key)
+    validate_key(key)
     hold_id = hold.pk
     fingerprint = _fingerprint("release", hold_id)
     return _posting(key, fingerprint,
@@ -158,28 +143,40 @@ def release(hold, *, key) -> Entry:
 
 
 def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None) -> Entry:
-    account, amount, reference = _lock_open_hold(cursor, hold_id)
+    account, amount, reference = lock_open_hold(cursor, hold_id)
     # The timeout job resolves at its own ``now``: the deadline and the lots' expiry are judged
     # at the same instant.
     now = now or timezone.now()
     reserved = _reserved_lots(cursor, hold_id)
     account.held -= amount
-    entry = _insert_entry(
-        cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.RELEASE, delta=0,
-        balance_after=account.total + amount, reference=reference, fingerprint=fingerprint,
-        hold_id=hold_id, created_at=now,
+    entry, expired = _release_to_lots(
+        cursor, account, hold_id, reserved, amount, key=key, entry_key=key, guard_key=True,
+        fingerprint=fingerprint, reference=reference, now=now,
         reason=_in_default_language(
             gettext_noop("%(points)s reserved points released") if status == HoldStatus.RELEASED
             else gettext_noop("Reservation of %(points)s points timed out"), points=amount),
     )
-    returned, expired = _return_to_lots(cursor, account.id, reserved, entry_id=entry.id,
-                                        hold_id=hold_id, now=now)
-    account.available += returned + expired
-    if expired:
-        _expire_at_once(cursor, account, expired, key=key, reference=reference, now=now)
     _save_totals(cursor, account, expired=expired)
     cursor.execute(
         "UPDATE points_hold SET status = %s, resolved_at = %s WHERE id = %s",
         [status, now, hold_id],
     )
     return entry
+
+
+def _release_to_lots(cursor, account: _Account, hold_id: int, reserved, points: int, *, key: str,
+                     entry_key: str, reference: str, now, reason: str, guard_key: bool = False,
+                     fingerprint: str = "") -> tuple[Entry, int]:
+    """Write the ``release`` entry (``entry_key``) of ``points`` reserved by hold ``hold_id`` and
+    give ``reserved`` (``[(lot_id, amount, expires_at)]``) back to its lots; points whose lot
+    expired while held expire at once (``key#expire``). Returns ``(release entry, points
+    expired)``. The caller has taken the points out of ``account.held`` and saves the totals.
+    """
+    entry = _insert_entry(
+        cursor, guard_key=guard_key, account_id=account.id, key=entry_key, kind=EntryKind.RELEASE,
+        delta=0, balance_after=account.total + points, reference=reference, fingerprint=fingerprint,
+        hold_id=hold_id, created_at=now, reason=reason,
+    )
+    expired = _return_to_lots(cursor, account, reserved, entry_id=entry.id, hold_id=hold_id, key=key,
+                              reference=reference, now=now)
+    return entry, expired

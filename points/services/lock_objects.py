@@ -3,15 +3,15 @@
 Every transaction that moves points or mall stock takes the row locks it needs in this one order,
 and only the ones it needs:
 
-    member row          (SELECT ... FOR NO KEY UPDATE: ``_lock_member``; catalog redemptions,
+    member row          (SELECT ... FOR NO KEY UPDATE: ``lock_member``; catalog redemptions,
                          behaviours and check-ins)
       -> redemption row (``catalog.services``: fulfil, complete, cancel)
         -> product row  (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
-            -> points account (a posting locks exactly one: ``_lock_account``,
-                               ``_lock_account_by_id``, or the conditional UPDATE that locks and
-                               debits; the jobs lock many, always in id order: ``_lock_accounts``)
-              -> hold row     (``_lock_open_hold`` locks the account, then reads the hold; the
+            -> points account (a posting locks exactly one: ``lock_account``,
+                               ``lock_account_by_id``, or the conditional UPDATE that locks and
+                               debits; the jobs lock many, always in id order: ``lock_accounts``)
+              -> hold row     (``lock_open_hold`` locks the account, then reads the hold; the
                                hold's UPDATE comes after)
                 -> that account's lots and allocations (guarded by the account lock)
 
@@ -48,12 +48,15 @@ class _Account:
         return self.available + self.pending + self.held - self.debt
 
 
-def _lock_member(member) -> None:
+def lock_member(member_id: int) -> str:
+    """Lock the member's row ``FOR NO KEY UPDATE`` and return the member's tier as it is now (not
+    as the caller's possibly older object has it). Raises ``DoesNotExist`` for no such member."""
     # Evaluated with .get(): an unevaluated select_for_update() locks nothing.
-    get_user_model().objects.select_for_update(no_key=True).only("pk").get(pk=member.pk)
+    return (get_user_model().objects.select_for_update(no_key=True)
+            .values_list("tier", flat=True).get(pk=member_id))
 
 
-def _lock_account(cursor, member_id: int) -> _Account:
+def lock_account(cursor, member_id: int) -> _Account:
     """Lock the member's account row (creating the account on first use)."""
     sql = (
         "SELECT id, available, pending, held, debt FROM points_account "
@@ -73,7 +76,7 @@ def _lock_account(cursor, member_id: int) -> _Account:
     return _Account(*row)
 
 
-def _lock_account_by_id(cursor, account_id: int) -> _Account:
+def lock_account_by_id(cursor, account_id: int) -> _Account:
     cursor.execute(
         "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s FOR UPDATE",
         [account_id],
@@ -81,7 +84,7 @@ def _lock_account_by_id(cursor, account_id: int) -> _Account:
     return _Account(*cursor.fetchone())
 
 
-def _lock_accounts(cursor, ids) -> None:
+def lock_accounts(cursor, ids) -> None:
     # Always in id order, so two jobs (or a job and a posting) never wait on each other in a cycle.
     cursor.execute(
         "SELECT id FROM points_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
@@ -89,13 +92,13 @@ def _lock_accounts(cursor, ids) -> None:
     cursor.fetchall()
 
 
-def _lock_open_hold(cursor, hold_id: int):
+def lock_open_hold(cursor, hold_id: int):
     """Lock the hold's account, then read the hold; refuse unless it is still held."""
     cursor.execute("SELECT account_id FROM points_hold WHERE id = %s", [hold_id])
     row = cursor.fetchone()
     if row is None:
         raise InvalidArgument(f"No hold {hold_id}.")
-    account = _lock_account_by_id(cursor, row[0])
+    account = lock_account_by_id(cursor, row[0])
     cursor.execute("SELECT amount, status, reference FROM points_hold WHERE id = %s", [hold_id])
     amount, status, reference = cursor.fetchone()
     if status != HoldStatus.HELD:

@@ -10,8 +10,8 @@ from points.policy import default_expires_at
 from points.services._idempotency import _entry_by_id, _fingerprint, _posting, _record_refusal
 from points.services._journal import _insert_entry, _save_totals, _take_available
 from points.services._lots import _spend_lots_after_entry
-from points.services._validation import MAX_POINTS, _check_key, _check_points, _check_text, _check_when
-from points.services.lock_objects import _Account, _lock_account
+from points.services._validation import MAX_POINTS, _check_points, _check_when, validate_key, validate_text
+from points.services.lock_objects import _Account, lock_account
 
 # Passed as ``expires_at`` for points that never expire (None means "the default policy").
 NEVER = "never"
@@ -34,10 +34,10 @@ def earn(member, points, *, key, reason, reference="", available_at=None, expire
 def _credit(member, points, *, kind, key, reason, reference="", available_at=None,
             expires_at=None, rule_version=None, explanation=None, staff=None) -> Entry:
     _check_points(points)
-    _check_key(key)
-    reason = _check_text("reason", reason, required=True, max_length=255)
-    reference = _check_text("reference", reference, required=False, max_length=100)
-    rule_version = _check_text("rule_version", rule_version, required=False, max_length=32)
+    validate_key(key)
+    reason = validate_text("reason", reason, required=True, max_length=255)
+    reference = validate_text("reference", reference, required=False, max_length=100)
+    rule_version = validate_text("rule_version", rule_version, required=False, max_length=32)
     _check_when("available_at", available_at)
     if expires_at != NEVER:
         _check_when("expires_at", expires_at)
@@ -62,7 +62,7 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
         if row is not None:
             account, recovered = _Account(*row), 0
         else:  # a new account, or debt to recover first
-            account = _lock_account(cursor, member.pk)
+            account = lock_account(cursor, member.pk)
             recovered = min(account.debt, points)
             account.debt -= recovered
             if pending:
@@ -98,9 +98,9 @@ def spend(member, points, *, key, reason, reference="") -> Entry:
 
 def _debit(member, points, *, kind, key, reason, reference="", staff=None) -> Entry:
     _check_points(points)
-    _check_key(key)
-    reason = _check_text("reason", reason, required=True, max_length=255)
-    reference = _check_text("reference", reference, required=False, max_length=100)
+    validate_key(key)
+    reason = validate_text("reason", reason, required=True, max_length=255)
+    reference = validate_text("reference", reference, required=False, max_length=100)
     fingerprint = _fingerprint(kind, member.pk, -points, reference)
     now = timezone.now()
 

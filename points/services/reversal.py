@@ -8,9 +8,9 @@ from points.errors import InvalidAmount, NotReversible
 from points.models import Entry, EntryKind
 from points.services._idempotency import _entry_by_id, _fingerprint, _posting
 from points.services._journal import _insert_entry, _save_totals
-from points.services._lots import SPEND_ORDER, _expire_at_once, _return_to_lots, _take_from_lots
-from points.services._validation import _check_key, _check_points, _check_text
-from points.services.lock_objects import _lock_account_by_id
+from points.services._lots import SPEND_ORDER, _return_to_lots, _take_from_lots
+from points.services._validation import _check_points, validate_key, validate_text
+from points.services.lock_objects import lock_account_by_id
 
 
 def reverse(entry, points=None, *, key, reason) -> Entry:
@@ -25,8 +25,8 @@ def reverse(entry, points=None, *, key, reason) -> Entry:
     Partial reversals add up and never exceed the original. Raises ``NotReversible``,
     ``InvalidAmount``, ``IdempotencyConflict``.
     """
-    _check_key(key)
-    reason = _check_text("reason", reason, required=True, max_length=255)
+    validate_key(key)
+    reason = validate_text("reason", reason, required=True, max_length=255)
     if points is not None:
         _check_points(points)
     if entry.kind in (EntryKind.EARN,) or (entry.kind == EntryKind.ADJUST and entry.delta > 0):
@@ -42,7 +42,7 @@ def reverse(entry, points=None, *, key, reason) -> Entry:
     now = timezone.now()
 
     def work(cursor):
-        account = _lock_account_by_id(cursor, entry.account_id)
+        account = lock_account_by_id(cursor, entry.account_id)
         cursor.execute(
             "SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE reverses_id = %s", [entry_id]
         )
@@ -106,9 +106,7 @@ def _reverse_debit(cursor, account, original, points, *, key, reason, fingerprin
         reference=original.reference, fingerprint=fingerprint, reverses_id=original.pk,
         created_at=now,
     )
-    returned, expired = _return_to_lots(cursor, account.id, give_back, entry_id=new.id, now=now)
-    account.available += returned + expired
-    if expired:
-        _expire_at_once(cursor, account, expired, key=key, reference=original.reference, now=now)
+    expired = _return_to_lots(cursor, account, give_back, entry_id=new.id, key=key,
+                              reference=original.reference, now=now)
     _save_totals(cursor, account, spent=-points, expired=expired)
     return new
