@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import Any, Protocol
 
 import psycopg
 from django.db import connection
+
+
+class Cursor(Protocol):
+    """What the lock helpers and the postings need of a cursor: ``_PreparedCursor`` or one of
+    Django's."""
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ...) -> Any: ...
+
+    def fetchone(self) -> tuple | None: ...
+
+    def fetchall(self) -> list[tuple]: ...
 
 
 class _PreparedCursor:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -39,6 +40,9 @@ from points.policy import default_expires_at
 from points.services.lock_objects import lock_member
 from rules import evaluator
 from rules.selectors import member_context, rulebook_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")  # what Order.amount (12 digits, 2 places) can hold
@@ -133,7 +137,9 @@ class OrderEarning:
     explanation: dict
 
 
-def record_paid_order(member, *, order_id, amount, lines, paid_at, now=None) -> OrderEarning:
+def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | str | int,
+                      lines: Iterable[Mapping[str, Any] | evaluator.OrderLine], paid_at: datetime,
+                      now: datetime | None = None) -> OrderEarning:
     """Store a paid order with its lines and credit the points it earns under the member's rules.
 
     The points stay pending until ``paid_at`` + the rule book's cooling-off days (the refund
@@ -246,7 +252,7 @@ class RefundResult:
     refunded_amount: Decimal
 
 
-def record_refund(*, order_id, refund_amount, key) -> RefundResult:
+def record_refund(*, order_id: str, refund_amount: Decimal | str | int, key: str) -> RefundResult:
     """Record a refund of a paid order and reverse its points in proportion.
 
     Refunds add up: after them the order's points reversed in total are
@@ -315,7 +321,8 @@ def _reversed_so_far(order: Order) -> int:
 # --------------------------------------------------------------------------- behaviours
 
 
-def record_behaviour(member, *, action, occurred_at, photo=False, key) -> tuple[int, str]:
+def record_behaviour(member: AbstractUser, *, action: str, occurred_at: datetime, photo: bool = False,
+                     key: str) -> tuple[int, str]:
     """Credit the points of one behaviour (review, share, register...) and return
     ``(points, reason)``.
 
@@ -387,7 +394,7 @@ class CheckInResult:
     already_checked_in: bool
 
 
-def check_in(member, *, now=None) -> CheckInResult:
+def check_in(member: AbstractUser, *, now: datetime | None = None) -> CheckInResult:
     """Check the member in for the local calendar day (Asia/Shanghai) of ``now``.
 
     Day N of a streak (consecutive days) earns the rule book's check-in points for day N, the

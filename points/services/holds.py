@@ -4,6 +4,7 @@ back."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -16,8 +17,12 @@ from points.services._lots import _allocate, _return_to_lots, _take_from_lots
 from points.services._validation import _check_points, validate_key, validate_text
 from points.services.lock_objects import _Account, lock_open_hold
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
 
-def hold(member, points, *, key, reference="", ttl=None) -> Hold:
+
+def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
+         ttl: timedelta | None = None) -> Hold:
     """Reserve available points until ``now + ttl`` and return the ``Hold``.
 
     The points leave ``available`` now (a hold fails when it is made, not at capture). Raises
@@ -73,7 +78,7 @@ def _reserved_lots(cursor, hold_id: int):
     return cursor.fetchall()
 
 
-def capture(hold, *, key, points=None) -> Entry:
+def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     """Spend ``points`` (default: all) of an open hold; the rest is released. Returns the
     ``capture`` entry.
 
@@ -129,7 +134,7 @@ def capture(hold, *, key, points=None) -> Entry:
     return _posting(key, fingerprint, work, _entry_by_id)
 
 
-def release(hold, *, key) -> Entry:
+def release(hold: Hold, *, key: str) -> Entry:
     """Give all of an open hold back to its lots; returns the ``release`` entry.
 
     Points whose lot expired while held expire at once. Raises ``HoldNotOpen``.

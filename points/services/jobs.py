@@ -63,7 +63,7 @@ def _run_id(now) -> str:
     return f"{now.isoformat()}/{uuid.uuid4().hex[:8]}"
 
 
-def activate_due(now=None) -> int:
+def activate_due(now: datetime | None = None) -> int:
     """Make pending lots whose cooling-off has ended spendable; returns the points activated.
 
     Set-based, in batches of accounts; one ``activate`` entry per account per run; safe to re-run.
@@ -100,7 +100,7 @@ _ACTIVATE = """
 """
 
 
-def expire_due(now=None) -> int:
+def expire_due(now: datetime | None = None) -> int:
     """Expire what is due at ``now``; returns the points expired.
 
     Set-based, in batches of accounts (memory does not grow with the number of lots); one
@@ -145,7 +145,7 @@ _EXPIRE = """
 """
 
 
-def release_stale_holds(now=None) -> int:
+def release_stale_holds(now: datetime | None = None) -> int:
     """Release every open hold past its deadline (status ``expired``); returns how many.
 
     Each hold resolves in its own transaction under its account lock; a hold captured or released

@@ -28,11 +28,15 @@ The helpers evaluate what they lock (``.get()``, ``fetchone()``/``fetchall()``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 
 from points.errors import HoldNotOpen, InvalidArgument
 from points.models import HoldStatus
+
+if TYPE_CHECKING:
+    from points.services._cursor import Cursor
 
 
 @dataclass
@@ -56,7 +60,7 @@ def lock_member(member_id: int) -> str:
             .values_list("tier", flat=True).get(pk=member_id))
 
 
-def lock_account(cursor, member_id: int) -> _Account:
+def lock_account(cursor: Cursor, member_id: int) -> _Account:
     """Lock the member's account row (creating the account on first use)."""
     sql = (
         "SELECT id, available, pending, held, debt FROM points_account "
@@ -76,7 +80,7 @@ def lock_account(cursor, member_id: int) -> _Account:
     return _Account(*row)
 
 
-def lock_account_by_id(cursor, account_id: int) -> _Account:
+def lock_account_by_id(cursor: Cursor, account_id: int) -> _Account:
     cursor.execute(
         "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s FOR UPDATE",
         [account_id],
@@ -84,7 +88,7 @@ def lock_account_by_id(cursor, account_id: int) -> _Account:
     return _Account(*cursor.fetchone())
 
 
-def lock_accounts(cursor, ids) -> None:
+def lock_accounts(cursor: Cursor, ids: list[int]) -> None:
     # Always in id order, so two jobs (or a job and a posting) never wait on each other in a cycle.
     cursor.execute(
         "SELECT id FROM points_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
@@ -92,7 +96,7 @@ def lock_accounts(cursor, ids) -> None:
     cursor.fetchall()
 
 
-def lock_open_hold(cursor, hold_id: int):
+def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:
     """Lock the hold's account, then read the hold; refuse unless it is still held."""
     cursor.execute("SELECT account_id FROM points_hold WHERE id = %s", [hold_id])
     row = cursor.fetchone()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
 from django.utils import timezone
 
 from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
@@ -13,12 +16,17 @@ from points.services._lots import _spend_lots_after_entry
 from points.services._validation import MAX_POINTS, _check_points, _check_when, validate_key, validate_text
 from points.services.lock_objects import _Account, lock_account
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
 # Passed as ``expires_at`` for points that never expire (None means "the default policy").
 NEVER = "never"
 
 
-def earn(member, points, *, key, reason, reference="", available_at=None, expires_at=None,
-         rule_version=None, explanation=None) -> Entry:
+def earn(member: AbstractUser, points: int, *, key: str, reason: str, reference: str = "",
+         available_at: datetime | None = None,
+         expires_at: datetime | Literal["never"] | None = None, rule_version: str | None = None,
+         explanation: dict | None = None) -> Entry:
     """Credit ``points`` as a new lot and return the ``earn`` entry.
 
     The lot is pending (not spendable) until ``available_at`` and expires at ``expires_at``
@@ -86,7 +94,7 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
     return _posting(key, fingerprint, work, _entry_by_id)
 
 
-def spend(member, points, *, key, reason, reference="") -> Entry:
+def spend(member: AbstractUser, points: int, *, key: str, reason: str, reference: str = "") -> Entry:
     """Debit available points, soonest-expiring lots first, and return the ``spend`` entry.
 
     Raises ``InsufficientPoints`` (recorded under the key, replayed as such), ``InvalidAmount``,
@@ -119,7 +127,7 @@ def _debit(member, points, *, kind, key, reason, reference="", staff=None) -> En
     return _posting(key, fingerprint, work, _entry_by_id)
 
 
-def adjust(member, delta, *, key, reason, staff) -> Entry:
+def adjust(member: AbstractUser, delta: int, *, key: str, reason: str, staff: AbstractUser) -> Entry:
     """A staff correction: credit (a new lot, default expiry) or debit, audited with the staff user.
 
     ``reason`` is required and shown to the member. Raises ``InsufficientPoints`` for a debit

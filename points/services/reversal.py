@@ -13,7 +13,7 @@ from points.services._validation import _check_points, validate_key, validate_te
 from points.services.lock_objects import lock_account_by_id
 
 
-def reverse(entry, points=None, *, key, reason) -> Entry:
+def reverse(entry: Entry, points: int | None = None, *, key: str, reason: str) -> Entry:
     """Undo all or part (``points``) of an earning, a spending or a capture.
 
     * An earning (``earn``, positive ``adjust``) is taken back from the lot it created first,
