@@ -27,7 +27,7 @@ from mall.models import Member, phone_validator
 from mall.services import members
 from mall.services.hook_events import apply_once
 from mall.signing import AUTHENTICATE_HEADER, verify_signature
-from points import earning
+from points.services import earning
 from rules.tiers import Tier
 
 

@@ -1,8 +1,8 @@
 """Member pages (DESIGN.md 4): server-rendered, phone-first.
 
 Views parse input with ``mall.forms``, call a service or a selector, and render. Every write is a
-service call (``mall.accounts``, ``points.earning``, ``catalog.services``); every read is of the
-signed-in member's own rows (another member's redemption id answers 404).
+service call (``mall.services.members``, ``points.services.earning``, ``catalog.services``); every
+read is of the signed-in member's own rows (another member's redemption id answers 404).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from mall.forms import (
 )
 from mall.services import members
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
-from points import earning
 from points import selectors as points_selectors
 from points.errors import IdempotencyConflict, InsufficientPoints
+from points.services import earning
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from common.errors import InvalidFields
 from mall.errors import MemberNotFound
 from mall.models import Member
-from points import earning
+from points.services import earning
 from rules.errors import UnknownAction
 
 

@@ -1,4 +1,4 @@
-"""points.earning: paid orders, refunds, behaviours and check-ins under the default rules."""
+"""points.services.earning: paid orders, refunds, behaviours and check-ins under the default rules."""
 
 import threading
 from datetime import timedelta
@@ -11,10 +11,11 @@ from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from points import earning, services
+from points import services
 from points.errors import IdempotencyConflict, InvalidArgument
 from points.models import BehaviourRecord, CheckIn, Entry, EntryKind, Lot, Order, Refund
 from points.policy import month_end_expiry
+from points.services import earning
 from rules import services as rule_services
 from rules.errors import SameEditor
 from rules.evaluator import UnknownAction
