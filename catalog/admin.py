@@ -174,19 +174,11 @@ class OnSaleNowFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [("yes", _("Yes")), ("no", _("No"))]
 
-    @staticmethod
-    def on_sale(now) -> Q:
-        return (
-            Q(active=True)
-            & (Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lte=now))
-            & (Q(sale_ends_at__isnull=True) | Q(sale_ends_at__gt=now))
-        )
-
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(self.on_sale(timezone.now()))
+            return queryset.on_sale(timezone.now())
         if self.value() == "no":
-            return queryset.exclude(self.on_sale(timezone.now()))
+            return queryset.off_sale(timezone.now())
         return queryset
 
 
@@ -274,9 +266,7 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
 
     @admin.display(description=_("on sale now"), boolean=True)
     def on_sale(self, obj):
-        now = timezone.now()
-        return bool(obj.active and (obj.sale_starts_at is None or obj.sale_starts_at <= now)
-                    and (obj.sale_ends_at is None or obj.sale_ends_at > now))
+        return obj.is_on_sale(timezone.now())
 
     @admin.display(description=_("coupon codes"))
     def coupon_codes(self, obj):

@@ -70,6 +70,7 @@ from catalog.models import (
     ProductKind,
     Redemption,
     RedemptionStatus,
+    SaleState,
     StockMovement,
 )
 from points import services as ledger
@@ -193,7 +194,8 @@ def _is_unique_violation(exc: IntegrityError, table: str) -> bool:
 def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
     """Spend points on ``quantity`` units of ``product`` and return the ``Redemption``.
 
-    Checks, in order: active, sale window, tier visibility (``NotAvailable``); stock
+    Checks, in order: on sale (``Product.sale_state``: active, sale window, category open) and
+    visible to the member's tier as it is in the database now (``NotAvailable``); stock
     (``OutOfStock``); the per-member limit over the product's lifetime, cancelled redemptions not
     counted (``LimitReached``); the balance (``points.errors.InsufficientPoints``). Then, in one
     transaction: the stock is taken by a conditional UPDATE, coupon codes are picked from the pool
@@ -232,28 +234,30 @@ def _replay(existing: Redemption, call: tuple) -> Redemption:
 
 
 def _not_available(product: Product, tier: str, now) -> str | None:
-    if not product.active:
+    """Why ``product`` cannot be redeemed by a member of ``tier`` at ``now``, or None."""
+    state = product.sale_state(now)
+    if state in (SaleState.INACTIVE, SaleState.CATEGORY_CLOSED):
         return _("This product is no longer offered.")
-    if product.sale_starts_at is not None and product.sale_starts_at > now:
+    if state == SaleState.NOT_STARTED:
         return _("This product is not on sale yet.")
-    if product.sale_ends_at is not None and product.sale_ends_at <= now:
+    if state == SaleState.ENDED:
         return _("The sale of this product has ended.")
-    if product.visible_tiers and tier not in product.visible_tiers:
+    if not product.is_visible_to(tier):
         return _("This product is not offered to your membership tier.")
     return None
 
 
 def _read_for_redemption(member_id: int, product_id: int, key: str):
-    """One statement, after the member lock: the product as it is now, the redemption already
-    made under ``key`` (if any), the member's available points and the units of this product
-    they hold in non-cancelled redemptions."""
+    """One statement, after the member lock: the product (and its category) as it is now, the
+    redemption already made under ``key`` (if any), the member's available points and the units
+    of this product they hold in non-cancelled redemptions."""
     used = (
         Redemption.objects.filter(member_id=member_id, product_id=OuterRef("pk"))
         .exclude(status=RedemptionStatus.CANCELLED)
         .values("product_id").annotate(units=Sum("quantity")).values("units")[:1]
     )
     return (
-        Product.objects.filter(pk=product_id)
+        Product.objects.filter(pk=product_id).select_related("category")
         .annotate(
             existing_id=Subquery(Redemption.objects.filter(key=key).values("id")[:1]),
             available_points=Subquery(

@@ -335,8 +335,9 @@ def mall(request):
     })
 
 
-def _product_or_404(product_id: int) -> dict:
-    product = catalog_selectors.product_detail(product_id)
+def _product_or_404(request, product_id: int) -> dict:
+    """The product on sale, as the signed-in member's tier may see it; 404 otherwise."""
+    product = catalog_selectors.product_detail(product_id, tier=request.user.tier)
     if product is None:
         raise Http404(_("This product is not in the mall."))
     return product
@@ -345,7 +346,7 @@ def _product_or_404(product_id: int) -> dict:
 @login_required
 @require_GET
 def product(request, product_id: int):
-    item = _product_or_404(product_id)
+    item = _product_or_404(request, product_id)
     return render(request, "pages/product.html", {
         "product": item,
         "available": points_selectors.balance(request.user, months=0).available,
@@ -373,7 +374,7 @@ def _refusal(exc) -> dict:
 def redeem(request, product_id: int):
     """GET: the confirmation step (with a fresh key); POST: redeem under that key."""
     if request.method == "GET":
-        item = _product_or_404(product_id)
+        item = _product_or_404(request, product_id)
         try:
             quantity = max(1, min(99, int(request.GET.get("quantity", 1))))
         except ValueError:
@@ -382,8 +383,11 @@ def redeem(request, product_id: int):
                           needs_address=item["kind"] == ProductKind.PHYSICAL)
         return _render_confirm(request, item, form, quantity)
 
-    product_row = get_object_or_404(Product, pk=product_id)
-    item = catalog_selectors.product_detail(product_id) or _row_as_item(product_row)
+    # A product the member's tier may not see is not in their mall at all (404); one taken off
+    # sale since the confirmation is refused by redeem() below, with the reason shown.
+    product_row = get_object_or_404(Product.objects.visible_to(request.user.tier), pk=product_id)
+    item = (catalog_selectors.product_detail(product_id, tier=request.user.tier)
+            or _row_as_item(product_row))
     form = RedeemForm(request.POST, needs_address=product_row.kind == ProductKind.PHYSICAL)
     if not form.is_valid():
         quantity = form.cleaned_data.get("quantity") or 1
