@@ -448,8 +448,8 @@ class CouponCodeAdmin(ReadOnlyAdminMixin, CatalogImportMixin, ImportExportModelA
 REDEMPTION_FIELDS = (
     (None, {"fields": ("member", "product", "quantity", "points", "cash", "status", "codes_display")}),
     (_("Shipping"), {"fields": ("address", "tracking_number")}),
-    (_("Timeline"), {"fields": ("created_at", "fulfilled_at", "completed_at", "cancelled_at",
-                                "cancel_reason")}),
+    (_("Timeline"), {"fields": ("created_at", ("fulfilled_at", "fulfilled_by"),
+                                ("completed_at", "completed_by"), "cancelled_at", "cancel_reason")}),
     (_("Ledger"), {"fields": ("key", "entry", "refund_entry")}),
 )
 
@@ -468,7 +468,8 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = _("Search by member: username, nickname, phone or shop user id.")
     date_hierarchy = "created_at"
     fieldsets = REDEMPTION_FIELDS
-    readonly_fields = [name for _title, options in REDEMPTION_FIELDS for name in options["fields"]]
+    readonly_fields = [name for _title, options in REDEMPTION_FIELDS for entry in options["fields"]
+                       for name in ((entry,) if isinstance(entry, str) else entry)]
     actions = ["fulfil_redemptions", "complete_redemptions", "cancel_redemptions"]
 
     def get_queryset(self, request):

@@ -352,7 +352,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
 
 def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
     """Mark a physical redemption shipped (``created`` -> ``fulfilled``) with its tracking number
-    (required for physical goods).
+    (required for physical goods), recording ``staff`` as who fulfilled it.
 
     Already fulfilled or completed with the same (or no) tracking number: returned unchanged.
     Raises ``InvalidTransition`` for a cancelled redemption or another tracking number,
@@ -373,13 +373,15 @@ def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
             raise InvalidArgument(_("A tracking number is required to ship physical goods."))
         locked.status = RedemptionStatus.FULFILLED
         locked.fulfilled_at = timezone.now()
+        locked.fulfilled_by = staff
         locked.tracking_number = tracking_number
-        locked.save(update_fields=["status", "fulfilled_at", "tracking_number"])
+        locked.save(update_fields=["status", "fulfilled_at", "fulfilled_by", "tracking_number"])
     return locked
 
 
 def complete(redemption, *, staff=None) -> Redemption:
-    """``fulfilled`` -> ``completed`` (received). Already completed: returned unchanged. Raises
+    """``fulfilled`` -> ``completed`` (received), recording ``staff`` as who completed it.
+    Already completed: returned unchanged (with who completed it first). Raises
     ``InvalidTransition`` from ``created`` or ``cancelled``."""
     with transaction.atomic():
         locked = _lock_redemption(redemption.pk)
@@ -389,7 +391,8 @@ def complete(redemption, *, staff=None) -> Redemption:
             raise InvalidTransition(_("Only a fulfilled redemption can be completed."))
         locked.status = RedemptionStatus.COMPLETED
         locked.completed_at = timezone.now()
-        locked.save(update_fields=["status", "completed_at"])
+        locked.completed_by = staff
+        locked.save(update_fields=["status", "completed_at", "completed_by"])
     return locked
 
 

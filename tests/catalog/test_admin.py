@@ -9,6 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -397,6 +398,26 @@ def test_complete_and_cancel_show_refusals_as_messages(manager_client, orders):
     assert statuses(orders) == ["completed", "cancelled", "cancelled"]
     assert Redemption.objects.get(pk=orders[2].pk).cancel_reason == "out of stock at warehouse"
     assert stock(orders[0].product) == (9, 1)
+
+
+def test_the_redemption_page_shows_who_fulfilled_and_completed_it(manager, manager_client, orders):
+    act(manager_client, "fulfil_redemptions", orders[:1], apply="1", **{f"tracking_{orders[0].pk}": "SF1"})
+    other = staff_in(CATALOG_MANAGER, "other")
+    other_client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    other_client.force_login(other)
+    act(other_client, "complete_redemptions", orders[:1])
+
+    assert Redemption.objects.filter(pk=orders[0].pk).values_list(
+        "fulfilled_by__username", "completed_by__username").get() == ("manager", "other")
+    page = manager_client.get(url(Redemption, "change", orders[0].pk))
+    fields = {field.field["name"]: field for fieldset in page.context["adminform"]
+              for line in fieldset for field in line}
+    assert (fields["fulfilled_by"].contents(), fields["completed_by"].contents()) == (
+        f'<a href="/admin/mall/member/{manager.pk}/change/">{manager}</a>',
+        f'<a href="/admin/mall/member/{other.pk}/change/">{other}</a>',
+    )
+    body = page.content.decode()
+    assert "Fulfilled by:" in body and "Completed by:" in body
 
 
 def test_cancel_needs_a_reason(manager_client, orders):
