@@ -1,11 +1,13 @@
 """Rule sets in the admin: one page per version with its tables as inlines, the release actions,
 its history, and import/export of the tables.
 
-Only drafts are editable (fields and inlines); anything else is shown read-only and a POST to its
-change URL is refused. Every write goes through ``rules.services``: adding creates a draft with
-``create_draft``, saving a draft records the edit with ``record_edit`` once its inlines are saved,
-and the release actions (which need ``rules.publish_ruleset``, a permission separate from
-editing) call the life-cycle services and show their refusals as error messages.
+Only drafts are editable (fields and inlines, as ``rules.services.is_editable`` decides); anything
+else is shown read-only and a POST to its change URL is refused. Every write goes through
+``rules.services``: adding creates a draft with ``create_draft`` and saves its first rows with
+``save_rows``; saving a draft hands its changed fields and rows to ``save_draft``, which locks it,
+refuses it if it was released meanwhile, writes them and records the edit; and the release actions
+(which need ``rules.publish_ruleset``, a permission separate from editing) call the life-cycle
+services and show their refusals as error messages.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from common.admin import AllOrNothingImport, ReadOnlyAdminMixin
 from rules import services
 from rules.errors import RuleSetError, RuleSetLocked
 from rules.forms import (
-    RULE_SET_FIELDS,
     CheckInStepFormSet,
     GrayReleaseForm,
     RuleSetForm,
@@ -60,7 +61,7 @@ class RuleTableInline(admin.TabularInline):
 
     @staticmethod
     def _editable(rule_set) -> bool:
-        return rule_set is None or rule_set.is_editable
+        return rule_set is None or services.is_editable(rule_set)
 
     def has_add_permission(self, request, obj=None):
         return self._editable(obj) and super().has_add_permission(request, obj)
@@ -187,12 +188,12 @@ class RuleSetAdmin(admin.ModelAdmin):
     # Permissions: only drafts change; releasing is a separate permission.
 
     def has_change_permission(self, request, obj=None):
-        if obj is not None and not obj.is_editable:
+        if obj is not None and not services.is_editable(obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and not obj.is_editable:
+        if obj is not None and not services.is_editable(obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -217,37 +218,37 @@ class RuleSetAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.path)
 
     def save_model(self, request, obj, form, change):
-        fields = [name for name in form.cleaned_data if name in RULE_SET_FIELDS]
-        if not change:
-            draft = services.create_draft(
-                actor=request.user, **{name: getattr(obj, name) for name in fields}
-            )
-            # The admin saves the inlines against ``obj``: make it the created draft.
-            for field in RuleSet._meta.concrete_fields:
-                setattr(obj, field.attname, getattr(draft, field.attname))
-            obj._state.adding, obj._state.db = False, draft._state.db
-            return
-        # Lock the row so a release cannot slip in between this check and the commit (the admin
-        # runs the whole change form in one transaction).
-        current = RuleSet.objects.select_for_update().get(pk=obj.pk)
-        if not current.is_editable:
-            raise RuleSetLocked(
-                gettext("v%(version)s is %(status)s; clone it to change it.")
-                % {"version": current.version, "status": current.get_status_display()}
-            )
-        if form.has_changed():
-            obj.save(update_fields=fields)  # never the status or release fields
+        if change:
+            return  # written with its rows by save_related, in one save_draft
+        draft = services.create_draft(
+            actor=request.user, **{name: getattr(obj, name) for name in form.cleaned_data
+                                   if name in services.POLICY_FIELDS}
+        )
+        # The admin saves the inlines against ``obj``: make it the created draft.
+        for field in RuleSet._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(draft, field.attname))
+        obj._state.adding, obj._state.db = False, draft._state.db
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
+        form.save_m2m()
+        rows, deleted = [], []
+        for formset in formsets:
+            if isinstance(formset, RuleTableFormSet):
+                saved, removed = formset.changes()
+                rows += saved
+                deleted += removed
+            else:  # the read-only history: nothing to save, nothing for the change message
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if not change:
-            return  # create_draft wrote the history row
-        changed = [str(RuleSet._meta.get_field(name).verbose_name) for name in form.changed_data]
-        changed += [str(formset.model._meta.verbose_name_plural)
-                    for formset in formsets if formset.has_changed()]
-        if changed:
-            # Saving without a change is not an edit (it would make the viewer the last editor).
-            services.record_edit(form.instance, actor=request.user, detail=", ".join(changed))
+            services.save_rows(form.instance, rows)  # create_draft wrote the history row
+            return
+        # Saving without a change writes nothing and is not an edit. A version released since
+        # the page was loaded is refused here (RuleSetLocked, shown by changeform_view).
+        services.save_draft(
+            form.instance, actor=request.user, rows=rows, deleted=deleted,
+            fields={name: getattr(form.instance, name) for name in form.changed_data
+                    if name in services.POLICY_FIELDS},
+        )
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
