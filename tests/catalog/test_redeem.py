@@ -330,14 +330,14 @@ def test_insufficient_points_found_by_the_ledger_itself_rolls_back_the_stock(mem
     product = make_product(points_price=100, stock=5)
     before = snapshot()
 
-    real = services._read_for_redemption
+    real = services.redemption._read_for_redemption
 
     def optimistic(*args):
         row = real(*args)
         row.available_points = 10_000
         return row
 
-    with patch("catalog.services._read_for_redemption", side_effect=optimistic):
+    with patch("catalog.services.redemption._read_for_redemption", side_effect=optimistic):
         with pytest.raises(InsufficientPoints):
             services.redeem(member, product, key="r1")
 
