@@ -183,38 +183,29 @@ def test_a_product_for_gold_members_is_404_in_the_api_for_a_normal_member(gold_o
     assert api_client(gold).get(f"/api/v1/products/{gold_only.pk}/").json()["id"] == gold_only.pk
 
 
-def test_redeem_itself_refuses_a_product_for_gold_members_with_nothing_written(gold_only,
-                                                                                 ledger_invariants):
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"visible_tiers": ["gold"]}, "This product is not offered to your membership tier."),
+    # The listings and the product page never showed it; redeem agrees with them now.
+    ({"category": "closed"}, "This product is no longer offered."),
+])
+def test_redeem_itself_refuses_what_the_member_cannot_see_with_nothing_written(fields, message,
+                                                                              ledger_invariants):
+    if fields.get("category") == "closed":
+        fields = {"category": Category.objects.create(name="Closed", active=False)}
     member = MemberFactory(tier="normal")
     fund(member, 1000)
-    before = snapshot()
-
-    with pytest.raises(NotAvailable) as refused:
-        services.redeem(member, gold_only, key="r1")
-
-    assert (refused.value.code, str(refused.value.message)) == (
-        "not_available", "This product is not offered to your membership tier.")
-    assert snapshot() == before
-    assert ledger_invariants() == []
-
-
-# --------------------------------------------------------------------------- a closed category
-
-
-def test_redeem_refuses_a_product_whose_category_is_closed_with_nothing_written(ledger_invariants):
-    """The listing and the product page never showed it; now redeem agrees with them."""
-    member = MemberFactory()
-    fund(member, 1000)
-    product = make_product(category=Category.objects.create(name="Closed", active=False))
+    product = make_product(**fields)
     before = snapshot()
 
     with pytest.raises(NotAvailable) as refused:
         services.redeem(member, product, key="r1")
 
-    assert (refused.value.code, str(refused.value.message)) == (
-        "not_available", "This product is no longer offered.")
+    assert (refused.value.code, str(refused.value.message)) == ("not_available", message)
     assert snapshot() == before
     assert ledger_invariants() == []
+
+
+# --------------------------------------------------------------------------- the admin
 
 
 def test_the_admin_counts_a_product_in_a_closed_category_as_not_on_sale(client):
