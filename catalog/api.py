@@ -270,9 +270,9 @@ class ProductDetailView(APIView):
                    parameters=[id_parameter("product_id")],
                    responses={200: ProductDetailSerializer, **error_responses(401, 404, 429)})
     def get(self, request, product_id: str):
-        product = selectors.product_detail(parse_id(product_id, _("No such product.")))
-        if product is None or (product["visible_tiers"]
-                               and request.user.tier not in product["visible_tiers"]):
+        product = selectors.product_detail(parse_id(product_id, _("No such product.")),
+                                           tier=request.user.tier)
+        if product is None:
             raise not_found(_("No such product."))
         return Response(ProductDetailSerializer(product).data)
 

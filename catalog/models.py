@@ -1,12 +1,19 @@
 """The points mall: categories, products, stock, coupon-code pools and redemption orders, and the
 holds the shop's checkout placed (``CheckoutHold``).
 
+What "on sale" and "visible to a tier" mean is written here once, on the product: in SQL as
+``Product.objects.on_sale(now)`` / ``.visible_to(tier)`` and in Python as
+``product.sale_state(now)`` / ``.is_on_sale(now)`` / ``.is_visible_to(tier)`` (the two halves are
+kept side by side, and a test checks they agree). Listings, product pages, the API, the admin and
+``catalog.services.redeem`` all use them.
+
 Only ``catalog.services`` writes these rows (``catalog.checkout`` the checkout holds). The
 database keeps stock non-negative and a coupon code given at most once (one redemption per code,
 unique codes); a redemption's idempotency key is unique.
 """
 
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -35,6 +42,47 @@ class Category(models.Model):
 
     def __str__(self):
         return f"{self.parent} / {self.name}" if self.parent_id else self.name
+
+
+def tier_may_see(visible_tiers, tier) -> bool:
+    """The tier rule of a product: an empty ``visible_tiers`` is every tier. Also applied to the
+    cached product dicts of ``catalog.selectors``, which carry ``visible_tiers``."""
+    return not visible_tiers or tier in visible_tiers
+
+
+class SaleState(StrEnum):
+    """Whether a product is on sale at a moment, and if not, why (``Product.sale_state``)."""
+
+    ON_SALE = "on_sale"
+    INACTIVE = "inactive"
+    NOT_STARTED = "not_started"
+    ENDED = "ended"
+    CATEGORY_CLOSED = "category_closed"
+
+
+def _on_sale(now) -> Q:
+    # The SQL twin of Product.sale_state(now) == ON_SALE: change both together.
+    return (
+        Q(active=True)
+        & (Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lte=now))
+        & (Q(sale_ends_at__isnull=True) | Q(sale_ends_at__gt=now))
+        & (Q(category__isnull=True) | Q(category__active=True))
+    )
+
+
+class ProductQuerySet(models.QuerySet):
+    def on_sale(self, now=None):
+        """Products members can redeem at ``now`` (default: now): active, inside their sale
+        window, and in an active category (or none)."""
+        return self.filter(_on_sale(now or timezone.now()))
+
+    def off_sale(self, now=None):
+        """Every product ``on_sale(now)`` leaves out."""
+        return self.exclude(_on_sale(now or timezone.now()))
+
+    def visible_to(self, tier: str):
+        """Products a member of ``tier`` may see (``tier_may_see``)."""
+        return self.filter(Q(visible_tiers=[]) | Q(visible_tiers__contains=[tier]))
 
 
 class ProductKind(models.TextChoices):
@@ -79,6 +127,8 @@ class Product(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    objects = ProductQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("product")
         verbose_name_plural = _("products")
@@ -97,6 +147,26 @@ class Product(models.Model):
 
     def __str__(self):
         return self.name
+
+    def sale_state(self, now) -> SaleState:
+        """``ON_SALE`` when members can redeem the product at ``now``, else the first reason it
+        is not (the Python twin of ``ProductQuerySet.on_sale``). Reads the category's row unless
+        it was selected with the product."""
+        if not self.active:
+            return SaleState.INACTIVE
+        if self.sale_starts_at is not None and self.sale_starts_at > now:
+            return SaleState.NOT_STARTED
+        if self.sale_ends_at is not None and self.sale_ends_at <= now:
+            return SaleState.ENDED
+        if self.category_id is not None and not self.category.active:
+            return SaleState.CATEGORY_CLOSED
+        return SaleState.ON_SALE
+
+    def is_on_sale(self, now) -> bool:
+        return self.sale_state(now) == SaleState.ON_SALE
+
+    def is_visible_to(self, tier: str) -> bool:
+        return tier_may_see(self.visible_tiers, tier)
 
 
 class StockMovement(models.Model):
@@ -157,7 +227,16 @@ class Redemption(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
+    fulfilled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("fulfilled by"),
+        help_text=_("The staff member who shipped it; empty when it was fulfilled on redemption."),
+    )
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("completed by"),
+    )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.CharField(_("cancel reason"), max_length=255, blank=True)
 

@@ -1,10 +1,10 @@
 """Catalog reads that pages and the API share, as plain JSON-able dicts, cached (``catalog.cache``).
 
-Only active products inside their sale window are shown (and only those whose category, if any,
-is active). What is served may lag a product save or a stock change by up to
-``catalog.cache.LOCAL_TTL`` seconds in *other* processes (never in the one that made the change);
-redemption never relies on it: ``catalog.services.redeem`` reads stock, limits and the balance
-from the database under row locks.
+Only products on sale are shown (``Product.objects.on_sale``: active, inside their sale window, in
+an active category or none), and to a member only those their tier may see. What is served may
+lag a product save or a stock change by up to ``catalog.cache.LOCAL_TTL`` seconds in *other*
+processes (never in the one that made the change); redemption never relies on it:
+``catalog.services.redeem`` reads stock, limits and the balance from the database under row locks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from catalog import cache
 from catalog.errors import InvalidArgument
-from catalog.models import Category, CouponCode, Product, Redemption
+from catalog.models import Category, CouponCode, Product, Redemption, tier_may_see
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH = 100
@@ -28,15 +28,6 @@ ORDERINGS = {
     "newest": ("-created_at", "-id"),
     "popular": ("-sold", "-id"),
 }
-
-
-def _on_sale(now):
-    return (
-        Q(active=True)
-        & (Q(sale_starts_at__isnull=True) | Q(sale_starts_at__lte=now))
-        & (Q(sale_ends_at__isnull=True) | Q(sale_ends_at__gt=now))
-        & (Q(category__isnull=True) | Q(category__active=True))
-    )
 
 
 def _iso(value):
@@ -115,7 +106,7 @@ def product_list(*, category=None, search="", min_points=None, max_points=None, 
     def load():
         now = timezone.now()
         base = Product.objects.filter(active=True)
-        listed = base.filter(_on_sale(now))
+        listed = base.on_sale(now)
         if category_id is not None:
             listed = listed.filter(Q(category_id=category_id) | Q(category__parent_id=category_id))
         if search:
@@ -125,7 +116,7 @@ def product_list(*, category=None, search="", min_points=None, max_points=None, 
         if max_points is not None:
             listed = listed.filter(points_price__lte=max_points)
         if tier is not None:
-            listed = listed.filter(Q(visible_tiers=[]) | Q(visible_tiers__contains=[tier]))
+            listed = listed.visible_to(tier)
         count = listed.count()
         start = (page - 1) * page_size
         rows = (
@@ -145,8 +136,21 @@ def product_list(*, category=None, search="", min_points=None, max_points=None, 
     return cache.cached("list", params, load)
 
 
-def product_detail(product_id) -> dict | None:
-    """The product as a dict if it is on sale, else None ("not found" is cached as well)."""
+def product_detail(product_id, *, tier=None) -> dict | None:
+    """The product as a dict if it is on sale, else None ("not found" is cached as well).
+
+    ``tier`` (optional, as for ``product_list``) also makes it None when that tier may not see
+    the product: the member pages and the API pass the member's tier. The cached dict is the same
+    for every tier (it carries ``visible_tiers``); the tier is applied to it on each read.
+    """
+    tier = tier or None
+    found = _product_detail(product_id)
+    if found is None or (tier is not None and not tier_may_see(found["visible_tiers"], tier)):
+        return None
+    return found
+
+
+def _product_detail(product_id) -> dict | None:
     try:
         product_id = int(product_id)
     except (TypeError, ValueError):
@@ -162,14 +166,10 @@ def product_detail(product_id) -> dict | None:
         )
         if product is None:
             return None, None
-        starts, ends = product.sale_starts_at, product.sale_ends_at
-        upcoming = [moment for moment in (starts, ends) if moment is not None and moment > now]
+        upcoming = [moment for moment in (product.sale_starts_at, product.sale_ends_at)
+                    if moment is not None and moment > now]
         until = min(upcoming) if upcoming else None
-        on_sale = (
-            (starts is None or starts <= now) and (ends is None or ends > now)
-            and (product.category_id is None or product.category.active)
-        )
-        if not on_sale:
+        if not product.is_on_sale(now):
             return None, until
         return product_dict(product), until
 

@@ -30,9 +30,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from catalog.errors import CatalogError
 from catalog.models import Product, ProductKind, RedemptionStatus
-from common.errors import InvalidFields
+from common.errors import DomainError, InvalidFields
+from common.pages import show_error, status_of
 from mall import invite
 from mall.forms import (
     AccountForm,
@@ -46,7 +46,6 @@ from mall.forms import (
 from mall.services import members
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
-from points.errors import IdempotencyConflict, InsufficientPoints
 from points.services import earning
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
@@ -315,8 +314,9 @@ def mall(request):
     })
 
 
-def _product_or_404(product_id: int) -> dict:
-    product = catalog_selectors.product_detail(product_id)
+def _product_or_404(request, product_id: int) -> dict:
+    """The product on sale, as the signed-in member's tier may see it; 404 otherwise."""
+    product = catalog_selectors.product_detail(product_id, tier=request.user.tier)
     if product is None:
         raise Http404(_("This product is not in the mall."))
     return product
@@ -325,7 +325,7 @@ def _product_or_404(product_id: int) -> dict:
 @login_required
 @require_GET
 def product(request, product_id: int):
-    item = _product_or_404(product_id)
+    item = _product_or_404(request, product_id)
     return render(request, "pages/product.html", {
         "product": item,
         "available": points_selectors.balance(request.user, months=0).available,
@@ -334,17 +334,17 @@ def product(request, product_id: int):
 
 
 REFUSAL_TITLES = {
-    "insufficient_points": _("You do not have enough points."),
-    "out_of_stock": _("Out of stock."),
-    "limit_reached": _("Limit reached."),
-    "not_available": _("Not available."),
-    "idempotency_conflict": _("This form was already sent with other values."),
+    "insufficient_points": _lazy("You do not have enough points."),
+    "out_of_stock": _lazy("Out of stock."),
+    "limit_reached": _lazy("Limit reached."),
+    "not_available": _lazy("Not available."),
+    "idempotency_conflict": _lazy("This form was already sent with other values."),
 }
 
 
 def _refusal(exc) -> dict:
     code = getattr(exc, "code", "error")
-    title = REFUSAL_TITLES.get(code, _("The redemption was refused."))
+    title = REFUSAL_TITLES.get(code) or _("The redemption was refused.")
     return {"code": code, "title": str(title), "detail": str(getattr(exc, "message", "") or exc)}
 
 
@@ -353,7 +353,7 @@ def _refusal(exc) -> dict:
 def redeem(request, product_id: int):
     """GET: the confirmation step (with a fresh key); POST: redeem under that key."""
     if request.method == "GET":
-        item = _product_or_404(product_id)
+        item = _product_or_404(request, product_id)
         try:
             quantity = max(1, min(99, int(request.GET.get("quantity", 1))))
         except ValueError:
@@ -362,8 +362,11 @@ def redeem(request, product_id: int):
                           needs_address=item["kind"] == ProductKind.PHYSICAL)
         return _render_confirm(request, item, form, quantity)
 
-    product_row = get_object_or_404(Product, pk=product_id)
-    item = catalog_selectors.product_detail(product_id) or _row_as_item(product_row)
+    # A product the member's tier may not see is not in their mall at all (404); one taken off
+    # sale since the confirmation is refused by redeem() below, with the reason shown.
+    product_row = get_object_or_404(Product.objects.visible_to(request.user.tier), pk=product_id)
+    item = (catalog_selectors.product_detail(product_id, tier=request.user.tier)
+            or _row_as_item(product_row))
     form = RedeemForm(request.POST, needs_address=product_row.kind == ProductKind.PHYSICAL)
     if not form.is_valid():
         quantity = form.cleaned_data.get("quantity") or 1
@@ -373,13 +376,13 @@ def redeem(request, product_id: int):
         redemption = catalog_services.redeem(
             request.user, product_row, data["quantity"], key=data["key"], address=data["address"],
         )
-    except (CatalogError, InsufficientPoints, IdempotencyConflict) as exc:
+    except DomainError as exc:
         # Nothing was written: show why, with a fresh key for another try.
         fresh = RedeemForm(initial={"key": _new_key(), "quantity": data["quantity"],
                                     "address": data["address"]},
                            needs_address=product_row.kind == ProductKind.PHYSICAL)
         return _render_confirm(request, item, fresh, data["quantity"], refusal=_refusal(exc),
-                               status=409)
+                               status=status_of(exc))
     messages.success(request, _("Redeemed %(product)s × %(quantity)s for %(points)s points.") % {
         "product": redemption.product.name, "quantity": redemption.quantity,
         "points": redemption.points,
@@ -448,8 +451,8 @@ def cancel_redemption(request, redemption_id: int):
         reason = form.cleaned_data["reason"].strip() or _("Cancelled by the member")
         try:
             cancelled = catalog_services.cancel(item, reason=reason)
-        except CatalogError as exc:
-            messages.error(request, exc.message)
+        except DomainError as exc:
+            show_error(request, exc)
         else:
             messages.success(request, _("Redemption #%(id)s is cancelled; %(points)s points are back "
                                         "in your account.") % {"id": cancelled.pk,

@@ -12,11 +12,9 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from rules.models import RuleSet, validate_reminder_days
+from rules.services import POLICY_FIELDS
 from rules.tiers import Tier
 
-RULE_SET_FIELDS = [
-    field.name for field in RuleSet._meta.concrete_fields if field.editable and not field.primary_key
-]
 TIER_ORDER = [Tier.NORMAL, Tier.SILVER, Tier.GOLD]
 
 
@@ -27,7 +25,7 @@ def _amount(value) -> str:
 class RuleSetForm(forms.ModelForm):
     class Meta:
         model = RuleSet
-        fields = RULE_SET_FIELDS
+        fields = POLICY_FIELDS
 
     def clean_reminder_days(self):
         # Store the days in one canonical form (descending, without repeats): " 7, 30 ,30" -> "30,7".
@@ -45,7 +43,14 @@ class RuleSetForm(forms.ModelForm):
 
 
 class RuleTableFormSet(BaseInlineFormSet):
-    """Base for the rule-table inlines: ``rows()`` gives the rows that will exist after saving."""
+    """Base for the rule-table inlines: ``rows()`` gives the rows that will exist after saving,
+    ``changes()`` what saving writes (through ``rules.services``, never ``formset.save()``)."""
+
+    def changes(self) -> tuple[list, list]:
+        """``(rows to save, rows to delete)``: the new and changed rows with their rule set set,
+        and the existing rows marked for deletion."""
+        saved = self.save(commit=False)
+        return saved, list(self.deleted_objects)
 
     def rows(self) -> list[dict]:
         return [

@@ -2,10 +2,12 @@
 
 Rows are keyed by (rule-set version, key column), e.g. (5, "gold") for a tier multiplier, so a
 file exported from one version imports into a draft after changing its ``version`` column.
-Only drafts take imports: a row for any other version, or an unknown one, is a row error, and any
-bad row leaves the whole file unimported (the admin previews with a dry run first). A successful
-import counts as an edit of each draft it touched (``rules.services.record_edit``), so the
-importer cannot also release it.
+Only drafts take imports (``rules.services.check_editable``): a row for any other version, or an
+unknown one, is a row error, and any bad row leaves the whole file unimported (the admin previews
+with a dry run first). The rule sets named in the file are locked before the first row is read
+(``lock_for_edit``), rows are written by ``rules.services.save_rows``, and a successful import
+counts as one edit of each draft it touched (``record_edit``), so the importer cannot also release
+it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from import_export.fields import Field
 from import_export.results import RowResult
 
 from rules import services
+from rules.errors import RuleSetLocked
 from rules.models import BehaviourRule, CategoryBonus, CheckInStep, RuleSet, SpendTier, TierRule
 
 VERSION = "version"
@@ -62,7 +65,7 @@ class RuleTableResource(resources.ModelResource):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._drafts: dict[int, RuleSet] = {}
+        self._rule_sets: dict[int, RuleSet] = {}
         self._touched: Counter[int] = Counter()
 
     def get_queryset(self):
@@ -70,30 +73,32 @@ class RuleTableResource(resources.ModelResource):
 
     def before_import(self, dataset, **kwargs):
         super().before_import(dataset, **kwargs)
-        self._drafts, self._touched = {}, Counter()
+        self._rule_sets, self._touched = {}, Counter()
         if VERSION not in (dataset.headers or []):
             return
         versions = {parse_version(value) for value in dataset[VERSION]} - {None}
-        # Lock the rule sets in id order (the order rules.services locks in) so a release cannot
-        # happen between the status check below and the commit of the import.
-        for rule_set in RuleSet.objects.select_for_update().filter(version__in=versions).order_by("id"):
-            if rule_set.is_editable:
-                self._drafts[rule_set.version] = rule_set
+        # Locked until the import commits, so the editability checked below still holds then.
+        locked = services.lock_for_edit(RuleSet.objects.filter(version__in=versions))
+        self._rule_sets = {rule_set.version: rule_set for rule_set in locked}
 
     def before_import_row(self, row, **kwargs):
         super().before_import_row(row, **kwargs)
         version = parse_version(row.get(VERSION))
         if version is None:
             raise ValidationError({VERSION: _("Enter the version number of a draft rule set.")})
-        if version not in self._drafts:
-            rule_set = RuleSet.objects.filter(version=version).first()
-            if rule_set is None:
-                message = _("There is no rule set v%(version)s.") % {"version": version}
-            else:
-                message = _("v%(version)s is %(status)s: only drafts can be imported into; clone it "
-                            "as a draft first.")
-                message %= {"version": version, "status": rule_set.get_status_display()}
-            raise ValidationError({VERSION: message})
+        rule_set = self._rule_sets.get(version)
+        if rule_set is None:
+            raise ValidationError({VERSION: _("There is no rule set v%(version)s.") % {"version": version}})
+        try:
+            services.check_editable(rule_set)
+        except RuleSetLocked:
+            message = _("v%(version)s is %(status)s: only drafts can be imported into; clone it "
+                        "as a draft first.")
+            message %= {"version": version, "status": rule_set.get_status_display()}
+            raise ValidationError({VERSION: message}) from None
+
+    def do_instance_save(self, instance, is_create):
+        services.save_rows(instance.rule_set, [instance])
 
     def after_import_row(self, row, row_result, **kwargs):
         super().after_import_row(row, row_result, **kwargs)
@@ -110,7 +115,7 @@ class RuleTableResource(resources.ModelResource):
             detail = _("import: %(count)s row(s) of %(table)s") % {"count": count, "table": table}
             if file_name:
                 detail += f" ({file_name})"
-            services.record_edit(self._drafts[version], actor=kwargs.get("user"), detail=detail)
+            services.record_edit(self._rule_sets[version], actor=kwargs.get("user"), detail=detail)
 
 
 class TierRuleResource(RuleTableResource):

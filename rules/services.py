@@ -5,13 +5,24 @@ The person who last edited a version cannot release it (gray or publish): four e
 change that reaches members. Transitions lock the live rule sets in id order, so two staff
 releasing at once cannot leave two published versions (the partial unique indexes would refuse
 it anyway).
+
+Edits. ``is_editable`` is the one rule for whether a rule set may change (``check_editable``
+raises ``RuleSetLocked`` with it). The admin and the importers write through ``save_draft`` (the
+scalar policies and table rows of one edit, recorded as one history row) and ``save_rows`` (table
+rows only, for an importer that records its edit once at the end with ``record_edit``). Each locks
+the rule set's row before writing (in id order when several): a release, which locks it too, waits
+for the edit to commit and then sees who edited last.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from rules import defaults
 from rules.errors import InvalidTransition, RuleSetLocked, SameEditor
@@ -27,6 +38,10 @@ from rules.models import (
 )
 
 TABLES = (TierRule, CategoryBonus, SpendTier, BehaviourRule, CheckInStep)
+# The scalar policies staff edit: never the version, status, release or audit fields.
+POLICY_FIELDS = tuple(
+    field.name for field in RuleSet._meta.concrete_fields if field.editable and not field.primary_key
+)
 Action = RuleSetEvent.Action
 
 
@@ -88,12 +103,102 @@ def clone_as_draft(source: RuleSet, *, actor) -> RuleSet:
     return clone
 
 
+# --------------------------------------------------------------------------- editing drafts
+
+
+def is_editable(rule_set: RuleSet) -> bool:
+    """Whether ``rule_set`` may be edited: only a draft; a released version is cloned instead.
+    The admin's permissions ask this; every write checks it with ``check_editable``."""
+    return rule_set.status == RuleSetStatus.DRAFT
+
+
+def check_editable(rule_set: RuleSet) -> RuleSet:
+    """``rule_set`` itself if it may be edited (``is_editable``), else ``RuleSetLocked``."""
+    if not is_editable(rule_set):
+        raise RuleSetLocked(_("v%(version)s is %(status)s; clone it to change it.")
+                            % {"version": rule_set.version, "status": rule_set.get_status_display()})
+    return rule_set
+
+
+def lock_for_edit(rule_sets: models.QuerySet[RuleSet]) -> list[RuleSet]:
+    """Lock the rows of ``rule_sets`` (FOR UPDATE, in id order) until the transaction ends and
+    return them as they are now, editable or not: a release of one of them waits for the commit,
+    so ``check_editable`` on what is returned holds until then."""
+    return list(rule_sets.select_for_update().order_by("id"))
+
+
+def _lock_draft(rule_set: RuleSet) -> RuleSet:
+    locked = lock_for_edit(RuleSet.objects.filter(pk=rule_set.pk))
+    if not locked:
+        raise RuleSet.DoesNotExist(f"No rule set {rule_set.pk}.")
+    return check_editable(locked[0])
+
+
+def _write_rows(rule_set: RuleSet, rows: Iterable[models.Model], deleted: Iterable[models.Model]) -> set:
+    """Delete ``deleted`` then save ``rows``, all rows of ``rule_set``'s tables; the tables
+    touched."""
+    touched = set()
+    for row, write in [*((row, "delete") for row in deleted), *((row, "save") for row in rows)]:
+        if type(row) not in TABLES or row.rule_set_id != rule_set.pk:
+            raise ValueError(f"{row!r} is not a row of the tables of v{rule_set.version}.")
+        getattr(row, write)()
+        touched.add(type(row))
+    return touched
+
+
+@transaction.atomic
+def save_rows(rule_set: RuleSet, rows: Iterable[models.Model] = (), *,
+              deleted: Iterable[models.Model] = ()) -> None:
+    """Save ``rows`` and delete ``deleted``, rows of a draft's tables (already validated), without
+    recording an edit: for a caller that records one for many calls (``record_edit``), or whose
+    draft was just created (``create_draft`` records that). Raises ``RuleSetLocked`` unless
+    ``rule_set`` is a draft, ``ValueError`` for a row of another rule set or not of a table."""
+    _write_rows(_lock_draft(rule_set), rows, deleted)
+
+
+@transaction.atomic
+def save_draft(rule_set: RuleSet, *, actor, fields: Mapping[str, Any] | None = None,
+               rows: Iterable[models.Model] = (), deleted: Iterable[models.Model] = (),
+               detail: str | None = None) -> bool:
+    """One edit of a draft, in one transaction: set its scalar ``fields`` (names of
+    ``POLICY_FIELDS``, already validated), save ``rows`` and delete ``deleted`` rows of its
+    tables, and record the edit (``record_edit``) with ``detail``, by default the names of the
+    fields and tables changed. Returns whether anything was written: saving without a change is
+    not an edit (it would make the viewer the last editor, who may not release the version).
+
+    ``rule_set`` gets the new field values. Raises ``RuleSetLocked`` unless it is a draft (nothing
+    written), ``ValueError`` for another field or a row that is not one of its tables'.
+    """
+    fields = dict(fields or {})
+    unknown = sorted(set(fields) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValueError(f"Not policy fields of a rule set: {', '.join(unknown)}.")
+    locked = _lock_draft(rule_set)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+        setattr(rule_set, name, value)
+    if fields:
+        locked.save(update_fields=list(fields))
+    touched = _write_rows(locked, list(rows), list(deleted))
+    if not fields and not touched:
+        return False
+    if detail is None:
+        names = [RuleSet._meta.get_field(name).verbose_name for name in fields]
+        names += [table._meta.verbose_name_plural for table in TABLES if table in touched]
+        detail = ", ".join(str(name) for name in names)
+    record_edit(locked, actor=actor, detail=detail)
+    rule_set.updated_by, rule_set.updated_at = locked.updated_by, locked.updated_at
+    return True
+
+
+@transaction.atomic
 def record_edit(rule_set: RuleSet, *, actor, detail: str = "") -> None:
-    """Called by the admin after saving a draft and its tables: who edited, and when."""
-    if not rule_set.is_editable:
-        raise RuleSetLocked(f"v{rule_set.version} is {rule_set.get_status_display()}; clone it to change it.")
-    RuleSet.objects.filter(pk=rule_set.pk).update(updated_by=actor, updated_at=timezone.now())
-    rule_set.updated_by = actor
+    """Record that ``actor`` edited the draft (written by ``save_rows``, or a test): who edited
+    last, and when. Raises ``RuleSetLocked`` unless it is a draft."""
+    _lock_draft(rule_set)
+    now = timezone.now()
+    RuleSet.objects.filter(pk=rule_set.pk).update(updated_by=actor, updated_at=now)
+    rule_set.updated_by, rule_set.updated_at = actor, now
     _log(rule_set, Action.EDITED, actor, detail)
 
 

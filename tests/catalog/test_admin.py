@@ -1,6 +1,7 @@
 """The catalog admin: lists and filters, the product form through save_product, stock adjustments
 through adjust_stock, coupon pools, redemption transitions, and the staff groups."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from unittest.mock import patch
@@ -9,6 +10,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -172,7 +174,7 @@ def test_editing_a_product_saves_through_save_product_and_invalidates_the_cache(
     manager_client, manager, fruit, django_capture_on_commit_callbacks
 ):
     product = make_product(name="Cherries", category=fruit, points_price=1500, stock=7)
-    with patch("catalog.admin.services.save_product", wraps=services.save_product) as save, \
+    with patch("catalog.admin.products.services.save_product", wraps=services.save_product) as save, \
             patch("catalog.cache.invalidate") as invalidate, \
             django_capture_on_commit_callbacks(execute=True):
         response = manager_client.post(url(Product, "change", product.pk),
@@ -242,7 +244,7 @@ def test_stock_adjustment_inline_applies_via_adjust_stock_with_the_reason(manage
         "stock_movements-0-delta": "5", "stock_movements-0-reason": "delivery 2024-05",
         "stock_movements-1-delta": "-3", "stock_movements-1-reason": " damaged in transit ",
     })
-    with patch("catalog.admin.services.adjust_stock", wraps=services.adjust_stock) as adjust:
+    with patch("catalog.admin.products.services.adjust_stock", wraps=services.adjust_stock) as adjust:
         response = manager_client.post(url(Product, "change", product.pk), data)
     assert response.status_code == 302
     assert [call.args[1:] for call in adjust.call_args_list] == [(5, ), (-3, )]
@@ -301,7 +303,7 @@ def test_stock_taken_between_the_check_and_the_save_is_a_message_not_a_500(manag
         real(product_, -1, reason="sold meanwhile", staff=None)
         return real(product_, delta, **kwargs)
 
-    with patch("catalog.admin.services.adjust_stock", side_effect=redeemed_meanwhile):
+    with patch("catalog.admin.products.services.adjust_stock", side_effect=redeemed_meanwhile):
         response = manager_client.post(url(Product, "change", product.pk), data, follow=True)
     assert response.status_code == 200
     assert texts(response) == ["Nothing was saved: Stock cannot go below 0: 9 in stock, change -10."]
@@ -329,6 +331,47 @@ def test_product_page_counts_free_and_assigned_codes(manager_client, member):
     body = manager_client.get(url(Product, "change", coupon.pk)).content.decode()
     assert "free: <b>2</b> · assigned: <b>1</b>" in body
     assert f"/admin/catalog/couponcode/import/?product={coupon.pk}" in body
+
+
+def cells(html: str) -> list[list[str]]:
+    """The rows of the first table in ``html`` as lists of cell texts (whitespace collapsed)."""
+    table = re.search(r'<table class="stock-movements">(.*?)</table>', html, re.S).group(1)
+    return [[" ".join(cell.split()) for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+
+
+def test_product_page_lists_the_latest_stock_movements(manager_client, manager, member, settings):
+    settings.LANGUAGE_CODE = "en"  # stored reasons are written in the default language
+    fund(member, 1000)
+    product = make_product(name="Tea", stock=10)
+    services.adjust_stock(product, -3, reason="broken <jar>", staff=manager)
+    redemption = services.redeem(member, product, key="m1", address="Road 1")
+    [initial, adjusted, sold] = StockMovement.objects.filter(product=product).order_by("id")
+
+    body = manager_client.get(url(Product, "change", product.pk)).content.decode()
+
+    def at(movement):
+        return f"{timezone.localtime(movement.created_at):%Y-%m-%d %H:%M}"
+
+    assert cells(body) == [
+        ["at", "change", "stock after", "reason", "staff", "redemption"],
+        [at(sold), "-1", "6", f"Redemption #{redemption.pk}", "-", f"#{redemption.pk}"],
+        [at(adjusted), "-3", "7", "broken &lt;jar&gt;", str(manager), "-"],
+        [at(initial), "+10", "10", "Initial stock", "-", "-"],
+    ]
+    link = f'<a href="/admin/catalog/stockmovement/?product__id__exact={product.pk}">'
+    assert f"{link}all stock movements of this product</a>" in body
+
+
+def test_product_page_without_stock_movements_says_so(manager_client):
+    product = make_product(name="Tea", stock=0)
+
+    body = manager_client.get(url(Product, "change", product.pk)).content.decode()
+
+    assert 'class="stock-movements"' not in body
+    assert "Only coupon products have a code pool." in body
+    assert ("No stock movements yet. · <a href=\"/admin/catalog/stockmovement/?product__id__exact="
+            f'{product.pk}">all stock movements of this product</a>') in body
 
 
 def test_coupon_codes_are_listed_read_only(manager_client, member):
@@ -397,6 +440,26 @@ def test_complete_and_cancel_show_refusals_as_messages(manager_client, orders):
     assert statuses(orders) == ["completed", "cancelled", "cancelled"]
     assert Redemption.objects.get(pk=orders[2].pk).cancel_reason == "out of stock at warehouse"
     assert stock(orders[0].product) == (9, 1)
+
+
+def test_the_redemption_page_shows_who_fulfilled_and_completed_it(manager, manager_client, orders):
+    act(manager_client, "fulfil_redemptions", orders[:1], apply="1", **{f"tracking_{orders[0].pk}": "SF1"})
+    other = staff_in(CATALOG_MANAGER, "other")
+    other_client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    other_client.force_login(other)
+    act(other_client, "complete_redemptions", orders[:1])
+
+    assert Redemption.objects.filter(pk=orders[0].pk).values_list(
+        "fulfilled_by__username", "completed_by__username").get() == ("manager", "other")
+    page = manager_client.get(url(Redemption, "change", orders[0].pk))
+    fields = {field.field["name"]: field for fieldset in page.context["adminform"]
+              for line in fieldset for field in line}
+    assert (fields["fulfilled_by"].contents(), fields["completed_by"].contents()) == (
+        f'<a href="/admin/mall/member/{manager.pk}/change/">{manager}</a>',
+        f'<a href="/admin/mall/member/{other.pk}/change/">{other}</a>',
+    )
+    body = page.content.decode()
+    assert "Fulfilled by:" in body and "Completed by:" in body
 
 
 def test_cancel_needs_a_reason(manager_client, orders):

@@ -23,7 +23,7 @@ from catalog.models import CouponCode, Product, ProductKind, Redemption, StockMo
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Entry
 from tests.catalog.helpers import free_codes, fund, make_product, movements, snapshot, stock
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, StaffFactory
 from tests.points.ledger import at, entries, lots, totals
 
 pytestmark = pytest.mark.django_db
@@ -330,14 +330,14 @@ def test_insufficient_points_found_by_the_ledger_itself_rolls_back_the_stock(mem
     product = make_product(points_price=100, stock=5)
     before = snapshot()
 
-    real = services._read_for_redemption
+    real = services.redemption._read_for_redemption
 
     def optimistic(*args):
         row = real(*args)
         row.available_points = 10_000
         return row
 
-    with patch("catalog.services._read_for_redemption", side_effect=optimistic):
+    with patch("catalog.services.redemption._read_for_redemption", side_effect=optimistic):
         with pytest.raises(InsufficientPoints):
             services.redeem(member, product, key="r1")
 
@@ -421,6 +421,37 @@ def test_fulfil_then_complete_a_physical_redemption(member, staff, ledger_invari
     assert Redemption.objects.get().status == "completed"
     assert totals(member)["available"] == 900
     assert ledger_invariants() == []
+
+
+def test_fulfil_and_complete_record_the_staff_who_did_them(member):
+    fund(member, 1000)
+    shipper, receiver, late = (StaffFactory(username=name) for name in ("shipper", "receiver", "late"))
+    redemption = services.redeem(member, make_product(), key="r1", address="addr")
+    coupon = services.redeem(member, make_product(kind=ProductKind.COUPON, codes=["C1"]), key="r2")
+
+    services.fulfil(redemption, staff=shipper, tracking_number="SF1")
+    services.fulfil(redemption, staff=late, tracking_number="SF1")  # already shipped: unchanged
+    services.complete(redemption, staff=receiver)
+    services.complete(redemption, staff=late)  # already completed: unchanged
+    services.complete(coupon, staff=receiver)
+
+    def who(row):
+        return Redemption.objects.filter(pk=row.pk).values_list(
+            "status", "fulfilled_by__username", "completed_by__username").get()
+
+    assert who(redemption) == ("completed", "shipper", "receiver")
+    # A coupon is fulfilled by the redemption itself, by no one.
+    assert who(coupon) == ("completed", None, "receiver")
+
+
+def test_fulfil_and_complete_without_staff_record_no_one(member):
+    fund(member, 1000)
+    redemption = services.redeem(member, make_product(), key="r1", address="addr")
+
+    services.complete(services.fulfil(redemption, tracking_number="SF1"))
+
+    assert Redemption.objects.filter(pk=redemption.pk).values_list(
+        "status", "fulfilled_by", "completed_by").get() == ("completed", None, None)
 
 
 def test_cancel_returns_points_to_their_original_lots_and_the_stock(member, staff, ledger_invariants):

@@ -44,7 +44,8 @@ def literals(path: str, *functions: str) -> list[str]:
 STORED = sorted(
     {msgid for path in sorted((ROOT / "points" / "services").glob("*.py"))
      for msgid in literals(str(path.relative_to(ROOT)), "gettext_noop")}
-    | set(literals("catalog/services.py", "gettext_noop"))
+    | {text for module in (ROOT / "catalog" / "services").glob("*.py")
+       for text in literals(module.relative_to(ROOT), "gettext_noop")}
     | set(literals("points/services/earning.py", "_"))
     | set(literals("rules/evaluator.py", "_", "gettext"))
 )

@@ -2,6 +2,7 @@
 actions behind their own permission, refusals as messages, and the history on the page."""
 
 from decimal import Decimal
+from unittest.mock import patch
 
 import pytest
 from django.contrib.auth.models import Group
@@ -452,6 +453,55 @@ def test_the_inline_tables_stay_consistent_with_the_database(client, editor, dra
     assert list(SpendTier.objects.filter(rule_set=draft).values_list("threshold", "bonus_points")) == [
         (Decimal("300.00"), 40), (Decimal("500.00"), 80)
     ]
+
+
+def test_a_save_is_one_save_draft_call_with_the_changed_fields_and_rows(client, editor, draft):
+    client = as_user(client, editor)
+    data = form_data(client.get(change_url(draft)))
+    data["pending_days"] = "10"
+    data["spend_tiers-0-DELETE"] = "on"
+    data["spend_tiers-1-bonus_points"] = "45"
+
+    with patch("rules.services.save_draft", wraps=services.save_draft) as save_draft:
+        assert client.post(change_url(draft), data).status_code == 302
+
+    assert save_draft.call_count == 1
+    kwargs = save_draft.call_args.kwargs
+    assert (kwargs["actor"], kwargs["fields"]) == (editor, {"pending_days": 10})
+    assert [(row.threshold, row.bonus_points) for row in kwargs["rows"]] == [(Decimal("300.00"), 45)]
+    assert [row.threshold for row in kwargs["deleted"]] == [Decimal("100.00")]
+    assert list(SpendTier.objects.filter(rule_set=draft).values_list("threshold", "bonus_points")) == [
+        (Decimal("300.00"), 45)]
+    assert events(draft)[-1] == (Action.EDITED, "editor", "pending days, spend tiers")
+
+
+def test_deleting_a_row_alone_is_an_edit_of_its_table(client, editor, draft):
+    client = as_user(client, editor)
+    data = form_data(client.get(change_url(draft)))
+    data["spend_tiers-1-DELETE"] = "on"
+
+    assert client.post(change_url(draft), data).status_code == 302
+
+    assert list(SpendTier.objects.filter(rule_set=draft).values_list("threshold", "bonus_points")) == [
+        (Decimal("100.00"), 10)]
+    assert events(draft)[-1] == (Action.EDITED, "editor", "spend tiers")
+
+
+def test_the_rows_of_a_new_rule_set_are_saved_through_save_rows(client, editor):
+    client = as_user(client, editor)
+    data = form_data(client.get(reverse("admin:rules_ruleset_add")))
+    data["name"] = "New"
+    for index, (tier, qualify) in enumerate([("normal", "0"), ("silver", "2000"), ("gold", "10000")]):
+        data.update({f"tiers-{index}-tier": tier, f"tiers-{index}-multiplier": "1",
+                     f"tiers-{index}-qualify_points": qualify})
+
+    with patch("rules.services.save_rows", wraps=services.save_rows) as save_rows:
+        assert client.post(reverse("admin:rules_ruleset_add"), data).status_code == 302
+
+    rule_set = RuleSet.objects.get(name="New")
+    assert save_rows.call_count == 1
+    assert save_rows.call_args.args[0] == rule_set
+    assert sorted(row.tier for row in save_rows.call_args.args[1]) == ["gold", "normal", "silver"]
 
 
 def test_the_preview_pages_are_wired_through_the_admin(client, editor, draft):

@@ -3,6 +3,7 @@ preview before anything is written, all or nothing, and an import counts as an e
 
 import io
 from decimal import Decimal
+from unittest.mock import patch
 
 import openpyxl
 import pytest
@@ -120,6 +121,20 @@ def test_import_previews_with_a_dry_run_then_imports_on_confirm(editor_client, e
     draft.refresh_from_db()
     assert draft.updated_by == editor  # so the importer cannot release it
     assert history(draft)[-1] == ("edited", "editor", "import: 1 row(s) of tier multipliers (rules.csv)")
+
+
+def test_imported_rows_are_written_through_save_rows(editor_client, draft):
+    preview = upload(editor_client, SpendTier, "version,threshold,bonus_points\n2,500,80\n2,300,45\n")
+
+    with patch("rules.services.save_rows", wraps=services.save_rows) as save_rows:
+        confirm(editor_client, SpendTier, preview)
+
+    assert [(call.args[0].version, [(row.threshold, row.bonus_points) for row in call.args[1]])
+            for call in save_rows.call_args_list] == [
+        (2, [(Decimal("500"), 80)]), (2, [(Decimal("300"), 45)])]
+    assert sorted(draft.spend_tiers.values_list("threshold", "bonus_points")) == [
+        (Decimal("100.00"), 10), (Decimal("300.00"), 45), (Decimal("500.00"), 80)]
+    assert history(draft)[-1] == ("edited", "editor", "import: 2 row(s) of spend tiers (rules.csv)")
 
 
 def test_an_import_adds_new_keys(editor_client, draft):

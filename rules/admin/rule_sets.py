@@ -1,128 +1,37 @@
-"""Rule sets in the admin: one page per version with its tables as inlines, the release actions,
-its history, and import/export of the tables.
+"""The rule-set page: one page per version with its tables as inlines, its history, the release
+actions and buttons, and the links to the preview pages (``rules.preview``).
 
-Only drafts are editable (fields and inlines); anything else is shown read-only and a POST to its
-change URL is refused. Every write goes through ``rules.services``: adding creates a draft with
-``create_draft``, saving a draft records the edit with ``record_edit`` once its inlines are saved,
-and the release actions (which need ``rules.publish_ruleset``, a permission separate from
-editing) call the life-cycle services and show their refusals as error messages.
+Saving goes through ``rules.services`` (``create_draft``, ``save_rows``, ``save_draft``); the
+release actions need ``rules.publish_ruleset`` and show the services' refusals as messages.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
-from import_export.formats import base_formats
 
-from common.admin import AllOrNothingImport, ReadOnlyAdminMixin
 from rules import services
+from rules.admin.history import RuleSetEventInline
+from rules.admin.tables import (
+    BehaviourRuleInline,
+    CategoryBonusInline,
+    CheckInStepInline,
+    SpendTierInline,
+    TierRuleInline,
+)
 from rules.errors import RuleSetError, RuleSetLocked
-from rules.forms import (
-    RULE_SET_FIELDS,
-    CheckInStepFormSet,
-    GrayReleaseForm,
-    RuleSetForm,
-    RuleTableFormSet,
-    SpendTierFormSet,
-    TierRuleFormSet,
-)
-from rules.models import (
-    BehaviourRule,
-    CategoryBonus,
-    CheckInStep,
-    RuleSet,
-    RuleSetEvent,
-    RuleSetStatus,
-    SpendTier,
-    TierRule,
-)
+from rules.forms import GrayReleaseForm, RuleSetForm, RuleTableFormSet
+from rules.models import RuleSet, RuleSetStatus
 from rules.resources import RESOURCES
 from rules.tiers import Tier
 
 PREVIEWABLE = (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE)
 
-
-# --- Inlines -----------------------------------------------------------------------------------
-
-
-class RuleTableInline(admin.TabularInline):
-    """A table of a rule set: editable while the rule set is a draft, read-only afterwards."""
-
-    extra = 0
-    formset = RuleTableFormSet
-
-    @staticmethod
-    def _editable(rule_set) -> bool:
-        return rule_set is None or rule_set.is_editable
-
-    def has_add_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._editable(obj) and super().has_delete_permission(request, obj)
-
-
-class TierRuleInline(RuleTableInline):
-    model = TierRule
-    formset = TierRuleFormSet
-    fields = ("tier", "multiplier", "qualify_points")
-
-    def get_extra(self, request, obj=None, **kwargs):
-        return len(Tier.choices) if obj is None else 0  # a new rule set needs all three tiers
-
-
-class CategoryBonusInline(RuleTableInline):
-    model = CategoryBonus
-    fields = ("category", "label", "bonus_percent")
-
-
-class SpendTierInline(RuleTableInline):
-    model = SpendTier
-    formset = SpendTierFormSet
-    fields = ("threshold", "bonus_points")
-
-
-class BehaviourRuleInline(RuleTableInline):
-    model = BehaviourRule
-    fields = ("action", "label", "points", "photo_bonus_percent", "daily_limit", "lifetime_limit")
-
-
-class CheckInStepInline(RuleTableInline):
-    model = CheckInStep
-    formset = CheckInStepFormSet
-    fields = ("day", "points")
-
-
-class RuleSetEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """The rule set's history, newest first; written by rules.services only."""
-
-    model = RuleSetEvent
-    fields = ("at", "action", "actor", "detail")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = _("history")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_view_permission(self, request, obj=None):
-        # Whoever may see the rule set may see who changed it.
-        return request.user.has_perm("rules.view_ruleset") or request.user.has_perm("rules.change_ruleset")
-
-
-
-# --- The rule set page -------------------------------------------------------------------------
 
 POLICY_FIELDSETS = (
     (None, {"fields": ("name", "notes")}),
@@ -187,12 +96,12 @@ class RuleSetAdmin(admin.ModelAdmin):
     # Permissions: only drafts change; releasing is a separate permission.
 
     def has_change_permission(self, request, obj=None):
-        if obj is not None and not obj.is_editable:
+        if obj is not None and not services.is_editable(obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and not obj.is_editable:
+        if obj is not None and not services.is_editable(obj):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -217,37 +126,37 @@ class RuleSetAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.path)
 
     def save_model(self, request, obj, form, change):
-        fields = [name for name in form.cleaned_data if name in RULE_SET_FIELDS]
-        if not change:
-            draft = services.create_draft(
-                actor=request.user, **{name: getattr(obj, name) for name in fields}
-            )
-            # The admin saves the inlines against ``obj``: make it the created draft.
-            for field in RuleSet._meta.concrete_fields:
-                setattr(obj, field.attname, getattr(draft, field.attname))
-            obj._state.adding, obj._state.db = False, draft._state.db
-            return
-        # Lock the row so a release cannot slip in between this check and the commit (the admin
-        # runs the whole change form in one transaction).
-        current = RuleSet.objects.select_for_update().get(pk=obj.pk)
-        if not current.is_editable:
-            raise RuleSetLocked(
-                gettext("v%(version)s is %(status)s; clone it to change it.")
-                % {"version": current.version, "status": current.get_status_display()}
-            )
-        if form.has_changed():
-            obj.save(update_fields=fields)  # never the status or release fields
+        if change:
+            return  # written with its rows by save_related, in one save_draft
+        draft = services.create_draft(
+            actor=request.user, **{name: getattr(obj, name) for name in form.cleaned_data
+                                   if name in services.POLICY_FIELDS}
+        )
+        # The admin saves the inlines against ``obj``: make it the created draft.
+        for field in RuleSet._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(draft, field.attname))
+        obj._state.adding, obj._state.db = False, draft._state.db
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
+        form.save_m2m()
+        rows, deleted = [], []
+        for formset in formsets:
+            if isinstance(formset, RuleTableFormSet):
+                saved, removed = formset.changes()
+                rows += saved
+                deleted += removed
+            else:  # the read-only history: nothing to save, nothing for the change message
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if not change:
-            return  # create_draft wrote the history row
-        changed = [str(RuleSet._meta.get_field(name).verbose_name) for name in form.changed_data]
-        changed += [str(formset.model._meta.verbose_name_plural)
-                    for formset in formsets if formset.has_changed()]
-        if changed:
-            # Saving without a change is not an edit (it would make the viewer the last editor).
-            services.record_edit(form.instance, actor=request.user, detail=", ".join(changed))
+            services.save_rows(form.instance, rows)  # create_draft wrote the history row
+            return
+        # Saving without a change writes nothing and is not an edit. A version released since
+        # the page was loaded is refused here (RuleSetLocked, shown by changeform_view).
+        services.save_draft(
+            form.instance, actor=request.user, rows=rows, deleted=deleted,
+            fields={name: getattr(form.instance, name) for name in form.changed_data
+                    if name in services.POLICY_FIELDS},
+        )
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -499,75 +408,3 @@ class RuleSetAdmin(admin.ModelAdmin):
             "same_editor": rule_set.updated_by_id == request.user.pk,
         }
         return TemplateResponse(request, "admin/rules/ruleset/gray_release.html", context)
-
-
-# --- The tables on their own: import/export ----------------------------------------------------
-
-
-class RuleTableAdmin(ReadOnlyAdminMixin, AllOrNothingImport, ImportExportModelAdmin):
-    """A rule table across versions: read-only lists (rows are edited on the rule-set page) with
-    CSV/XLSX import into drafts and export. Import needs add and change permission on the table."""
-
-    formats = [base_formats.CSV, base_formats.XLSX]
-    list_filter = ("rule_set__status", "rule_set")
-    list_select_related = ("rule_set",)
-
-    @admin.display(description=_("version"), ordering="rule_set__version")
-    def version(self, obj):
-        return obj.rule_set.version
-
-    def get_resource_classes(self, request):
-        return [RESOURCES[self.model]]
-
-
-    def has_import_permission(self, request):
-        opts = self.opts
-        return all(
-            request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
-            for action in ("add", "change")
-        )
-
-    def has_export_permission(self, request):
-        return self.has_view_permission(request)
-
-
-
-@admin.register(TierRule)
-class TierRuleAdmin(RuleTableAdmin):
-    list_display = ("version", "tier", "multiplier", "qualify_points")
-
-
-@admin.register(CategoryBonus)
-class CategoryBonusAdmin(RuleTableAdmin):
-    list_display = ("version", "category", "label", "bonus_percent")
-    search_fields = ("category", "label")
-
-
-@admin.register(SpendTier)
-class SpendTierAdmin(RuleTableAdmin):
-    list_display = ("version", "threshold", "bonus_points")
-
-
-@admin.register(BehaviourRule)
-class BehaviourRuleAdmin(RuleTableAdmin):
-    list_display = ("version", "action", "label", "points", "photo_bonus_percent", "daily_limit",
-                    "lifetime_limit")
-    search_fields = ("action", "label")
-
-
-@admin.register(CheckInStep)
-class CheckInStepAdmin(RuleTableAdmin):
-    list_display = ("version", "day", "points")
-
-
-@admin.register(RuleSetEvent)
-class RuleSetEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every rule-set change in one list (each rule set's page shows its own)."""
-
-    list_display = ("at", "rule_set", "action", "actor", "detail")
-    list_filter = ("action",)
-    list_select_related = ("rule_set", "actor")
-    search_fields = ("detail", "rule_set__name", "actor__username")
-    date_hierarchy = "at"
-
-

@@ -1,0 +1,70 @@
+"""Every write of the points mall: redemptions and their life cycle (``redemption``), stock,
+coupon-code pools and product saves (``stock``). Pages, the API, the admin and tasks call these,
+as ``from catalog import services; services.redeem(...)``; nothing else writes catalog rows.
+
+Locks. Every function here takes its row locks in this one order (the project's lock order, in
+``points.services.lock_objects``), and only the ones it needs:
+
+    member row (SELECT ... FOR NO KEY UPDATE, ``points.services.lock_objects.lock_member``)
+      -> redemption row
+        -> product row (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
+          -> coupon-code rows (FOR UPDATE SKIP LOCKED)
+            -> points account (inside ``points.services.spend`` / ``reverse``)
+
+so two of them never wait on each other in a cycle. The member lock serializes one member's
+redemptions (the per-member limit and the balance pre-check are read under it, and two calls with
+the same key meet there); ``FOR NO KEY UPDATE`` leaves foreign-key inserts that point at the
+member (``KEY SHARE``) free to proceed. Nothing calls out to the network while a lock is held: the
+cache is invalidated after commit (``transaction.on_commit``).
+
+Stock is a counter changed only by conditional UPDATEs (``... WHERE stock >= q``), never by
+read-modify-save, and every change writes a ``StockMovement``. Product saves never write ``stock``
+or ``sold`` (a form holding an old value would undo redemptions made meanwhile): stock moves through
+``adjust_stock``, ``import_coupon_codes``, ``redeem`` and ``cancel`` only.
+
+Coupon pools. Stock is authoritative for selling (it is what the conditional UPDATE guards); the
+pool of free codes is what fulfils a sale. The services keep ``free codes >= stock`` for every
+coupon product: an import adds as much stock as codes, stock can be raised by hand only up to the
+free codes, a sale takes as many codes as units, and codes never return to the pool. Should the
+two disagree anyway (rows changed by hand), a redemption that finds too few codes is refused with
+``CodesExhausted`` and nothing is written.
+
+Fulfilment. Coupon and privilege redemptions are fulfilled at once: a coupon gets its code(s) in
+the same transaction; a privilege (free shipping, member-day discount) takes effect when redeemed,
+with nothing to ship. So only physical goods wait in ``created`` for ``fulfil`` (a tracking
+number), and only they can be cancelled (cancel is allowed before fulfilment only): a code, once
+shown to a member, is never taken back or given to someone else.
+
+Idempotency. ``redeem`` is keyed: the same key returns the first redemption, with other arguments
+it raises ``points.errors.IdempotencyConflict``. A refused redemption writes nothing (not even the
+ledger's refusal record), so a retry under the same key may succeed once the cause is gone.
+``fulfil``, ``complete`` and ``cancel`` return the redemption unchanged when it is already in the
+asked-for state and refuse (``InvalidTransition``) otherwise.
+"""
+
+from catalog.services._helpers import (
+    KEY_PREFIX,
+    MAX_KEY,
+    MAX_POINTS,
+    MAX_QUANTITY,
+    MAX_STOCK,
+    MAX_STOCK_DELTA,
+)
+from catalog.services.redemption import cancel, complete, fulfil, redeem
+from catalog.services.stock import adjust_stock, import_coupon_codes, save_product
+
+__all__ = [
+    "KEY_PREFIX",
+    "MAX_KEY",
+    "MAX_POINTS",
+    "MAX_QUANTITY",
+    "MAX_STOCK",
+    "MAX_STOCK_DELTA",
+    "adjust_stock",
+    "cancel",
+    "complete",
+    "fulfil",
+    "import_coupon_codes",
+    "redeem",
+    "save_product",
+]

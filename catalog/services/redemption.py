@@ -1,0 +1,290 @@
+"""Redemptions and their life cycle: ``redeem``, ``fulfil``, ``complete`` and ``cancel`` (the
+invariants and the lock order are in ``catalog.services``' docstring)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from catalog.errors import (
+    CodesExhausted,
+    InvalidArgument,
+    InvalidQuantity,
+    InvalidTransition,
+    LimitReached,
+    NotAvailable,
+    OutOfStock,
+)
+from catalog.models import (
+    CouponCode,
+    Product,
+    ProductKind,
+    Redemption,
+    RedemptionStatus,
+    SaleState,
+    StockMovement,
+)
+from catalog.services._helpers import (
+    KEY_PREFIX,
+    MAX_POINTS,
+    _check_key,
+    _check_quantity,
+    _check_text,
+    _invalidate_after_commit,
+    _is_unique_violation,
+    _lock_member,
+    _lock_redemption,
+    _move_stock,
+    _stored_text,
+)
+from points import services as ledger
+from points.errors import IdempotencyConflict, InsufficientPoints
+from points.models import Account
+
+
+def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
+    """Spend points on ``quantity`` units of ``product`` and return the ``Redemption``.
+
+    Checks, in order: on sale (``Product.sale_state``: active, sale window, category open) and
+    visible to the member's tier as it is in the database now (``NotAvailable``); stock
+    (``OutOfStock``); the per-member limit over the product's lifetime, cancelled redemptions not
+    counted (``LimitReached``); the balance (``points.errors.InsufficientPoints``). Then, in one
+    transaction: the stock is taken by a conditional UPDATE, coupon codes are picked from the pool
+    (``CodesExhausted`` if too few), the points are spent (``redeem:<key>`` in the ledger) and the
+    redemption and its stock movement are written. Any refusal leaves nothing written.
+
+    Coupons and privileges come back ``fulfilled``; physical goods ``created``. The same ``key``
+    returns the same redemption (also under concurrency); with other arguments it raises
+    ``IdempotencyConflict``. Malformed input raises ``InvalidQuantity`` / ``InvalidArgument``.
+    """
+    _check_quantity(quantity)
+    _check_key(key)
+    address = _check_text("address", address, required=False, max_length=1000)
+    call = (member.pk, product.pk, quantity, address)
+    try:
+        with transaction.atomic():
+            tier = _lock_member(member.pk)
+            return _redeem_locked(member, product.pk, quantity, tier=tier, key=key,
+                                  address=address, call=call)
+    except IntegrityError as exc:
+        # The key taken by another member's concurrent redemption (the ledger usually reports it
+        # first, as an IdempotencyConflict on "redeem:<key>").
+        if not _is_unique_violation(exc, "catalog_redemption"):
+            raise
+        existing = Redemption.objects.filter(key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, call)
+
+
+def _replay(existing: Redemption, call: tuple) -> Redemption:
+    first = (existing.member_id, existing.product_id, existing.quantity, existing.address)
+    if first != call:
+        raise IdempotencyConflict(_("This key was already used for another redemption."))
+    return existing
+
+
+def _not_available(product: Product, tier: str, now) -> str | None:
+    """Why ``product`` cannot be redeemed by a member of ``tier`` at ``now``, or None."""
+    state = product.sale_state(now)
+    if state in (SaleState.INACTIVE, SaleState.CATEGORY_CLOSED):
+        return _("This product is no longer offered.")
+    if state == SaleState.NOT_STARTED:
+        return _("This product is not on sale yet.")
+    if state == SaleState.ENDED:
+        return _("The sale of this product has ended.")
+    if not product.is_visible_to(tier):
+        return _("This product is not offered to your membership tier.")
+    return None
+
+
+def _read_for_redemption(member_id: int, product_id: int, key: str):
+    """One statement, after the member lock: the product (and its category) as it is now, the
+    redemption already made under ``key`` (if any), the member's available points and the units
+    of this product they hold in non-cancelled redemptions."""
+    used = (
+        Redemption.objects.filter(member_id=member_id, product_id=OuterRef("pk"))
+        .exclude(status=RedemptionStatus.CANCELLED)
+        .values("product_id").annotate(units=Sum("quantity")).values("units")[:1]
+    )
+    return (
+        Product.objects.filter(pk=product_id).select_related("category")
+        .annotate(
+            existing_id=Subquery(Redemption.objects.filter(key=key).values("id")[:1]),
+            available_points=Subquery(
+                Account.objects.filter(member_id=member_id).values("available")[:1]),
+            units_held=Subquery(used),
+        )
+        .first()
+    )
+
+
+def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: str,
+                   address: str, call: tuple) -> Redemption:
+    now = timezone.now()
+    # Read under the member lock: no other redemption of this member (and so no other call with
+    # this key by this member) can commit meanwhile.
+    product = _read_for_redemption(member.pk, product_id, key)
+    existing_id = product.existing_id if product else (
+        Redemption.objects.filter(key=key).values_list("id", flat=True).first())
+    if existing_id is not None:
+        return _replay(Redemption.objects.get(pk=existing_id), call)
+    if product is None:
+        raise NotAvailable(_("This product does not exist."))
+    reason = _not_available(product, tier, now)
+    if reason:
+        raise NotAvailable(reason)
+    if product.stock < quantity:
+        raise OutOfStock(_("Only %(stock)s left in stock.") % {"stock": product.stock}
+                         if product.stock else _("This product is out of stock."))
+    used = product.units_held or 0
+    if product.per_member_limit is not None and used + quantity > product.per_member_limit:
+        raise LimitReached(
+            _("You can redeem at most %(limit)s of this product; you already have %(used)s.")
+            % {"limit": product.per_member_limit, "used": used}
+        )
+    points = product.points_price * quantity
+    if points > MAX_POINTS:
+        raise InvalidQuantity(_("That is more points than one redemption can spend."))
+    # Advisory: refuse before locking the product row (which every buyer of the product queues
+    # on). The ledger's own check in spend() is the one that counts.
+    available = product.available_points or 0
+    if available < points:
+        raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
+                                 % {"points": points, "available": available})
+
+    # Lock order: product row (this UPDATE), then coupon codes, then the points account. The
+    # redemption's id is drawn here so the ledger entry can name it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_product SET stock = stock - %s, sold = sold + %s "
+            "WHERE id = %s AND stock >= %s "
+            "RETURNING stock, nextval(pg_get_serial_sequence('catalog_redemption', 'id'))",
+            [quantity, quantity, product_id, quantity],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise OutOfStock(_("This product is out of stock."))
+    stock_after, redemption_id = row
+    code_ids = []
+    if product.kind == ProductKind.COUPON:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM catalog_couponcode WHERE product_id = %s AND redemption_id IS NULL "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                [product_id, quantity],
+            )
+            code_ids = [row[0] for row in cursor.fetchall()]
+        if len(code_ids) < quantity:
+            raise CodesExhausted()
+    entry = ledger.spend(
+        member, points, key=KEY_PREFIX + key,
+        reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
+                            product=product.name, quantity=quantity)[:255],
+        reference=f"redemption:{redemption_id}",
+    )
+    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
+    redemption = Redemption.objects.create(
+        id=redemption_id, key=key, member=member, product=product, quantity=quantity,
+        points=points, cash=(product.cash_price * quantity).quantize(Decimal("0.01")),
+        status=RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED,
+        address=address, entry=entry, created_at=now, fulfilled_at=now if immediate else None,
+    )
+    if code_ids:
+        CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now)
+    StockMovement.objects.create(
+        product=product, delta=-quantity, stock_after=stock_after, redemption=redemption,
+        reason=_stored_text(gettext_noop("Redemption #%(id)s"), id=redemption_id), created_at=now,
+    )
+    product.stock, product.sold = stock_after, product.sold + quantity
+    _invalidate_after_commit()
+    return redemption
+
+
+def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
+    """Mark a physical redemption shipped (``created`` -> ``fulfilled``) with its tracking number
+    (required for physical goods), recording ``staff`` as who fulfilled it.
+
+    Already fulfilled or completed with the same (or no) tracking number: returned unchanged.
+    Raises ``InvalidTransition`` for a cancelled redemption or another tracking number,
+    ``InvalidArgument`` without a tracking number.
+    """
+    tracking_number = _check_text("tracking_number", tracking_number, required=False, max_length=64)
+    with transaction.atomic():
+        locked = _lock_redemption(redemption.pk)
+        if locked.status in (RedemptionStatus.FULFILLED, RedemptionStatus.COMPLETED):
+            if tracking_number and tracking_number != locked.tracking_number:
+                raise InvalidTransition(_("This redemption was already shipped with tracking "
+                                          "number %(number)s.")
+                                        % {"number": locked.tracking_number or "-"})
+            return locked
+        if locked.status != RedemptionStatus.CREATED:
+            raise InvalidTransition(_("A cancelled redemption cannot be fulfilled."))
+        if not tracking_number and locked.product.kind == ProductKind.PHYSICAL:
+            raise InvalidArgument(_("A tracking number is required to ship physical goods."))
+        locked.status = RedemptionStatus.FULFILLED
+        locked.fulfilled_at = timezone.now()
+        locked.fulfilled_by = staff
+        locked.tracking_number = tracking_number
+        locked.save(update_fields=["status", "fulfilled_at", "fulfilled_by", "tracking_number"])
+    return locked
+
+
+def complete(redemption, *, staff=None) -> Redemption:
+    """``fulfilled`` -> ``completed`` (received), recording ``staff`` as who completed it.
+    Already completed: returned unchanged (with who completed it first). Raises
+    ``InvalidTransition`` from ``created`` or ``cancelled``."""
+    with transaction.atomic():
+        locked = _lock_redemption(redemption.pk)
+        if locked.status == RedemptionStatus.COMPLETED:
+            return locked
+        if locked.status != RedemptionStatus.FULFILLED:
+            raise InvalidTransition(_("Only a fulfilled redemption can be completed."))
+        locked.status = RedemptionStatus.COMPLETED
+        locked.completed_at = timezone.now()
+        locked.completed_by = staff
+        locked.save(update_fields=["status", "completed_at", "completed_by"])
+    return locked
+
+
+def cancel(redemption, *, reason, staff=None) -> Redemption:
+    """Cancel a redemption before fulfilment: its points go back to the lots they came from
+    (``points.services.reverse``; points of a lot that has expired meanwhile expire at once), its
+    stock back to the product, with a stock movement.
+
+    Already cancelled: returned unchanged. Raises ``InvalidTransition`` once fulfilled (a coupon
+    code or privilege is delivered at once, so those can never be cancelled), ``InvalidArgument``
+    without a reason.
+    """
+    reason = _check_text("reason", reason, required=True, max_length=200)
+    with transaction.atomic():
+        _lock_member(redemption.member_id)
+        locked = _lock_redemption(redemption.pk)
+        if locked.status == RedemptionStatus.CANCELLED:
+            return locked
+        if locked.status != RedemptionStatus.CREATED:
+            raise InvalidTransition(_("A redemption that has been fulfilled cannot be cancelled."))
+        now = timezone.now()
+        stock_after = _move_stock(locked.product_id, locked.quantity, sold=-locked.quantity)
+        refund = ledger.reverse(
+            locked.entry, key=f"redeem-cancel:{locked.pk}",
+            reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled: %(reason)s"),
+                                id=locked.pk, reason=reason)[:255],
+        )
+        locked.status = RedemptionStatus.CANCELLED
+        locked.cancelled_at = now
+        locked.cancel_reason = reason
+        locked.refund_entry = refund
+        locked.save(update_fields=["status", "cancelled_at", "cancel_reason", "refund_entry"])
+        StockMovement.objects.create(
+            product_id=locked.product_id, delta=locked.quantity, stock_after=stock_after,
+            redemption=locked, staff=staff, created_at=now,
+            reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled"), id=locked.pk),
+        )
+        _invalidate_after_commit()
+    return locked
