@@ -71,6 +71,16 @@ def test_patch_me_refuses_a_long_nickname_a_nul_and_a_number(member_api, member)
     assert member.nickname.startswith("Member ")
 
 
+def test_patch_me_counts_the_nickname_as_sent_before_trimming(member_api, member):
+    # The schema says maxLength 64 of what the client sends; 64 letters and a space are 65.
+    response = member_api.patch(ME, {"nickname": "x" * 64 + " "})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "nickname": ["Ensure this field has no more than 64 characters."]}
+    assert member_api.patch(ME, {"nickname": " " + "x" * 63}).json()["nickname"] == "x" * 63
+
+
 def test_patch_me_ignores_fields_a_member_cannot_change(member_api, member):
     response = member_api.patch(ME, {"tier": "gold", "username": "boss", "nickname": "Neo"})
 

@@ -66,7 +66,9 @@ def auth_headers(member, token_for):
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
+# Derandomized, like the ledger's state machine: CI sees the same examples every run (a random
+# one that fails is a bug to reproduce here, not a red build on an unrelated change).
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 def test_member_api_conforms_to_its_schema(case, in_process_app, auth_headers):
