@@ -40,6 +40,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.fields import money_field
+from common.parsers import parse_object
 from mall.models import HookEvent, Member, phone_validator
 from points import earning
 from points.errors import IdempotencyConflict
@@ -173,14 +174,9 @@ class SignedHookView(APIView):
 
 
 def parse_json(body: bytes) -> dict:
-    """The body as a JSON object; numbers with a fraction stay exact (``Decimal``)."""
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurd nesting
-        raise exceptions.ParseError(_("The body is not valid JSON."), code="parse_error") from None
-    if not isinstance(payload, dict):
-        raise exceptions.ParseError(_("The body must be a JSON object."), code="parse_error")
-    return payload
+    """The body as a JSON object, parsed as the member API parses (``common.parsers``): numbers
+    with a fraction stay exact (``Decimal``); a malformed body is a 400 ``parse_error``."""
+    return parse_object(body)
 
 
 def find_member(external_id: str) -> Member:

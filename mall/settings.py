@@ -212,8 +212,9 @@ REST_FRAMEWORK = {
         "mall.authentication.MemberSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed. One parser
+    # for the API and the shop's endpoints: absurd nesting, lone surrogates, NaN... are a 400.
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "common.pagination.Pagination",
     "PAGE_SIZE": 20,
