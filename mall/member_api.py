@@ -22,6 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from common.fields import StrictCharField
 from common.schema import error_responses
 from mall import accounts, invite
+from mall.authentication import MemberRefreshToken
 from mall.models import Member, phone_validator
 from mall.throttles import AnonRateThrottle, LoginIPThrottle, LoginUsernameThrottle, RegisterThrottle
 from rules.tiers import Tier
@@ -103,6 +104,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 
     class InputSerializer(TokenRefreshSerializer):
         refresh = StrictCharField(max_length=2048, trim_whitespace=False)
+        token_class = MemberRefreshToken  # a user_id claim that is not a member id is a 401
 
         def validate(self, attrs):
             try:

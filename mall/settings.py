@@ -244,6 +244,8 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # simplejwt's access token, plus a user_id claim that must be a member id (else a 401).
+    "AUTH_TOKEN_CLASSES": ("mall.authentication.MemberAccessToken",),
     "UPDATE_LAST_LOGIN": True,
 }
 
