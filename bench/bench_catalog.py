@@ -277,31 +277,12 @@ def check_redemptions(product_ids, *, scale: int, threads: int) -> None:
 def run(scale: int = 2000, *, threads: int = 8, products: int = 500, seconds: float = 2.0,
         keep: bool = False) -> dict:
     """Build the bench database, measure, print the lines and return the figures."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mall.settings")
-    os.environ.setdefault("DEBUG", "1")
-    from django.apps import apps
+    from bench.dbs import django_on_bench_database
 
-    if apps.ready:
-        raise RuntimeError("bench_catalog.run() sets Django up on its own database: "
-                           "call it in a fresh process.")
-    from mall.embedded import ensure_database
-
-    ensure_database()
-    from bench.dbs import Server, url_name
-
-    dev_url = os.environ["DATABASE_URL"]
-    name = f"{url_name(dev_url)}_bench_cat"[:60]
-    server = Server(dev_url)
-    try:
-        os.environ["DATABASE_URL"] = server.create(name)
-        import django
-
-        django.setup()
+    with django_on_bench_database("cat", keep=keep) as server:
         from django.conf import settings
-        from django.core.management import call_command
         from django.db import connection
 
-        call_command("migrate", verbosity=0)
         category_ids = _fill_catalog(products)
         queries = _queries(category_ids)
         product_ids, members = _fill_redeemers(threads, -(-scale // threads))
@@ -327,13 +308,6 @@ def run(scale: int = 2000, *, threads: int = 8, products: int = 500, seconds: fl
             f"products and members, checked]")
         return {"reads": {f"{kind}:{count}": rate for (kind, count), rate in rates.items()},
                 "redeem": redeem_rate}
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not keep:
-            server.drop_all()
-        server.close()
 
 
 def main(argv=None) -> int:

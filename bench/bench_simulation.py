@@ -106,33 +106,14 @@ def _candidate():
 def run(scale: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose: bool = False) -> dict:
     """Build the bench database, time ``simulate(candidate, days=30)`` ``rounds`` times, print
     one line and return the figures."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mall.settings")
-    os.environ.setdefault("DEBUG", "1")
-    from django.apps import apps
+    from bench.dbs import django_on_bench_database
 
-    if apps.ready:
-        raise RuntimeError("bench_simulation.run() sets Django up on its own database: "
-                           "call it in a fresh process.")
-    from mall.embedded import ensure_database
-
-    ensure_database()
-    from bench.dbs import Server, url_name
-
-    dev_url = os.environ["DATABASE_URL"]
-    name = f"{url_name(dev_url)}_bench_sim"[:60]
-    server = Server(dev_url)
-    try:
-        os.environ["DATABASE_URL"] = server.create(name)
-        import django
-
-        django.setup()
+    with django_on_bench_database("sim", keep=keep) as server:
         from django.conf import settings
-        from django.core.management import call_command
         from django.db import connection
 
         from rules.simulation import simulate_recent
 
-        call_command("migrate", verbosity=0)
         started = time.perf_counter()
         with connection.cursor() as cursor:
             _fill(cursor, scale)
@@ -163,13 +144,6 @@ def run(scale: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose: b
         return {"scale": scale, "seconds": times, "worst": worst, "orders": result.orders,
                 "active_points": result.active_points, "candidate_points": result.candidate_points,
                 "members_affected": result.members_affected, "cost_yuan": result.cost_yuan}
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not keep:
-            server.drop_all()
-        server.close()
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,9 @@ Everything runs in ``<name>_bench`` (and, for expiry, ``<name>_bench_x*`` copies
 databases are dropped and recreated on every run and dropped again at the end unless ``--keep``.
 """
 
+import os
 import time
+from contextlib import contextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import dj_database_url
@@ -98,3 +100,38 @@ class Server:
     def drop_all(self) -> None:
         for name in list(reversed(self.created)):
             self.drop(name)
+
+
+@contextmanager
+def django_on_bench_database(suffix: str, *, keep: bool = False):
+    """Set Django up on a new, migrated ``<name>_bench_<suffix>`` database and yield its
+    ``Server``; close every connection and drop it afterwards (unless ``keep``). Django must not be
+    set up yet in this process: a bench that needs its own database runs in a fresh process."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mall.settings")
+    os.environ.setdefault("DEBUG", "1")
+    from django.apps import apps
+
+    if apps.ready:
+        raise RuntimeError(f"the {suffix} bench sets Django up on its own database: call it in a "
+                           "fresh process.")
+    from mall.embedded import ensure_database
+
+    ensure_database()
+    dev_url = os.environ["DATABASE_URL"]
+    server = Server(dev_url)
+    try:
+        os.environ["DATABASE_URL"] = server.create(f"{url_name(dev_url)}_bench_{suffix}"[:60])
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield server
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not keep:
+            server.drop_all()
+        server.close()

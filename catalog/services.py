@@ -1,9 +1,10 @@
 """Every write of the points mall: redemptions and their life cycle, stock, coupon-code pools and
 product saves. Pages, the API, the admin and tasks call these; nothing else writes catalog rows.
 
-Locks. Every function here takes its row locks in this one order, and only the ones it needs:
+Locks. Every function here takes its row locks in this one order (the project's lock order, in
+``points.services.lock_objects``), and only the ones it needs:
 
-    member row (SELECT ... FOR NO KEY UPDATE)
+    member row (SELECT ... FOR NO KEY UPDATE, ``points.services.lock_objects.lock_member``)
       -> redemption row
         -> product row (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
@@ -74,15 +75,17 @@ from catalog.models import (
 )
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
+from points.errors import InvalidArgument as LedgerInvalidArgument
 from points.models import Account
+from points.services.lock_objects import lock_member
 
 MAX_QUANTITY = 1000
 MAX_STOCK_DELTA = 10**9
 MAX_STOCK = 2**31 - 1  # the stock column is a PostgreSQL integer
 MAX_POINTS = ledger.MAX_POINTS
 KEY_PREFIX = "redeem:"
-# The ledger's keys are at most 180 characters and the spend key is KEY_PREFIX + key.
-MAX_KEY = 180 - len(KEY_PREFIX)
+# The spend key is KEY_PREFIX + key, within the ledger's longest key.
+MAX_KEY = ledger.MAX_KEY - len(KEY_PREFIX)
 
 __all__ = [
     "adjust_stock",
@@ -106,23 +109,26 @@ def _stored_text(message: str, **params) -> str:
     return text % params if params else text
 
 
+# The ledger's checks, raising the mall's own InvalidArgument with a message in the active language.
+
+
 def _check_key(key) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY:
+    try:
+        return ledger.validate_key(key, max_length=MAX_KEY)
+    except LedgerInvalidArgument:
         raise InvalidArgument(_("The key must be a non-empty string of at most %(max)s characters.")
-                              % {"max": MAX_KEY})
-    return key
+                              % {"max": MAX_KEY}) from None
 
 
 def _check_text(name: str, value, *, required: bool, max_length: int) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or len(value) > max_length or (required and not value.strip()):
+    try:
+        return ledger.validate_text(name, value, required=required, max_length=max_length).strip()
+    except LedgerInvalidArgument:
         raise InvalidArgument(
             _("%(name)s is required (at most %(max)s characters).") % {"name": name, "max": max_length}
             if required else
             _("%(name)s must be text of at most %(max)s characters.") % {"name": name, "max": max_length}
-        )
-    return value.strip()
+        ) from None
 
 
 def _check_quantity(quantity) -> int:
@@ -134,15 +140,11 @@ def _check_quantity(quantity) -> int:
 
 
 def _lock_member(member_id: int) -> str:
-    """Lock the member's row (evaluated: a lazy queryset would lock nothing); returns the tier as
-    it is now, not as the caller's possibly older object has it."""
-    rows = list(
-        get_user_model().objects.select_for_update(no_key=True).filter(pk=member_id)
-        .values_list("tier", flat=True)
-    )
-    if not rows:
-        raise InvalidArgument(_("No such member."))
-    return rows[0]
+    """Lock the member's row (the ledger's ``lock_member``); returns the tier as it is now."""
+    try:
+        return lock_member(member_id)
+    except get_user_model().DoesNotExist:
+        raise InvalidArgument(_("No such member.")) from None
 
 
 def _lock_redemption(redemption_id: int) -> Redemption:

@@ -2,7 +2,7 @@
 ``catalog.checkout``, which holds the rules (limits, deadlines, rates, the ``CheckoutHold``).
 
 Four endpoints, signed exactly like the hooks (``X-Timestamp`` and ``X-Signature``, see
-``mall.hooks``); an unsigned or stale request is a 401 and nothing is read or written:
+``mall.signing``); an unsigned or stale request is a 401 and nothing is read or written:
 
 * ``POST /api/v1/checkout/quote/`` ``{"member", "order_amount"}`` -> ``{"max_points",
   "max_deduction", "rate", "min_points", "available"}`` (``catalog.checkout.quote``).
@@ -21,7 +21,7 @@ at most 80 visible ASCII characters (a 400 field error on ``idempotency_key``): 
 ``catalog.checkout.hold_key`` it is both the hold's ledger key and the id of its stored outcome,
 which holds at most 100 characters.
 
-Exactly once. Each write runs through ``mall.hooks.apply_once`` under the ledger key of its
+Exactly once. Each write runs through ``mall.services.hook_events.apply_once`` under the ledger key of its
 posting (``checkout-hold:{Idempotency-Key}``, ``checkout-capture:{hold id}``,
 ``checkout-release:{hold id}``). The first outcome is stored and a repeat with the same body
 (compared after validation, so ``88`` and ``"88.00"`` are the same amount) gets the same status
@@ -50,13 +50,10 @@ from catalog import checkout
 from common.api import error_body
 from common.fields import StrictCharField, StrictIntegerField, money_field
 from common.headers import idempotency_key
-from mall.hooks import (
-    IsShopSigned,
-    SignatureAuthentication,
-    apply_once,
-    find_member,
-    parse_json,
-)
+from mall.hooks import parse_json
+from mall.services import members
+from mall.services.hook_events import apply_once
+from mall.signing import IsShopSigned, SignatureAuthentication
 from points.errors import InsufficientPoints
 from points.services import MAX_POINTS
 
@@ -97,7 +94,7 @@ class QuoteView(SignedCheckoutView):
 
     def post(self, request):
         data = self.validated(request, self.InputSerializer)
-        result = checkout.quote(find_member(data["member"]), order_amount=data["order_amount"])
+        result = checkout.quote(members.by_external_id(data["member"]), order_amount=data["order_amount"])
         return Response(self.OutputSerializer(result).data)
 
 
@@ -122,7 +119,7 @@ class HoldView(SignedCheckoutView):
         data = self.validated(request, self.InputSerializer)
 
         def work():
-            member = find_member(data["member"])
+            member = members.by_external_id(data["member"])
             try:
                 placed = checkout.place_hold(member, order_id=data["order_id"], points=data["points"],
                                              order_amount=data["order_amount"], key=key)

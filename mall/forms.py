@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.selectors import ORDERINGS
 from mall.invite import INVITE_CODE_RE
-from mall.models import Member, phone_validator
+from mall.models import phone_validator
 from points.models import EntryKind
 
 # Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
@@ -54,15 +54,7 @@ class AccountForm(forms.Form):
                             validators=[phone_validator],
                             widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
 
-    def __init__(self, *args, member: Member, **kwargs):
-        self.member = member
-        super().__init__(*args, **kwargs)
-
-    def clean_phone(self):
-        phone = self.cleaned_data["phone"].strip()
-        if phone and Member.objects.filter(phone=phone).exclude(pk=self.member.pk).exists():
-            raise forms.ValidationError(_("This phone number is taken by another member."))
-        return phone
+    # Whether another member holds the phone is the members service's to say (change_phone).
 
 
 class HistoryFilterForm(forms.Form):

@@ -1,11 +1,12 @@
 """Member API v1: sign-in, sign-up and the member's own profile (issue 5 §1).
 
 One view per operation with nested input/output serializers; the writes are in
-``mall.accounts``. The points endpoints under ``/me/points/`` are in ``points.api``.
+``mall.services.members``. The points endpoints under ``/me/points/`` are in ``points.api``.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import RegexValidator
@@ -21,10 +22,17 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from common.fields import StrictCharField
 from common.schema import error_responses
-from mall import accounts, invite
+from mall import invite
 from mall.authentication import MemberRefreshToken
 from mall.models import Member, phone_validator
-from mall.throttles import AnonRateThrottle, LoginIPThrottle, LoginUsernameThrottle, RegisterThrottle
+from mall.services import members
+from mall.throttles import (
+    AnonRateThrottle,
+    LoginIPThrottle,
+    LoginUsernameThrottle,
+    RegisterThrottle,
+    sign_in_locked,
+)
 from rules.tiers import Tier
 
 # Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
@@ -68,7 +76,9 @@ def tokens_for(member: Member) -> dict:
 class TokenObtainView(jwt_views.TokenObtainPairView):
     """``POST /api/v1/auth/token/``: a token pair for a username and password.
 
-    Throttled per submitted username and per client address (429 once either is spent).
+    Throttled per submitted username and per client address (429 once either is spent), and
+    refused with a 429 too while django-axes locks the (username, address) out after repeated
+    failures (the pages count the same failures).
     """
 
     throttle_classes = [LoginUsernameThrottle, LoginIPThrottle]
@@ -94,7 +104,12 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         responses={200: TokenPairSerializer, **error_responses(400, 401, 415, 429)},
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.AuthenticationFailed:
+            if sign_in_locked(request):
+                raise exceptions.Throttled(wait=settings.AXES_COOLOFF_TIME.total_seconds()) from None
+            raise
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):
@@ -167,7 +182,7 @@ class RegisterView(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        registration = accounts.register_member(
+        registration = members.register(
             username=data["username"], password=data["password"], phone=data.get("phone")
         )
         body = {"member": registration.member, **tokens_for(registration.member),
@@ -196,5 +211,5 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         member = request.user
         if "nickname" in serializer.validated_data:
-            member = accounts.update_profile(member, nickname=serializer.validated_data["nickname"])
+            member = members.update_profile(member, nickname=serializer.validated_data["nickname"])
         return Response(MemberOutputSerializer(member).data)

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +33,12 @@ class Member(AbstractUser):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        constraints = [
+            # "Alice" and "alice" are one name: sign-up, the shop's hook and the admin all meet
+            # this index (mall.services.members checks it first to report a field error).
+            models.UniqueConstraint(Lower("username"), name="mall_member_username_ci_unique",
+                                    violation_error_message=_("This username is taken by another member.")),
+        ]
 
     def __str__(self):
         return self.nickname or self.username

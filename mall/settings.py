@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "axes",
     "mall",
     "points",
     "rules",
@@ -90,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in that django-axes refused into the lockout answer (mall.views.locked_out).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mall.urls"
@@ -181,6 +184,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# One way to sign in everywhere (pages, API tokens, admin): username or phone, behind
+# django-axes, which refuses a (username, address) after AXES_FAILURE_LIMIT failures in a row
+# for AXES_COOLOFF_TIME. Addresses are the API throttles' (REMOTE_ADDR unless API_NUM_PROXIES).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "mall.backends.UsernameOrPhoneBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mall.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept (AccessAttempt); successful sign-ins are not
+AXES_VERBOSE = False
 
 # --- Internationalisation.
 LANGUAGE_CODE = "zh-hans"

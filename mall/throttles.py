@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from django.conf import settings
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -76,3 +77,18 @@ class RegisterThrottle(LoginIPThrottle):
     """Sign-ups per client address."""
 
     scope = "register"
+
+
+def client_address(request) -> str:
+    """The client address every throttle and django-axes count by (``AXES_CLIENT_IP_CALLABLE``):
+    ``REMOTE_ADDR``, or the trusted hop of ``X-Forwarded-For`` behind ``NUM_PROXIES`` proxies."""
+    return LoginIPThrottle().get_ident(request)
+
+
+def sign_in_locked(request) -> bool:
+    """Whether django-axes refused this sign-in for the failures before it. The failure that
+    reaches ``AXES_FAILURE_LIMIT`` is answered as the wrong password it was: five wrong passwords
+    read "not correct" five times, and every attempt after them, the right password included, is
+    refused for ``AXES_COOLOFF_TIME``."""
+    return (bool(getattr(request, "axes_locked_out", False))
+            and getattr(request, "axes_failures_since_start", 0) != settings.AXES_FAILURE_LIMIT)

@@ -1,13 +1,12 @@
 """Member pages (DESIGN.md 4): server-rendered, phone-first.
 
 Views parse input with ``mall.forms``, call a service or a selector, and render. Every write is a
-service call (``mall.accounts``, ``points.earning``, ``catalog.services``); every read is of the
-signed-in member's own rows (another member's redemption id answers 404).
+service call (``mall.services.members``, ``points.services.earning``, ``catalog.services``); every
+read is of the signed-in member's own rows (another member's redemption id answers 404).
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from django.contrib import messages
@@ -17,23 +16,24 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.exceptions import ValidationError as ApiValidationError
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.errors import CatalogError
 from catalog.models import Product, ProductKind, RedemptionStatus
-from mall import accounts, invite
+from common.errors import InvalidFields
+from mall import invite
 from mall.forms import (
     AccountForm,
     CancelForm,
@@ -43,17 +43,15 @@ from mall.forms import (
     RedeemForm,
     RegisterForm,
 )
-from mall.models import Member
-from points import earning
+from mall.services import members
+from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
 from points.errors import IdempotencyConflict, InsufficientPoints
+from points.services import earning
 
-# Login throttling: failed attempts per (username, client address) and per address, counted in
-# the cache for LOGIN_WINDOW seconds. Generous per address: phones share carrier NAT addresses.
-LOGIN_WINDOW = 15 * 60
-LOGIN_FAILURES_PER_USERNAME = 5
-LOGIN_FAILURES_PER_ADDRESS = 30
-REGISTRATIONS_PER_ADDRESS = 20  # per hour
+# Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
+# the API's per-address rates (mall.throttles): the pages and the API count the same way.
+TOO_MANY_SIGN_INS = _lazy("Too many failed sign-ins. Please try again in 15 minutes.")
 HISTORY_PAGE_SIZE = 20
 MALL_PAGE_SIZE = 12
 RECOMMENDED = 4
@@ -87,30 +85,9 @@ def healthz(request):
 # --------------------------------------------------------------------------- helpers
 
 
-def _client_address(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is the client's to forge (see mall.throttles).
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
-def _counter_key(scope: str, *parts: str) -> str:
-    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
-    return f"pages:{scope}:{digest}"
-
-
-def _count(key: str) -> int:
-    """The counter's value; 0 when absent or when the cache is down (let the request through)."""
-    try:
-        return int(cache.get(key) or 0)
-    except Exception:
-        return 0
-
-
-def _bump(key: str, window: int) -> None:
-    try:
-        cache.add(key, 0, window)  # the window starts at the first failure
-        cache.incr(key)
-    except Exception:  # a key evicted between add and incr, or the cache down: count nothing
-        pass
+def _throttled(request, throttle_class) -> bool:
+    """Whether one of the API's throttles refuses this page request (the request counts)."""
+    return not throttle_class().allow_request(request, None)
 
 
 def _safe_next(request, fallback: str = "home") -> str:
@@ -141,34 +118,41 @@ def login_view(request):
     form = LoginForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        identifier = form.cleaned_data["username"].strip()
-        address = _client_address(request)
-        user_key = _counter_key("login-user", identifier.lower(), address)
-        address_key = _counter_key("login-addr", address)
-        if (_count(user_key) >= LOGIN_FAILURES_PER_USERNAME
-                or _count(address_key) >= LOGIN_FAILURES_PER_ADDRESS):
-            form.add_error(None, _("Too many failed sign-ins. Please try again in 15 minutes."))
+        if _throttled(request, LoginIPThrottle):
+            form.add_error(None, TOO_MANY_SIGN_INS)
             status = 429
         else:
-            username = identifier
-            by_phone = Member.objects.filter(phone=identifier).values_list("username", flat=True).first()
-            if by_phone and not Member.objects.filter(username=identifier).exists():
-                username = by_phone
-            user = authenticate(request, username=username, password=form.cleaned_data["password"])
+            # Username or phone (mall.backends); a locked-out (username, address) comes back as
+            # None too, and django-axes' middleware answers with locked_out() instead.
+            user = authenticate(request, username=form.cleaned_data["username"].strip(),
+                                password=form.cleaned_data["password"])
             if user is None:
-                _bump(user_key, LOGIN_WINDOW)
-                _bump(address_key, LOGIN_WINDOW)
                 form.add_error(None, _("The username or password is not correct."))
                 status = 400
             else:
-                cache.delete(user_key)
                 auth_login(request, user)
                 return redirect(_safe_next(request))
     elif request.method == "POST":
         status = 400
+    return _login_page(request, form, status)
+
+
+def _login_page(request, form, status):
     return render(request, "pages/login.html",
                   {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")},
                   status=status)
+
+
+def locked_out(request, response=None, credentials=None):
+    """``AXES_LOCKOUT_CALLABLE``: the answer to a sign-in refused by django-axes — the login page
+    with its message and 429 (the API's token view answers its own 429). The attempt that reaches
+    the limit keeps its own answer (``mall.throttles.sign_in_locked``)."""
+    if response is not None and not sign_in_locked(request):
+        return response
+    form = LoginForm(request.POST or None)
+    form.is_valid()
+    form.add_error(None, TOO_MANY_SIGN_INS)
+    return _login_page(request, form, 429)
 
 
 @require_POST
@@ -192,22 +176,19 @@ def register_view(request):
     status = 200
     if request.method == "POST":
         status = 400
-        address_key = _counter_key("register-addr", _client_address(request))
-        if _count(address_key) >= REGISTRATIONS_PER_ADDRESS:
+        if _throttled(request, RegisterThrottle):
             form.add_error(None, _("Too many sign-ups from your network. Please try again later."))
             status = 429
         elif form.is_valid():
             data = form.cleaned_data
             try:
-                registration = accounts.register_member(
+                registration = members.register(
                     username=data["username"], password=data["password"], phone=data["phone"] or None,
                 )
-            except ApiValidationError as exc:
-                _add_api_errors(form, exc)
+            except InvalidFields as exc:
+                _add_field_errors(form, exc)
             else:
-                _bump(address_key, 3600)
-                auth_login(request, registration.member,
-                           backend="django.contrib.auth.backends.ModelBackend")
+                auth_login(request, registration.member, backend="mall.backends.UsernameOrPhoneBackend")
                 if registration.points:
                     messages.success(request, ngettext(
                         "Welcome! You earned %(points)s point for joining.",
@@ -220,9 +201,8 @@ def register_view(request):
     return render(request, "pages/register.html", {"form": form}, status=status)
 
 
-def _add_api_errors(form, exc: ApiValidationError) -> None:
-    detail = exc.detail if isinstance(exc.detail, dict) else {None: exc.detail}
-    for field, errors in detail.items():
+def _add_field_errors(form, exc: InvalidFields) -> None:
+    for field, errors in exc.fields.items():
         target = field if field in form.fields else None
         for error in errors if isinstance(errors, list) else [errors]:
             form.add_error(target, str(error))
@@ -503,34 +483,22 @@ def invite_page(request):
 def account(request):
     member = request.user
     if request.method == "POST":
-        form = AccountForm(request.POST, member=member)
+        form = AccountForm(request.POST)
         if form.is_valid():
-            accounts.update_profile(member, nickname=form.cleaned_data["nickname"])
-            phone = form.cleaned_data["phone"] or None
-            if phone != member.phone:
-                _update_phone(member, phone, form)
-            if not form.errors:
+            try:  # the phone first: a taken one saves nothing
+                members.change_phone(member, phone=form.cleaned_data["phone"] or None)
+            except InvalidFields as exc:
+                _add_field_errors(form, exc)
+            else:
+                members.update_profile(member, nickname=form.cleaned_data["nickname"])
                 messages.success(request, _("Your account is saved."))
                 return redirect("account")
         status = 400
     else:
-        form = AccountForm(initial={"nickname": member.nickname, "phone": member.phone or ""},
-                           member=member)
+        form = AccountForm(initial={"nickname": member.nickname, "phone": member.phone or ""})
         status = 200
     return render(request, "pages/account.html", {
         "form": form,
         "invite_code": invite.invite_code(member),
         "nav": "me",
     }, status=status)
-
-
-def _update_phone(member: Member, phone: str | None, form: AccountForm) -> None:
-    # mall.accounts.update_profile changes the nickname only; the phone is the member's own row
-    # in this app, unique in the database (a concurrent taker surfaces as IntegrityError).
-    try:
-        with transaction.atomic():
-            member.phone = phone
-            member.save(update_fields=["phone"])
-    except IntegrityError:
-        member.refresh_from_db(fields=["phone"])
-        form.add_error("phone", _("This phone number is taken by another member."))

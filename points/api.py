@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.schema import error_responses
-from points import earning, selectors
+from points import selectors
 from points.models import Entry, EntryKind
+from points.services import earning
 
 
 class BalanceView(APIView):

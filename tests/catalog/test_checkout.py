@@ -18,6 +18,7 @@ from rules.selectors import rulebook_for
 from tests.factories import MemberFactory
 from tests.mall.signing import post_hook
 from tests.points.ledger import T0, at, entries, lots, snapshot, totals
+from tests.threads import failures, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -501,30 +502,9 @@ def test_a_body_changed_after_signing_is_refused(client, shopper, held):
 
 def race(calls):
     """Run the calls at once on threads, each with its own client and connection."""
-    import threading
-
-    from django.db import connection
-
-    barrier = threading.Barrier(len(calls))
-    results, errors = [], []
-
-    def run(call):
-        try:
-            barrier.wait()
-            response = call(Client())
-            results.append((response.status_code, response.json()))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return results
+    outcomes = run_together(len(calls), lambda i: calls[i](Client()))
+    assert failures(outcomes) == []
+    return [(response.status_code, response.json()) for response in outcomes]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,11 +1,7 @@
 """Real threads on real PostgreSQL: redemptions never oversell, never overspend, never give a code
 twice, and one key makes one redemption."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 
 from catalog import services
 from catalog.errors import OutOfStock
@@ -15,25 +11,10 @@ from points.models import Entry, Refusal
 from tests.catalog.helpers import fund, make_product, stock
 from tests.factories import MemberFactory, StaffFactory
 from tests.points.ledger import totals
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_together(count: int, call):
-    """Run ``call(i)`` in ``count`` threads released at once; returns each result or exception."""
-    barrier = threading.Barrier(count, timeout=60)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            return call(i)
-        except Exception as exc:  # collected and asserted on by the test
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
 
 
 def split(results):

@@ -1,14 +1,12 @@
 """The shop's signed hooks: /api/v1/hooks/members/, orders/ and behaviours/."""
 
 import json
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest.mock import patch
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,6 +18,7 @@ from rules.models import RuleSet, RuleSetStatus
 from tests.factories import MemberFactory
 from tests.mall.signing import post_hook
 from tests.points.ledger import T0, at, entries, totals
+from tests.threads import failures, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -380,24 +379,10 @@ def test_ten_concurrent_duplicates_post_once_and_answer_alike(ledger_invariants)
     member = MemberFactory(external_id="u-gold", tier="gold")
     now = timezone.localtime()
     payload = paid(paid_at=now.isoformat())
-    barrier = threading.Barrier(10)
-    responses, errors = [], []
-
-    def deliver():
-        try:
-            barrier.wait()
-            response = post_hook(Client(), ORDERS, payload)
-            responses.append((response.status_code, response.json()))
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(10, lambda i: post_hook(Client(), ORDERS, payload))
+    errors = failures(results)
+    responses = [(response.status_code, response.json()) for response in results
+                 if not isinstance(response, Exception)]
 
     assert errors == []
     assert len(responses) == 10
@@ -411,22 +396,9 @@ def test_ten_concurrent_duplicates_post_once_and_answer_alike(ledger_invariants)
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_member_deliveries_with_different_event_ids_create_one_member():
-    barrier = threading.Barrier(5)
-    statuses = []
-
-    def deliver(i):
-        try:
-            barrier.wait()
-            payload = {"event_id": f"m-{i}", "member": {"external_id": "u-race"}}
-            statuses.append(post_hook(Client(), MEMBERS, payload).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(5, lambda i: post_hook(
+        Client(), MEMBERS, {"event_id": f"m-{i}", "member": {"external_id": "u-race"}}))
+    statuses = [getattr(result, "status_code", result) for result in results]
 
     assert statuses == [200] * 5
     member = Member.objects.get(external_id="u-race")

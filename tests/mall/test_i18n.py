@@ -42,9 +42,10 @@ def literals(path: str, *functions: str) -> list[str]:
 # Reasons the system writes into ledger and stock rows (in the default language, shown to members),
 # and the explanation lines of earnings: every such literal in the code, so a new one is caught too.
 STORED = sorted(
-    set(literals("points/services.py", "gettext_noop"))
+    {msgid for path in sorted((ROOT / "points" / "services").glob("*.py"))
+     for msgid in literals(str(path.relative_to(ROOT)), "gettext_noop")}
     | set(literals("catalog/services.py", "gettext_noop"))
-    | set(literals("points/earning.py", "_"))
+    | set(literals("points/services/earning.py", "_"))
     | set(literals("rules/evaluator.py", "_", "gettext"))
 )
 CHOICES = [EntryKind, HoldStatus, Tier, ProductKind, RedemptionStatus, RuleSetStatus, RuleSetEvent.Action]

@@ -13,8 +13,8 @@ from catalog import services as catalog_services
 from catalog.models import Category, ProductKind, Redemption
 from mall import invite
 from mall.models import Member
-from points import earning
 from points.models import Entry
+from points.services import earning
 from tests.catalog.helpers import fund, make_product, stock
 from tests.factories import MemberFactory
 

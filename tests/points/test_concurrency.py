@@ -1,35 +1,16 @@
 """Real threads on real PostgreSQL: row locks and the unique key keep the ledger exact."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 
 from points import services
 from points.errors import InsufficientPoints
 from points.models import Entry, Lot, Refusal
 from tests.factories import MemberFactory
 from tests.points.ledger import totals
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_together(count: int, call):
-    """Run ``call(i)`` in ``count`` threads released at once; returns each result or exception."""
-    barrier = threading.Barrier(count, timeout=30)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            return call(i)
-        except Exception as exc:  # collected and asserted on by the test
-            return exc
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
 
 
 def test_concurrent_spends_never_overdraw(ledger_invariants):

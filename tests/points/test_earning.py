@@ -1,26 +1,26 @@
-"""points.earning: paid orders, refunds, behaviours and check-ins under the default rules."""
+"""points.services.earning: paid orders, refunds, behaviours and check-ins under the default rules."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest.mock import patch
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from points import earning, services
+from points import services
 from points.errors import IdempotencyConflict, InvalidArgument
 from points.models import BehaviourRecord, CheckIn, Entry, EntryKind, Lot, Order, Refund
 from points.policy import month_end_expiry
+from points.services import earning
 from rules import services as rule_services
 from rules.errors import SameEditor
 from rules.evaluator import UnknownAction
 from rules.models import RuleSet, RuleSetStatus, TierRule
 from tests.factories import MemberFactory, StaffFactory
 from tests.points.ledger import T0, at, entries, totals
+from tests.threads import failures, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -315,23 +315,9 @@ def test_limits_count_the_local_day_of_the_event():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_shares_cannot_both_pass_the_daily_limit(ledger_invariants):
     member = MemberFactory()
-    barrier = threading.Barrier(6)
-    results, errors = [], []
-
-    def share(i):
-        try:
-            barrier.wait()
-            results.append(behave(member, "share", f"c{i}")[0])
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=share, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together(6, lambda i: behave(member, "share", f"c{i}")[0])
+    errors = failures(outcomes)
+    results = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
 
     assert errors == []
     assert sorted(results) == [0, 0, 0, 50, 50, 50]

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from points import earning
+from points.services import earning
 from tests.factories import MemberFactory
 from tests.points.ledger import T0
 

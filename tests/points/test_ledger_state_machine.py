@@ -10,6 +10,9 @@ Time is the machine's clock: ``points.services.timezone.now`` is patched to it a
 ``now=`` explicitly. Examples are derandomized so CI sees the same runs every time. The
 ``event(...)`` calls name the paths worth reaching; count them (patch ``event``) when tuning the
 strategies.
+
+One file of about 600 lines on purpose: the model, its rules and the machine are one unit that is
+read and tuned together; split, each part would be meaningless without the other two.
 """
 
 from __future__ import annotations

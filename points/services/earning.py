@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -37,11 +37,18 @@ from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, OrderNotFound
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
 from points.policy import default_expires_at
+from points.services.lock_objects import lock_member
 from rules import evaluator
 from rules.selectors import member_context, rulebook_for
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")  # what Order.amount (12 digits, 2 places) can hold
+MAX_ORDER_ID = 64  # Order.external_id
+# A refund's or a behaviour's key: the ledger's key adds at most 10 characters ("behaviour:").
+MAX_KEY = 170
 
 
 # --------------------------------------------------------------------------- helpers
@@ -108,11 +115,6 @@ def _in_default_language(func, *args, **kwargs):
         return func(*args, **kwargs)
 
 
-def _lock_member(member) -> None:
-    # Evaluated with .get(): an unevaluated select_for_update() locks nothing.
-    get_user_model().objects.select_for_update(no_key=True).only("pk").get(pk=member.pk)
-
-
 # --------------------------------------------------------------------------- paid orders
 
 
@@ -129,7 +131,9 @@ class OrderEarning:
     explanation: dict
 
 
-def record_paid_order(member, *, order_id, amount, lines, paid_at, now=None) -> OrderEarning:
+def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | str | int,
+                      lines: Iterable[Mapping[str, Any] | evaluator.OrderLine], paid_at: datetime,
+                      now: datetime | None = None) -> OrderEarning:
     """Store a paid order with its lines and credit the points it earns under the member's rules.
 
     The points stay pending until ``paid_at`` + the rule book's cooling-off days (the refund
@@ -199,9 +203,7 @@ def record_paid_order(member, *, order_id, amount, lines, paid_at, now=None) -> 
 
 
 def _check_order_id(order_id) -> str:
-    if not isinstance(order_id, str) or not order_id.strip() or len(order_id) > 64:
-        raise InvalidArgument("order_id must be a non-empty string of at most 64 characters.")
-    return order_id
+    return services.validate_key(order_id, name="order_id", max_length=MAX_ORDER_ID)
 
 
 def _status(available_at: datetime, received_at: datetime) -> str:
@@ -244,7 +246,7 @@ class RefundResult:
     refunded_amount: Decimal
 
 
-def record_refund(*, order_id, refund_amount, key) -> RefundResult:
+def record_refund(*, order_id: str, refund_amount: Decimal | str | int, key: str) -> RefundResult:
     """Record a refund of a paid order and reverse its points in proportion.
 
     Refunds add up: after them the order's points reversed in total are
@@ -263,8 +265,7 @@ def record_refund(*, order_id, refund_amount, key) -> RefundResult:
     """
     order_id = _check_order_id(order_id)
     refund_amount = _money("refund_amount", refund_amount, positive=True)
-    if not isinstance(key, str) or not key.strip() or len(key) > 170:
-        raise InvalidArgument("key must be a non-empty string of at most 170 characters.")
+    services.validate_key(key, max_length=MAX_KEY)
 
     with transaction.atomic():
         order = (Order.objects.select_for_update(of=("self",)).select_related("entry")
@@ -314,7 +315,8 @@ def _reversed_so_far(order: Order) -> int:
 # --------------------------------------------------------------------------- behaviours
 
 
-def record_behaviour(member, *, action, occurred_at, photo=False, key) -> tuple[int, str]:
+def record_behaviour(member: AbstractUser, *, action: str, occurred_at: datetime, photo: bool = False,
+                     key: str) -> tuple[int, str]:
     """Credit the points of one behaviour (review, share, register...) and return
     ``(points, reason)``.
 
@@ -331,13 +333,12 @@ def record_behaviour(member, *, action, occurred_at, photo=False, key) -> tuple[
     if not isinstance(action, str) or not action or len(action) > 32:
         raise InvalidArgument("action must be a string of 1 to 32 characters.")
     _aware("occurred_at", occurred_at)
-    if not isinstance(key, str) or not key.strip() or len(key) > 170:
-        raise InvalidArgument("key must be a non-empty string of at most 170 characters.")
+    services.validate_key(key, max_length=MAX_KEY)
     photo = bool(photo)
     day = timezone.localdate(occurred_at)
 
     with transaction.atomic():
-        _lock_member(member)
+        lock_member(member.pk)
         existing = BehaviourRecord.objects.filter(key=key).first()
         if existing is not None:
             if (existing.member_id, existing.action, existing.occurred_at, existing.photo) != (
@@ -387,7 +388,7 @@ class CheckInResult:
     already_checked_in: bool
 
 
-def check_in(member, *, now=None) -> CheckInResult:
+def check_in(member: AbstractUser, *, now: datetime | None = None) -> CheckInResult:
     """Check the member in for the local calendar day (Asia/Shanghai) of ``now``.
 
     Day N of a streak (consecutive days) earns the rule book's check-in points for day N, the
@@ -400,7 +401,7 @@ def check_in(member, *, now=None) -> CheckInResult:
     _aware("now", now)
     day = timezone.localdate(now)
     with transaction.atomic():
-        _lock_member(member)
+        lock_member(member.pk)
         existing = CheckIn.objects.filter(member_id=member.pk, day=day).first()
         if existing is not None:
             return CheckInResult(existing.points, existing.streak, day, True)

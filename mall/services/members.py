@@ -1,0 +1,169 @@
+"""Members: sign-up, the shop's upsert, profile and phone changes — every write to ``Member``.
+
+Usernames are unique ignoring case (``Alice`` cannot exist beside ``alice``) and phones are
+unique. The database enforces both (``UniqueConstraint(Lower("username"))`` and the unique phone
+column); :func:`_taken` checks them first, in one place, so a clash is a field error
+(``InvalidFields``) and not an ``IntegrityError``; a clash with a concurrent writer between the
+check and the insert is caught and reported the same way.
+
+A new member earns the ``register`` behaviour once, under the key ``register:{member id}``
+whichever way they arrived (the pages, the API or the shop's hook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from common.errors import InvalidFields
+from mall.errors import MemberNotFound
+from mall.models import Member
+from points.services import earning
+from rules.errors import UnknownAction
+
+
+@dataclass(frozen=True)
+class Registration:
+    member: Member
+    points: int  # what the ``register`` behaviour earned (0 without such a rule)
+
+
+def register(*, username: str, password: str, phone: str | None = None,
+             now: datetime | None = None) -> Registration:
+    """Create a member who logs in with ``username`` and ``password`` and credit the ``register``
+    behaviour, in one transaction (a refused sign-up writes nothing).
+
+    The password must pass ``AUTH_PASSWORD_VALIDATORS``. Raises ``InvalidFields`` naming the
+    failing fields (``password``, ``username``, ``phone``).
+    """
+    now = now or timezone.now()
+    phone = phone or None
+    candidate = Member(username=username, phone=phone)
+    errors = {}
+    try:
+        password_validation.validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        errors["password"] = list(exc.messages)
+    errors.update(_taken(username, phone))
+    if errors:
+        raise InvalidFields(errors)
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                member = Member.objects.create_user(username=username, password=password,
+                                                    phone=phone, date_joined=now)
+        except IntegrityError:
+            # Someone took the username or phone between the check and the insert.
+            raise InvalidFields(_taken(username, phone) or {
+                "username": [_("This username is taken by another member.")]
+            }) from None
+        points = _register_points(member, now)
+    return Registration(member, points)
+
+
+def upsert_from_shop(*, external_id: str, fields: dict,
+                     now: datetime | None = None) -> tuple[Member, bool, int]:
+    """Create or update the member with the shop's ``external_id``; returns
+    ``(member, created, register points)``.
+
+    ``fields`` may hold ``username`` (default ``ext_{external_id}`` for a new member), ``phone``,
+    ``nickname`` and ``tier``; absent fields are left alone. A new member has no usable password
+    (they log in through the shop) and earns the ``register`` behaviour once (0 if the rules have
+    no such behaviour). A username or phone held by another member raises ``InvalidFields``.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        member = Member.objects.select_for_update().filter(external_id=external_id).first()
+        created = member is None
+        if created:
+            member = Member(external_id=external_id, username=f"ext_{external_id}", date_joined=now)
+            member.set_unusable_password()
+        for name, value in fields.items():
+            setattr(member, name, value)
+        _refuse_taken(member)
+        try:
+            with transaction.atomic():
+                member.save()
+        except IntegrityError:
+            if created and Member.objects.filter(external_id=external_id).exists():
+                # A concurrent delivery created this member first: update it instead.
+                return upsert_from_shop(external_id=external_id, fields=fields, now=now)
+            _refuse_taken(member)  # a username or phone taken meanwhile: a field error, not a 500
+            raise
+        points = _register_points(member, now) if created else 0
+    return member, created, points
+
+
+def by_external_id(external_id: str) -> Member:
+    """The member with the shop's user id; raises ``MemberNotFound``."""
+    member = Member.objects.filter(external_id=external_id).first()
+    if member is None:
+        raise MemberNotFound(_("No member with external id %(id)s.") % {"id": external_id})
+    return member
+
+
+def update_profile(member: Member, *, nickname: str) -> Member:
+    """Change what the member may change about themselves (for now their nickname).
+
+    Stored as given: pages and apps escape it when they show it.
+    """
+    member.nickname = nickname
+    member.save(update_fields=["nickname"])
+    return member
+
+
+def change_phone(member: Member, *, phone: str | None) -> Member:
+    """Give the member another phone number (``None`` removes it). Raises ``InvalidFields``
+    (``phone``) when another member holds it, also when they took it a moment ago."""
+    phone = phone or None
+    if phone == member.phone:
+        return member
+    errors = _taken(None, phone, exclude_pk=member.pk)
+    if errors:
+        raise InvalidFields(errors)
+    try:
+        with transaction.atomic():
+            Member.objects.filter(pk=member.pk).update(phone=phone)
+    except IntegrityError:
+        raise InvalidFields(_taken(None, phone, exclude_pk=member.pk) or {
+            "phone": [_("This phone number is taken by another member.")]
+        }) from None
+    member.phone = phone
+    return member
+
+
+def _register_points(member: Member, now: datetime) -> int:
+    try:
+        points, _reason = earning.record_behaviour(
+            member, action="register", occurred_at=now, key=f"register:{member.pk}"
+        )
+    except UnknownAction:
+        points = 0
+    return points
+
+
+def _refuse_taken(member: Member) -> None:
+    errors = _taken(member.username, member.phone, exclude_pk=member.pk)
+    if errors:
+        raise InvalidFields(errors)
+
+
+def _taken(username: str | None, phone: str | None, *, exclude_pk: int | None = None) -> dict:
+    """Field errors for a username (ignoring case) or phone that another member holds."""
+    others = Member.objects.exclude(pk=exclude_pk) if exclude_pk else Member.objects.all()
+    errors = {}
+    # Lower() on both sides, as the unique index computes it (not Python's str.lower()).
+    if username and others.alias(name=Lower("username")).filter(name=Lower(Value(username))).exists():
+        errors["username"] = [_("This username is taken by another member.")]
+    if phone and others.filter(phone=phone).exists():
+        errors["phone"] = [_("This phone number is taken by another member.")]
+    return errors

@@ -1,0 +1,108 @@
+"""What every posting writes: the account's cached totals and its journal entry."""
+
+from __future__ import annotations
+
+import json
+
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from points.models import Entry
+from points.services._idempotency import _KeyTaken
+from points.services.lock_objects import _Account, lock_account
+
+
+def _in_default_language(message: str, **params) -> str:
+    """Reasons written by the system are stored in the site's default language."""
+    from django.conf import settings
+
+    with override(settings.LANGUAGE_CODE):
+        return _(message) % params if params else _(message)
+
+
+def _take_available(cursor, member_id: int, points: int, *, into_hold: bool):
+    """Lock the account and take ``points`` out of ``available`` (spent, or into ``held``).
+
+    Returns ``(account after, True)``, or ``(account, False)`` with nothing changed when the
+    points are not there. The common case is one conditional UPDATE that locks and debits; when
+    it matches no row (no account yet, or too few points) the account is locked and looked at,
+    since a credit may have landed in between.
+    """
+    held, spent = (points, 0) if into_hold else (0, points)
+    cursor.execute(
+        "UPDATE points_account SET available = available - %s, held = held + %s, "
+        "lifetime_spent = lifetime_spent + %s WHERE member_id = %s AND available >= %s "
+        "RETURNING id, available, pending, held, debt",
+        [points, held, spent, member_id, points],
+    )
+    row = cursor.fetchone()
+    if row is not None:
+        return _Account(*row), True
+    account = lock_account(cursor, member_id)
+    if account.available < points:
+        return account, False
+    account.available -= points
+    account.held += held
+    _save_totals(cursor, account, spent=spent)
+    return account, True
+
+
+def _save_totals(cursor, account: _Account, *, earned=0, spent=0, expired=0) -> None:
+    cursor.execute(
+        "UPDATE points_account SET available = %s, pending = %s, held = %s, debt = %s, "
+        "lifetime_earned = lifetime_earned + %s, lifetime_spent = lifetime_spent + %s, "
+        "lifetime_expired = lifetime_expired + %s WHERE id = %s",
+        [account.available, account.pending, account.held, account.debt,
+         earned, spent, expired, account.id],
+    )
+
+
+_ENTRY_TYPES = {
+    "account_id": "bigint", "key": "text", "kind": "text", "delta": "bigint",
+    "balance_after": "bigint", "reason": "text", "reference": "text", "fingerprint": "text",
+    "reverses_id": "bigint", "hold_id": "bigint", "rule_version": "text", "explanation": "jsonb",
+    "staff_id": "bigint", "created_at": "timestamptz",
+}
+_ENTRY_COLUMNS = tuple(_ENTRY_TYPES)
+
+
+def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | None = None,
+                  **fields) -> Entry:
+    """Append one journal row and return it as an ``Entry`` without reading it back.
+
+    With ``guard_key`` the insert does nothing when a refusal holds the key (raising
+    ``_KeyTaken``); a duplicate entry key is caught by the unique index. ``then`` is
+    ``(more CTEs, their parameters)`` run in the same statement, reading the new row as
+    ``entry``: the lot of an earning, the lots taken by a spending, one round trip instead of two.
+    """
+    fields.setdefault("reason", "")
+    fields.setdefault("reference", "")
+    fields.setdefault("fingerprint", "")
+    fields.setdefault("rule_version", "")
+    for name in ("reverses_id", "hold_id", "explanation", "staff_id"):
+        fields.setdefault(name, None)
+    values = [fields[name] for name in _ENTRY_COLUMNS]
+    explanation_index = _ENTRY_COLUMNS.index("explanation")
+    if values[explanation_index] is not None:
+        values[explanation_index] = json.dumps(values[explanation_index], ensure_ascii=False)
+    # Explicit types: in INSERT ... SELECT a NULL bound on the server would otherwise be text.
+    placeholders = ", ".join(f"%s::{_ENTRY_TYPES[name]}" for name in _ENTRY_COLUMNS)
+    columns = ", ".join(_ENTRY_COLUMNS)
+    if guard_key:
+        sql = (f"INSERT INTO points_entry ({columns}) SELECT {placeholders} "
+               "WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING id")
+        params = [*values, fields["key"]]
+    else:
+        sql = f"INSERT INTO points_entry ({columns}) VALUES ({placeholders}) RETURNING id"
+        params = values
+    if then is not None:
+        more_ctes, more_params = then
+        sql = f"WITH entry AS ({sql}), {more_ctes} SELECT id FROM entry"
+        params = [*params, *more_params]
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        raise _KeyTaken
+    entry = Entry(id=row[0], **fields)
+    entry._state.adding = False
+    return entry

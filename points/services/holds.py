@@ -1,0 +1,187 @@
+"""Two-phase spending: ``hold`` reserves points, ``capture`` spends them, ``release`` gives them
+back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
+from points.models import Entry, EntryKind, Hold, HoldStatus
+from points.services._idempotency import _entry_by_id, _fingerprint, _hold_of_entry, _posting, _record_refusal
+from points.services._journal import _in_default_language, _insert_entry, _save_totals, _take_available
+from points.services._lots import _allocate, _return_to_lots, _take_from_lots
+from points.services._validation import _check_points, validate_key, validate_text
+from points.services.lock_objects import _Account, lock_open_hold
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
+
+
+def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
+         ttl: timedelta | None = None) -> Hold:
+    """Reserve available points until ``now + ttl`` and return the ``Hold``.
+
+    The points leave ``available`` now (a hold fails when it is made, not at capture). Raises
+    ``InsufficientPoints`` (recorded and replayed), ``InvalidAmount``, ``IdempotencyConflict``.
+    """
+    from points.policy import HOLD_TTL
+
+    _check_points(points)
+    validate_key(key)
+    reference = validate_text("reference", reference, required=False, max_length=100)
+    ttl = HOLD_TTL if ttl is None else ttl
+    if not isinstance(ttl, timedelta) or ttl <= timedelta(0):
+        raise InvalidArgument("ttl must be a positive timedelta.")
+    fingerprint = _fingerprint("hold", member.pk, points, reference)
+    now = timezone.now()
+
+    def work(cursor):
+        account, enough = _take_available(cursor, member.pk, points, into_hold=True)
+        if not enough:
+            return _record_refusal(cursor, account, key, fingerprint, InsufficientPoints(
+                f"{points} points needed, {account.available} available."))
+        cursor.execute(
+            "INSERT INTO points_hold (account_id, amount, captured, status, reference, "
+            "expires_at, created_at) VALUES (%s, %s, 0, 'held', %s, %s, %s) RETURNING id",
+            [account.id, points, reference, now + ttl, now],
+        )
+        hold_id = cursor.fetchone()[0]
+        _insert_entry(
+            cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.HOLD, delta=0,
+            balance_after=account.total, reference=reference, fingerprint=fingerprint,
+            hold_id=hold_id, created_at=now,
+            reason=_in_default_language(gettext_noop("%(points)s points reserved"), points=points),
+        )
+        _take_from_lots(cursor, account.id, points, hold_id=hold_id)
+        hold_obj = Hold(id=hold_id, account_id=account.id, amount=points, captured=0,
+                        status=HoldStatus.HELD, reference=reference, expires_at=now + ttl,
+                        created_at=now)
+        hold_obj._state.adding = False
+        return hold_obj
+
+    return _posting(key, fingerprint, work, _hold_of_entry)
+
+
+def _reserved_lots(cursor, hold_id: int):
+    """The hold's reservation per lot, in spending order: ``[(lot_id, amount, expires_at)]``."""
+    cursor.execute(
+        "SELECT a.lot_id, a.amount, l.expires_at FROM points_allocation a "
+        "JOIN points_lot l ON l.id = a.lot_id "
+        "WHERE a.hold_id = %s AND a.entry_id IS NULL "
+        "ORDER BY l.expires_at ASC NULLS LAST, l.id ASC",
+        [hold_id],
+    )
+    return cursor.fetchall()
+
+
+def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
+    """Spend ``points`` (default: all) of an open hold; the rest is released. Returns the
+    ``capture`` entry.
+
+    Lots that expired while held are honoured. Raises ``HoldNotOpen`` once the hold is resolved,
+    ``InvalidAmount`` for more points than held.
+    """
+    validate_key(key)
+    if points is not None:
+        _check_points(points)
+    hold_id = hold.pk
+    fingerprint = _fingerprint("capture", hold_id, points)
+    now = timezone.now()
+
+    def work(cursor):
+        account, amount, reference = lock_open_hold(cursor, hold_id)
+        captured = amount if points is None else points
+        if captured > amount:
+            raise InvalidAmount(f"Cannot capture {captured} points of a hold of {amount}.")
+        reserved = _reserved_lots(cursor, hold_id)
+        take, give_back, left = [], [], captured
+        for lot_id, lot_amount, expires in reserved:
+            part = min(lot_amount, left)
+            left -= part
+            if part:
+                take.append((lot_id, part))
+            if lot_amount - part:
+                give_back.append((lot_id, lot_amount - part, expires))
+        account.held -= amount
+        entry = _insert_entry(
+            cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.CAPTURE, delta=-captured,
+            balance_after=account.total + (amount - captured), reference=reference,
+            fingerprint=fingerprint, hold_id=hold_id, created_at=now,
+            reason=_in_default_language(gettext_noop("%(points)s reserved points spent"), points=captured),
+        )
+        _allocate(cursor, account.id, [t[0] for t in take], [t[1] for t in take], entry_id=entry.id,
+                  hold_id=hold_id)
+        expired = 0
+        if give_back:
+            released = sum(part for _lot, part, _expires in give_back)
+            _release, expired = _release_to_lots(
+                cursor, account, hold_id, give_back, released, key=key, entry_key=f"{key}#release",
+                reference=reference, now=now,
+                reason=_in_default_language(gettext_noop("%(points)s reserved points released"),
+                                            points=released),
+            )
+        _save_totals(cursor, account, spent=captured, expired=expired)
+        cursor.execute(
+            "UPDATE points_hold SET status = 'captured', captured = %s, resolved_at = %s WHERE id = %s",
+            [captured, now, hold_id],
+        )
+        return entry
+
+    return _posting(key, fingerprint, work, _entry_by_id)
+
+
+def release(hold: Hold, *, key: str) -> Entry:
+    """Give all of an open hold back to its lots; returns the ``release`` entry.
+
+    Points whose lot expired while held expire at once. Raises ``HoldNotOpen``.
+    """
+    validate_key(key)
+    hold_id = hold.pk
+    fingerprint = _fingerprint("release", hold_id)
+    return _posting(key, fingerprint,
+                    lambda cursor: _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.RELEASED),
+                    _entry_by_id)
+
+
+def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None) -> Entry:
+    account, amount, reference = lock_open_hold(cursor, hold_id)
+    # The timeout job resolves at its own ``now``: the deadline and the lots' expiry are judged
+    # at the same instant.
+    now = now or timezone.now()
+    reserved = _reserved_lots(cursor, hold_id)
+    account.held -= amount
+    entry, expired = _release_to_lots(
+        cursor, account, hold_id, reserved, amount, key=key, entry_key=key, guard_key=True,
+        fingerprint=fingerprint, reference=reference, now=now,
+        reason=_in_default_language(
+            gettext_noop("%(points)s reserved points released") if status == HoldStatus.RELEASED
+            else gettext_noop("Reservation of %(points)s points timed out"), points=amount),
+    )
+    _save_totals(cursor, account, expired=expired)
+    cursor.execute(
+        "UPDATE points_hold SET status = %s, resolved_at = %s WHERE id = %s",
+        [status, now, hold_id],
+    )
+    return entry
+
+
+def _release_to_lots(cursor, account: _Account, hold_id: int, reserved, points: int, *, key: str,
+                     entry_key: str, reference: str, now, reason: str, guard_key: bool = False,
+                     fingerprint: str = "") -> tuple[Entry, int]:
+    """Write the ``release`` entry (``entry_key``) of ``points`` reserved by hold ``hold_id`` and
+    give ``reserved`` (``[(lot_id, amount, expires_at)]``) back to its lots; points whose lot
+    expired while held expire at once (``key#expire``). Returns ``(release entry, points
+    expired)``. The caller has taken the points out of ``account.held`` and saves the totals.
+    """
+    entry = _insert_entry(
+        cursor, guard_key=guard_key, account_id=account.id, key=entry_key, kind=EntryKind.RELEASE,
+        delta=0, balance_after=account.total + points, reference=reference, fingerprint=fingerprint,
+        hold_id=hold_id, created_at=now, reason=reason,
+    )
+    expired = _return_to_lots(cursor, account, reserved, entry_id=entry.id, hold_id=hold_id, key=key,
+                              reference=reference, now=now)
+    return entry, expired

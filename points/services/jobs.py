@@ -1,0 +1,172 @@
+"""The scheduled jobs: ``activate_due``, ``expire_due`` and ``release_stale_holds``.
+
+Set-based SQL over batches of accounts, each batch locked in id order; safe to re-run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from points.errors import HoldNotOpen
+from points.models import Hold, HoldStatus
+from points.services._idempotency import _entry_by_id, _fingerprint, _posting
+from points.services._journal import _in_default_language
+from points.services.holds import _resolve_hold
+from points.services.lock_objects import lock_accounts
+
+JOB_BATCH_ACCOUNTS = 5000
+
+
+def _due_account_batches(condition: str, now):
+    """Yield ids of accounts with due lots, in id order, ``JOB_BATCH_ACCOUNTS`` at a time."""
+    last = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT DISTINCT account_id FROM points_lot WHERE {condition} AND account_id > %s "
+                "ORDER BY account_id LIMIT %s",
+                [now, last, JOB_BATCH_ACCOUNTS],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _in_batches(due: str, statement: str, *, now: datetime, reason: str) -> int:
+    """Run ``statement`` over the accounts with lots matching ``due`` (SQL taking ``now`` as its
+    one ``%s``), ``JOB_BATCH_ACCOUNTS`` accounts at a time, each batch in its own transaction with
+    its accounts locked in id order first; returns the sum of what the statement returns.
+
+    ``statement`` gets ``%(ids)s`` (the batch), ``%(now)s``, ``%(run)s`` (for its entries' keys)
+    and ``%(reason)s``.
+    """
+    run = _run_id(now)
+    total = 0
+    for ids in _due_account_batches(due, now):
+        with transaction.atomic(), connection.cursor() as cursor:
+            lock_accounts(cursor, ids)
+            cursor.execute(statement, {"ids": ids, "now": now, "run": run, "reason": reason})
+            total += cursor.fetchone()[0]
+    return total
+
+
+def _run_id(now) -> str:
+    """A job run's id in its entries' keys: the instant plus a random tag, so a second run at the
+    same instant (a catch-up that finds newly due lots) never repeats a key."""
+    return f"{now.isoformat()}/{uuid.uuid4().hex[:8]}"
+
+
+def activate_due(now: datetime | None = None) -> int:
+    """Make pending lots whose cooling-off has ended spendable; returns the points activated.
+
+    Set-based, in batches of accounts; one ``activate`` entry per account per run; safe to re-run.
+    """
+    now = now or timezone.now()
+    reason = _in_default_language(gettext_noop("%(points)s points became available"), points="%s")
+    return _in_batches("pending AND available_at <= %s", _ACTIVATE, now=now, reason=reason)
+
+
+_ACTIVATE = """
+    WITH due AS (
+        UPDATE points_lot SET pending = FALSE
+        WHERE account_id = ANY(%(ids)s) AND pending AND available_at <= %(now)s
+        RETURNING account_id, remaining
+    ), per_account AS (
+        SELECT account_id, SUM(remaining) AS points FROM due GROUP BY account_id
+    ), accounts AS (
+        UPDATE points_account a
+        SET pending = a.pending - p.points, available = a.available + p.points
+        FROM per_account p WHERE a.id = p.account_id
+        RETURNING a.id, a.available + a.pending + a.held - a.debt AS total, p.points
+    ), entries AS (
+        INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
+            reference, fingerprint, rule_version, created_at)
+        SELECT id, 'activate:' || %(run)s || ':' || id,
+               'activate', 0, total,
+               format(%(reason)s, points), '', '', '', %(now)s
+        FROM accounts
+        -- A pending lot emptied by a reversal or by debt recovery still turns
+        -- available, but "0 points became available" is no news to the member.
+        WHERE points > 0
+    )
+    SELECT COALESCE(SUM(points), 0) FROM accounts
+"""
+
+
+def expire_due(now: datetime | None = None) -> int:
+    """Expire what is due at ``now``; returns the points expired.
+
+    Set-based, in batches of accounts (memory does not grow with the number of lots); one
+    ``expire`` entry per account per run; re-running finds nothing left to expire. Points held
+    by an open hold are not in ``remaining`` and are honoured by its capture.
+    """
+    now = now or timezone.now()
+    reason = _in_default_language(gettext_noop("%(points)s points expired"), points="%s")
+    return _in_batches("remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %s", _EXPIRE,
+                       now=now, reason=reason)
+
+
+_EXPIRE = """
+    WITH due AS (
+        SELECT id, account_id, remaining, pending FROM points_lot
+        WHERE account_id = ANY(%(ids)s) AND remaining > 0
+          AND expires_at IS NOT NULL AND expires_at <= %(now)s
+    ), lots AS (
+        UPDATE points_lot l SET remaining = 0 FROM due WHERE l.id = due.id
+    ), per_account AS (
+        SELECT account_id,
+               COALESCE(SUM(remaining) FILTER (WHERE NOT pending), 0) AS from_available,
+               COALESCE(SUM(remaining) FILTER (WHERE pending), 0) AS from_pending
+        FROM due GROUP BY account_id
+    ), accounts AS (
+        UPDATE points_account a
+        SET available = a.available - p.from_available,
+            pending = a.pending - p.from_pending,
+            lifetime_expired = a.lifetime_expired + p.from_available + p.from_pending
+        FROM per_account p WHERE a.id = p.account_id
+        RETURNING a.id, a.available + a.pending + a.held - a.debt AS total,
+                  p.from_available + p.from_pending AS points
+    ), entries AS (
+        INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
+            reference, fingerprint, rule_version, created_at)
+        SELECT id, 'expire:' || %(run)s || ':' || id,
+               'expire', -points, total,
+               format(%(reason)s, points), '', '', '', %(now)s
+        FROM accounts
+    )
+    SELECT COALESCE(SUM(points), 0) FROM accounts
+"""
+
+
+def release_stale_holds(now: datetime | None = None) -> int:
+    """Release every open hold past its deadline (status ``expired``); returns how many.
+
+    Each hold resolves in its own transaction under its account lock; a hold captured or released
+    meanwhile is skipped. Safe to re-run.
+    """
+    now = now or timezone.now()
+    stale = list(
+        Hold.objects.filter(status=HoldStatus.HELD, expires_at__lte=now)
+        .order_by("account_id", "id")
+        .values_list("id", flat=True)
+    )
+    released = 0
+    for hold_id in stale:
+        key = f"hold-timeout:{hold_id}"
+        fingerprint = _fingerprint("hold-timeout", hold_id)
+        try:
+            _posting(key, fingerprint,
+                     lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
+                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
+                     _entry_by_id)
+        except HoldNotOpen:
+            continue
+        released += 1
+    return released

@@ -1,0 +1,110 @@
+"""Row locks of the points ledger, and THE GLOBAL LOCK ORDER of the project.
+
+Every transaction that moves points or mall stock takes the row locks it needs in this one order,
+and only the ones it needs:
+
+    member row          (SELECT ... FOR NO KEY UPDATE: ``lock_member``; catalog redemptions,
+                         behaviours and check-ins)
+      -> redemption row (``catalog.services``: fulfil, complete, cancel)
+        -> product row  (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
+          -> coupon-code rows (FOR UPDATE SKIP LOCKED)
+            -> points account (a posting locks exactly one: ``lock_account``,
+                               ``lock_account_by_id``, or the conditional UPDATE that locks and
+                               debits; the jobs lock many, always in id order: ``lock_accounts``)
+              -> hold row     (``lock_open_hold`` locks the account, then reads the hold; the
+                               hold's UPDATE comes after)
+                -> that account's lots and allocations (guarded by the account lock)
+
+A paid order row (``earning``: a refund, a repeated delivery) is locked before the account and
+never together with a member, redemption or product row. Inserting a row that references a member
+(an order, a checkout hold) takes only KEY SHARE on it, which FOR NO KEY UPDATE does not block.
+Nothing takes a lock higher in this list while it holds a lower one, so no two of these
+transactions wait on each other in a cycle; nothing calls out to the network while a lock is held.
+
+The helpers evaluate what they lock (``.get()``, ``fetchone()``/``fetchall()``): an unevaluated
+``select_for_update()`` locks nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
+
+from points.errors import HoldNotOpen, InvalidArgument
+from points.models import HoldStatus
+
+if TYPE_CHECKING:
+    from points.services._cursor import Cursor
+
+
+@dataclass
+class _Account:
+    id: int
+    available: int
+    pending: int
+    held: int
+    debt: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending + self.held - self.debt
+
+
+def lock_member(member_id: int) -> str:
+    """Lock the member's row ``FOR NO KEY UPDATE`` and return the member's tier as it is now (not
+    as the caller's possibly older object has it). Raises ``DoesNotExist`` for no such member."""
+    # Evaluated with .get(): an unevaluated select_for_update() locks nothing.
+    return (get_user_model().objects.select_for_update(no_key=True)
+            .values_list("tier", flat=True).get(pk=member_id))
+
+
+def lock_account(cursor: Cursor, member_id: int) -> _Account:
+    """Lock the member's account row (creating the account on first use)."""
+    sql = (
+        "SELECT id, available, pending, held, debt FROM points_account "
+        "WHERE member_id = %s FOR UPDATE"
+    )
+    cursor.execute(sql, [member_id])
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            "INSERT INTO points_account (member_id, available, pending, held, debt, "
+            "lifetime_earned, lifetime_spent, lifetime_expired) VALUES (%s, 0, 0, 0, 0, 0, 0, 0) "
+            "ON CONFLICT (member_id) DO NOTHING",
+            [member_id],
+        )
+        cursor.execute(sql, [member_id])
+        row = cursor.fetchone()
+    return _Account(*row)
+
+
+def lock_account_by_id(cursor: Cursor, account_id: int) -> _Account:
+    cursor.execute(
+        "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s FOR UPDATE",
+        [account_id],
+    )
+    return _Account(*cursor.fetchone())
+
+
+def lock_accounts(cursor: Cursor, ids: list[int]) -> None:
+    # Always in id order, so two jobs (or a job and a posting) never wait on each other in a cycle.
+    cursor.execute(
+        "SELECT id FROM points_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
+    )
+    cursor.fetchall()
+
+
+def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:
+    """Lock the hold's account, then read the hold; refuse unless it is still held."""
+    cursor.execute("SELECT account_id FROM points_hold WHERE id = %s", [hold_id])
+    row = cursor.fetchone()
+    if row is None:
+        raise InvalidArgument(f"No hold {hold_id}.")
+    account = lock_account_by_id(cursor, row[0])
+    cursor.execute("SELECT amount, status, reference FROM points_hold WHERE id = %s", [hold_id])
+    amount, status, reference = cursor.fetchone()
+    if status != HoldStatus.HELD:
+        raise HoldNotOpen(f"Hold {hold_id} is {status}.")
+    return account, amount, reference
