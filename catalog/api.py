@@ -46,7 +46,7 @@ from catalog import selectors, services
 from catalog.models import Product, RedemptionStatus
 from common.fields import StrictCharField, StrictIntegerField
 from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
-from common.pagination import Pagination
+from common.pagination import Pagination, page_number
 from common.schema import error_responses
 from points import selectors as points_selectors
 
@@ -72,7 +72,8 @@ def id_parameter(name: str) -> OpenApiParameter:
 def parse_id(raw: str, message) -> int:
     """An id from the URL (the routes take any text, so a malformed id is this JSON 404 rather
     than Django's page for an unmatched URL)."""
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+    # At most 19 digits before int(): it raises ValueError (a 500) past 4,300.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 1 <= int(raw) <= MAX_ID):
         raise not_found(message)
     return int(raw)
 
@@ -230,7 +231,7 @@ class ProductListView(APIView):
         serializer.is_valid(raise_exception=True)
         filters = dict(serializer.validated_data)
         page_size = Pagination().get_page_size(request)
-        page = self.page_number(request)
+        page = page_number(request)
         max_points = filters.get("max_points")
         if filters.get("affordable"):
             available = points_selectors.balance(request.user, months=0).available
@@ -253,14 +254,6 @@ class ProductListView(APIView):
             "results": found["results"],
         }
         return Response(self.OutputSerializer(body).data)
-
-    @staticmethod
-    def page_number(request) -> int:
-        # As DRF's pagination: a page that is not a whole number from 1 is a 404.
-        raw = request.query_params.get("page", "1")
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
-            raise not_found(_("Invalid page."))
-        return int(raw)
 
 
 class ProductDetailView(APIView):

@@ -6,6 +6,10 @@ Every error leaves the API as ``{"error": {"code": "...", "message": "...", "fie
 (``WWW-Authenticate``, ``Retry-After``); Django's ``ValidationError`` (a model's ``full_clean``) is
 a 400 with its fields; simplejwt's token errors keep their code (``token_not_valid``).
 
+A message may echo the input (``"a\\ud800b" is not a valid choice``): ``error_body`` replaces any
+lone surrogate with U+FFFD, so that no input can make the renderer fail (the parser refuses them,
+``common.parsers``; this is the second line of defence).
+
 Anything else is a bug and propagates (500), never dressed up as a 4xx.
 """
 
@@ -18,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import DomainError, Kind
+from common.parsers import SURROGATES
 
 HTTP_STATUS = {
     Kind.INVALID: status.HTTP_400_BAD_REQUEST,
@@ -27,7 +32,18 @@ HTTP_STATUS = {
 
 
 def error_body(code: str, message: str, fields=None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    return {"error": {"code": code, "message": printable(message), "fields": printable(fields or {})}}
+
+
+def printable(value):
+    """``value`` (text, or dicts and lists of it) with lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        return SURROGATES.sub("\ufffd", value) if SURROGATES.search(value) else value
+    if isinstance(value, dict):
+        return {printable(key): printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(item) for item in value]
+    return value
 
 
 def domain_error_response(exc: DomainError) -> Response:

@@ -54,3 +54,12 @@ class InvalidFields(DomainError):
         from django.utils.translation import gettext
 
         super().__init__(message or gettext("The request has invalid fields."), fields=fields)
+
+
+class MalformedBody(DomainError):
+    """A request body that is not a JSON object this system accepts (``common.parsers``): not
+    UTF-8, not JSON, nested too deeply, holding a lone surrogate, ``NaN``/``Infinity``, or not an
+    object at the top. The API answers 400 ``parse_error``, as DRF names its own parse errors."""
+
+    code = "parse_error"
+    kind = Kind.INVALID

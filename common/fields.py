@@ -1,6 +1,15 @@
-"""Strict DRF fields: a client that sends the wrong JSON type is told, never silently coerced."""
+"""Strict DRF fields: a client that sends the wrong JSON type is told, never silently coerced.
+
+Every body field of the member API, the shop's hooks and its checkout is one of these, so the
+same wrong input is refused the same way wherever it is sent: DRF's own fields turn ``0`` or
+``NaN`` into the text ``"0"``/``"nan"``, ``"2"`` into an integer, ``"yes"`` into ``True`` and
+read full-width digits (``"１００"``) as money.
+"""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
 
 from rest_framework import serializers
 
@@ -27,6 +36,34 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def money_field(**kwargs) -> serializers.DecimalField:
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: DRF's would also take ``1``, ``"yes"`` and ``"on"``."""
+
+    def to_internal_value(self, data):
+        if type(data) is not bool:
+            self.fail("invalid")
+        return data
+
+
+# ASCII digits only: ``str.isdigit`` and ``Decimal`` also read other scripts' digits.
+ASCII_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+class StrictMoneyField(serializers.DecimalField):
+    """An amount as a JSON number (``88``, or ``88.00`` parsed exact by ``common.parsers``) or
+    an ASCII decimal string (``"88.00"``, ``"-1.5"``). Refused as a field error: full-width digits
+    (``"１００"``), exponents and spaces in a string (``"1e2"``, ``" 88"``), ``"NaN"``, booleans and
+    binary floats (inexact: no parser here makes them)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not (
+            isinstance(data, int | Decimal)
+            or (isinstance(data, str) and ASCII_DECIMAL.fullmatch(data))
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def money_field(**kwargs) -> StrictMoneyField:
     """Yuan with 2 decimal places (at most 10 digits before the point)."""
-    return serializers.DecimalField(max_digits=12, decimal_places=2, **kwargs)
+    return StrictMoneyField(max_digits=12, decimal_places=2, **kwargs)

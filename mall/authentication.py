@@ -1,5 +1,12 @@
 """API authentication: JWT bearer tokens for the apps, the session for the browsable API.
 
+Tokens are read as ``MemberAccessToken`` (``SIMPLE_JWT["AUTH_TOKEN_CLASSES"]``) and refreshed as
+``MemberRefreshToken``: besides simplejwt's checks (signature, expiry, type), their ``user_id`` claim
+must be a member id, or the token is not valid (401 ``token_not_valid``). simplejwt would hand any
+claim to ``Member.objects.get(id=...)``, where ``"abc"`` or ``[1]`` is a ValueError (a 500), and
+``true`` is member 1. Only our ``SECRET_KEY`` signs tokens, so such a claim means a bug or a leaked
+key: refused all the same.
+
 Both record the member's last activity (``Member.last_active_at``, read by the inactivity
 campaign), at most once per ``ACTIVITY_RESOLUTION``: the user row these classes load is fresh for
 each request, so a recent time costs no query, and an older one costs a single conditional
@@ -13,8 +20,12 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 ACTIVITY_RESOLUTION = timedelta(minutes=5)
 
@@ -33,6 +44,33 @@ def touch_last_active(member, *, now=None) -> bool:
     )
     member.last_active_at = now
     return bool(written)
+
+
+def is_member_id(value) -> bool:
+    """A ``user_id`` claim naming a member: the text of a positive integer, as simplejwt's
+    ``for_user`` writes it (``"42"``), or a JSON integer; never a boolean."""
+    if type(value) is int:
+        return value >= 1
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19
+
+
+class MemberIdClaim:
+    """Token mixin: a present ``user_id`` claim must be a member id (``is_member_id``). A missing
+    one is left to simplejwt (401 ``token_not_valid`` on use)."""
+
+    def verify(self):
+        super().verify()
+        claim = jwt_settings.USER_ID_CLAIM
+        if claim in self.payload and not is_member_id(self.payload[claim]):
+            raise TokenError(_("Token has no valid member id"))
+
+
+class MemberAccessToken(MemberIdClaim, AccessToken):
+    pass
+
+
+class MemberRefreshToken(MemberIdClaim, RefreshToken):
+    pass
 
 
 class MemberJWTAuthentication(JWTAuthentication):

@@ -48,7 +48,7 @@ from rest_framework.views import APIView
 
 from catalog import checkout
 from common.api import error_body
-from common.fields import StrictIntegerField, money_field
+from common.fields import StrictCharField, StrictIntegerField, money_field
 from common.headers import idempotency_key
 from mall.hooks import parse_json
 from mall.services import members
@@ -82,7 +82,7 @@ class QuoteView(SignedCheckoutView):
     """``POST /api/v1/checkout/quote/``: how many points an order may be paid with."""
 
     class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=64)
+        member = StrictCharField(max_length=64)
         order_amount = money_field(min_value=Decimal("0.01"))
 
     class OutputSerializer(serializers.Serializer):
@@ -102,8 +102,8 @@ class HoldView(SignedCheckoutView):
     """``POST /api/v1/checkout/holds/``: reserve points for an order for 30 minutes."""
 
     class InputSerializer(serializers.Serializer):
-        member = serializers.CharField(max_length=64)
-        order_id = serializers.CharField(max_length=64)
+        member = StrictCharField(max_length=64)
+        order_id = StrictCharField(max_length=64)
         points = points_field()
         order_amount = money_field(min_value=Decimal("0.01"))
 

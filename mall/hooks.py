@@ -10,7 +10,6 @@ redelivery is evaluated again. Only applied events (200) are replayed.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -22,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import InvalidFields
-from common.fields import money_field
+from common.fields import StrictBooleanField, StrictCharField, StrictIntegerField, money_field
+from common.parsers import parse_object
 from mall.models import Member, phone_validator
 from mall.services import members
 from mall.services.hook_events import apply_once
@@ -63,14 +63,9 @@ class SignedHookView(APIView):
 
 
 def parse_json(body: bytes) -> dict:
-    """The body as a JSON object; numbers with a fraction stay exact (``Decimal``)."""
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurd nesting
-        raise exceptions.ParseError(_("The body is not valid JSON."), code="parse_error") from None
-    if not isinstance(payload, dict):
-        raise exceptions.ParseError(_("The body must be a JSON object."), code="parse_error")
-    return payload
+    """The body as a JSON object, parsed as the member API parses (``common.parsers``): numbers
+    with a fraction stay exact (``Decimal``); a malformed body is a 400 ``parse_error``."""
+    return parse_object(body)
 
 
 # --------------------------------------------------------------------------- members
@@ -78,15 +73,15 @@ def parse_json(body: bytes) -> dict:
 
 class MemberHookSerializer(serializers.Serializer):
     class MemberSerializer(serializers.Serializer):
-        external_id = serializers.CharField(max_length=64)
-        username = serializers.CharField(max_length=150, required=False,
-                                         validators=[UnicodeUsernameValidator()])
-        phone = serializers.CharField(max_length=20, required=False, allow_null=True,
-                                      allow_blank=True, validators=[phone_validator])
-        nickname = serializers.CharField(max_length=64, required=False, allow_blank=True)
+        external_id = StrictCharField(max_length=64)
+        username = StrictCharField(max_length=150, required=False,
+                                   validators=[UnicodeUsernameValidator()])
+        phone = StrictCharField(max_length=20, required=False, allow_null=True,
+                                allow_blank=True, validators=[phone_validator])
+        nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
         tier = serializers.ChoiceField(choices=Tier.choices, required=False)
 
-    event_id = serializers.CharField(max_length=100)
+    event_id = StrictCharField(max_length=100)
     member = MemberSerializer()
 
 
@@ -117,17 +112,17 @@ class MemberHookView(SignedHookView):
 
 
 class LineSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    categories = serializers.ListField(child=serializers.CharField(max_length=32), required=False,
+    sku = StrictCharField(max_length=64)
+    categories = serializers.ListField(child=StrictCharField(max_length=32), required=False,
                                        default=list, max_length=20)
     amount = money_field(min_value=Decimal("0"), help_text=gettext_lazy("Line total after discounts."))
-    quantity = serializers.IntegerField(min_value=1, default=1)
+    quantity = StrictIntegerField(min_value=1, default=1)
 
 
 class OrderPaidSerializer(serializers.Serializer):
     class OrderSerializer(serializers.Serializer):
-        id = serializers.CharField(max_length=64)
-        member = serializers.CharField(max_length=64)
+        id = StrictCharField(max_length=64)
+        member = StrictCharField(max_length=64)
         amount = money_field(min_value=Decimal("0"))
         lines = LineSerializer(many=True, allow_empty=False, max_length=500)
         paid_at = serializers.DateTimeField()
@@ -143,17 +138,17 @@ class OrderPaidSerializer(serializers.Serializer):
                 ]})
             return attrs
 
-    event_id = serializers.CharField(max_length=100)
+    event_id = StrictCharField(max_length=100)
     type = serializers.ChoiceField(choices=["order.paid"])
     order = OrderSerializer()
 
 
 class OrderRefundedSerializer(serializers.Serializer):
     class OrderSerializer(serializers.Serializer):
-        id = serializers.CharField(max_length=64)
+        id = StrictCharField(max_length=64)
         refund_amount = money_field(min_value=Decimal("0.01"))
 
-    event_id = serializers.CharField(max_length=100)
+    event_id = StrictCharField(max_length=100)
     type = serializers.ChoiceField(choices=["order.refunded"])
     order = OrderSerializer()
 
@@ -203,11 +198,11 @@ class OrderHookView(SignedHookView):
 
 class BehaviourHookSerializer(serializers.Serializer):
     class MetaSerializer(serializers.Serializer):
-        photo = serializers.BooleanField(default=False)
+        photo = StrictBooleanField(default=False)
 
-    event_id = serializers.CharField(max_length=100)
-    member = serializers.CharField(max_length=64)
-    action = serializers.CharField(max_length=32)
+    event_id = StrictCharField(max_length=100)
+    member = StrictCharField(max_length=64)
+    action = StrictCharField(max_length=32)
     occurred_at = serializers.DateTimeField()
     meta = MetaSerializer(required=False)
 

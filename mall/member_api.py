@@ -23,6 +23,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from common.fields import StrictCharField
 from common.schema import error_responses
 from mall import invite
+from mall.authentication import MemberRefreshToken
 from mall.models import Member, phone_validator
 from mall.services import members
 from mall.throttles import (
@@ -118,6 +119,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 
     class InputSerializer(TokenRefreshSerializer):
         refresh = StrictCharField(max_length=2048, trim_whitespace=False)
+        token_class = MemberRefreshToken  # a user_id claim that is not a member id is a 401
 
         def validate(self, attrs):
             try:

@@ -83,6 +83,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # After the locale (their messages are translated), before anything reads a body.
+    "common.middleware.BodySizeLimitMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -230,8 +233,9 @@ REST_FRAMEWORK = {
         "mall.authentication.MemberSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API speaks JSON (DESIGN §1); another body type is a 415, never half-parsed. One parser
+    # for the API and the shop's endpoints: absurd nesting, lone surrogates, NaN... are a 400.
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "common.pagination.Pagination",
     "PAGE_SIZE": 20,
@@ -261,6 +265,8 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # simplejwt's access token, plus a user_id claim that must be a member id (else a 401).
+    "AUTH_TOKEN_CLASSES": ("mall.authentication.MemberAccessToken",),
     "UPDATE_LAST_LOGIN": True,
 }
 

@@ -4,6 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mall import views
 
+# Under /api/ these answer JSON in the API's error shape; a database outage is a 503 (common.http).
+handler400 = "common.http.bad_request"
+handler403 = "common.http.permission_denied"
+handler404 = "common.http.page_not_found"
+handler500 = "common.http.server_error"
+
 urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -97,7 +97,13 @@ class EntryListView(generics.ListAPIView):
 
 
 class CheckInView(APIView):
-    """``POST /api/v1/me/check-in/``: check in for today (Asia/Shanghai); 200 also when repeated."""
+    """``POST /api/v1/me/check-in/``: check in for today (Asia/Shanghai); 200 also when repeated.
+
+    It takes no body, but one that is sent must be a JSON object (``{}``): a malformed one is
+    refused (400, 415) like anywhere else in the API, not ignored while checking in."""
+
+    class InputSerializer(serializers.Serializer):
+        pass
 
     class OutputSerializer(serializers.Serializer):
         points = serializers.IntegerField(help_text=_("Points of today's check-in."))
@@ -108,7 +114,8 @@ class CheckInView(APIView):
         )
 
     @extend_schema(operation_id="me_check_in", tags=["points"], request=None,
-                   responses={200: OutputSerializer, **error_responses(401, 403, 429)})
+                   responses={200: OutputSerializer, **error_responses(400, 401, 403, 415, 429)})
     def post(self, request):
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
         result = earning.check_in(request.user)
         return Response(self.OutputSerializer(result).data)
