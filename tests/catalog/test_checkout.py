@@ -1,4 +1,7 @@
-"""The shop's checkout deduction: /api/v1/checkout/quote/, holds/, holds/{id}/capture/ and release/."""
+"""The shop's checkout deduction: /api/v1/checkout/quote/, holds/, holds/{id}/capture/ and release/.
+
+One file for the one service module (``catalog.checkout``), as the suite keeps one test file per
+service; its four endpoints share the signing and body helpers at the top."""
 
 import dataclasses
 import json

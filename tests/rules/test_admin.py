@@ -1,5 +1,7 @@
 """The rule-set admin: one page per version, drafts-only editing through rules.services, release
-actions behind their own permission, refusals as messages, and the history on the page."""
+actions behind their own permission, refusals as messages, and the history on the page.
+
+A little over 500 lines: one file for the one rule-set admin, its pages sharing the staff clients."""
 
 from decimal import Decimal
 from unittest.mock import patch
