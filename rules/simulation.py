@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,9 +38,9 @@ from rules.selectors import active_rulebook, points_worth, rulebook
 MAX_DAYS = 3660
 
 
-@dataclass(frozen=True)
-class PaidOrder:
-    """One paid order as the simulation needs it: plain evaluator input."""
+class PaidOrder(NamedTuple):
+    """One paid order as the simulation needs it: plain evaluator input (a plain
+    ``(member_id, tier, order)`` tuple is taken as well)."""
 
     member_id: int
     tier: str  # the member's tier when they paid
@@ -96,18 +97,21 @@ def simulate_recent(rule_set: RuleSet, *, days: int = 30, now: datetime | None =
                     until=until, top=top)
 
 
-def simulate(rule_set: RuleSet, orders: Iterable[PaidOrder], *, days: int, since: datetime,
-             until: datetime, top: int = 20) -> SimulationResult:
-    """Evaluate ``orders`` (paid in ``[since, until)``, ``days`` long: the result's labels) under
-    ``rule_set`` and the active version. Reads only the rule books (cached once a version left the
-    draft stage) and the names of the ``top`` members. Raises ``ValueError`` for a negative
-    ``top``."""
+def simulate(rule_set: RuleSet, orders: Iterable[PaidOrder], *, days: int = 30,
+             since: datetime | None = None, until: datetime | None = None,
+             top: int = 20) -> SimulationResult:
+    """Evaluate ``orders`` under ``rule_set`` and the active version. ``since``/``until`` (default:
+    the ``days`` up to now) and ``days`` only label the result: the caller chose the orders. Reads
+    only the rule books (cached once a version left the draft stage) and the names of the ``top``
+    members. Raises ``ValueError`` for a negative ``top``."""
     if top < 0:
         raise ValueError("top must not be negative")
+    until = until or timezone.now()
+    since = since or until - timedelta(days=days)
     started = time.perf_counter()
     totals = _Totals(rulebook(rule_set), active_rulebook())
-    for paid in orders:
-        totals.add(paid.member_id, paid.tier, paid.order)
+    for member_id, tier, order in orders:
+        totals.add(member_id, tier, order)
     return totals.result(rule_set, days=days, since=since, until=until, top=top, started=started)
 
 

@@ -39,6 +39,14 @@ def test_simulate_evaluates_the_orders_it_is_given_and_reads_no_ledger():
 
 
 @pytest.mark.django_db
+def test_simulate_takes_plain_tuples_and_labels_the_last_days_by_default():
+    result = simulate(make_candidate(), [(7, "gold", order(("100.00", "imported")))])
+
+    assert (result.orders, result.active_points, result.candidate_points) == (1, 235, 410)
+    assert result.days == 30 and result.until - result.since == timedelta(days=30)
+
+
+@pytest.mark.django_db
 def test_simulate_refuses_a_negative_top():
     with pytest.raises(ValueError):
         simulate(make_candidate(), [], days=1, since=NOW - timedelta(days=1), until=NOW, top=-1)
