@@ -18,20 +18,11 @@ from mall.models import Member
 from tests.catalog.helpers import fund, make_product, snapshot
 from tests.factories import MemberFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 NOW = timezone.now()
 DAY = timedelta(days=1)
 KEY = "0123456789abcdef0123456789abcdef"  # the shape of the redeem form's keys
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture(autouse=True)

@@ -27,17 +27,7 @@ from tests.catalog.helpers import free_codes, fund, make_product, movements, sna
 from tests.factories import MemberFactory, StaffFactory
 from tests.points.ledger import at, entries, lots, totals
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Exact texts in English: stored reasons follow LANGUAGE_CODE, messages the active language."""
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def test_stored_reasons_are_in_the_sites_default_language(member, settings, ledger_invariants):

@@ -1,6 +1,5 @@
 """catalog.services: stock changes, coupon-code pools and product saves."""
 
-
 import pytest
 
 from catalog import services
@@ -12,17 +11,7 @@ from catalog.errors import (
 from catalog.models import CouponCode, Product, ProductKind, StockMovement
 from tests.catalog.helpers import free_codes, fund, make_product, snapshot, stock
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english(settings):
-    """Exact texts in English: stored reasons follow LANGUAGE_CODE, messages the active language."""
-    from django.utils import translation
-
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 # --------------------------------------------------------------------------- stock
