@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers
@@ -23,11 +24,14 @@ from rest_framework.views import APIView
 from common.errors import InvalidFields
 from common.fields import StrictBooleanField, StrictCharField, StrictIntegerField, money_field
 from common.parsers import parse_object
+from mall.invite import INVITE_CODE_RE
 from mall.models import Member, phone_validator
 from mall.services import members
 from mall.services.hook_events import apply_once
 from mall.signing import AUTHENTICATE_HEADER, verify_signature
 from points.services import earning
+from referrals.errors import InviteError
+from referrals.services import orders as referral_orders
 from rules.tiers import Tier
 
 
@@ -80,6 +84,12 @@ class MemberHookSerializer(serializers.Serializer):
                                 allow_blank=True, validators=[phone_validator])
         nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
         tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+        invite_code = StrictCharField(
+            max_length=16, required=False, allow_blank=True,
+            validators=[RegexValidator(INVITE_CODE_RE,
+                                       gettext_lazy("An invite code is 4 to 16 letters or digits."))],
+            help_text=gettext_lazy("The inviter's code; bound once, before the member's first paid order."),
+        )
 
     event_id = StrictCharField(max_length=100)
     member = MemberSerializer()
@@ -101,10 +111,15 @@ class MemberHookView(SignedHookView):
         external_id = fields.pop("external_id")
         if "phone" in fields:
             fields["phone"] = fields["phone"] or None
+        if not fields.get("invite_code"):
+            fields.pop("invite_code", None)
         try:
             member, created, points = members.upsert_from_shop(external_id=external_id, fields=fields)
         except InvalidFields as exc:  # reported under the body's "member" object
             raise InvalidFields({"member": exc.fields}) from None
+        except InviteError as exc:  # the same, keeping its code (invalid_invite_code...)
+            exc.fields = {"member": exc.fields}
+            raise
         return 200, {"member": self.OutputSerializer(member).data, "created": created, "points": points}
 
 
@@ -126,6 +141,11 @@ class OrderPaidSerializer(serializers.Serializer):
         amount = money_field(min_value=Decimal("0"))
         lines = LineSerializer(many=True, allow_empty=False, max_length=500)
         paid_at = serializers.DateTimeField()
+        merchant = StrictCharField(
+            max_length=32, required=False, allow_null=True,
+            help_text=gettext_lazy("The code of the merchant (众店) that sold it; absent for the "
+                                   "mall's own orders."),
+        )
 
         def validate(self, attrs):
             # Line totals may fall short of the order (shipping, fees) but never exceed it:
@@ -174,22 +194,30 @@ class OrderHookView(SignedHookView):
         order = data["order"]
         if data["type"] == "order.paid":
             member = members.by_external_id(order["member"])
-            result = earning.record_paid_order(
+            paid = referral_orders.record_paid_order(
                 member, order_id=order["id"], amount=order["amount"], lines=order["lines"],
-                paid_at=order["paid_at"],
+                paid_at=order["paid_at"], merchant=order.get("merchant"),
             )
+            result = paid.earning
             return 200, {
                 "points": result.points,
                 "status": result.status,
                 "available_at": result.available_at,
                 "explanation": result.explanation,
+                "rewards": [
+                    {"kind": record.kind, "outcome": record.outcome, "points": record.points,
+                     "level": record.level}
+                    for record in paid.rewards
+                ],
             }
-        result = earning.record_refund(order_id=order["id"], refund_amount=order["refund_amount"],
-                                       key=f"hook:{data['event_id']}")
+        refunded = referral_orders.record_refund(order_id=order["id"], refund_amount=order["refund_amount"],
+                                                 key=f"hook:{data['event_id']}")
+        result = refunded.earning
         return 200, {
             "points_reversed": result.points_reversed,
             "reversed_total": result.reversed_total,
             "refunded_amount": f"{result.refunded_amount:.2f}",
+            "rewards_reversed": refunded.rewards_reversed,
         }
 
 

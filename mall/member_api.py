@@ -161,8 +161,8 @@ class RegisterView(APIView):
                                       allow_blank=True, validators=[phone_validator])
         invite_code = StrictCharField(
             max_length=16, required=False, allow_blank=True, validators=[invite_code_validator],
-            help_text=_("The inviter's code (4 to 16 letters or digits). Its format is checked; "
-                        "invitations are not recorded yet."),
+            help_text=_("The inviter's code (4 to 16 letters or digits); an unknown code is a 400 "
+                        "invalid_invite_code."),
         )
 
     class OutputSerializer(serializers.Serializer):
@@ -183,7 +183,8 @@ class RegisterView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         registration = members.register(
-            username=data["username"], password=data["password"], phone=data.get("phone")
+            username=data["username"], password=data["password"], phone=data.get("phone"),
+            invite_code=data.get("invite_code") or None,
         )
         body = {"member": registration.member, **tokens_for(registration.member),
                 "points": registration.points}

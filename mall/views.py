@@ -47,6 +47,7 @@ from mall.services import members
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
 from points.services import earning
+from referrals.errors import InviteError
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.
@@ -183,8 +184,9 @@ def register_view(request):
             try:
                 registration = members.register(
                     username=data["username"], password=data["password"], phone=data["phone"] or None,
+                    invite_code=data["invite_code"] or None,
                 )
-            except InvalidFields as exc:
+            except (InvalidFields, InviteError) as exc:
                 _add_field_errors(form, exc)
             else:
                 auth_login(request, registration.member, backend="mall.backends.UsernameOrPhoneBackend")

@@ -57,10 +57,12 @@ WHERE a.available <> COALESCE(l.available, 0)
 @pytest.fixture(autouse=True)
 def _default_rules_in_transactional_tests(request):
     """Transactional tests flush the database, data migrations' rows included: reinstall the
-    default rule set for them (other tests see the migrated one)."""
+    default rule set and reward plan for them (other tests see the migrated one)."""
     marker = request.node.get_closest_marker("django_db")
     if marker is not None and marker.kwargs.get("transaction"):
         request.getfixturevalue("transactional_db")
+        from referrals.services.plans import install_default as install_default_plan
         from rules.services import install_defaults
 
         install_defaults()
+        install_default_plan()

@@ -27,6 +27,8 @@ from common.errors import InvalidFields
 from mall.errors import MemberNotFound
 from mall.models import Member
 from points.services import earning
+from referrals.errors import InviteError
+from referrals.services import tree
 from rules.errors import UnknownAction
 
 
@@ -37,12 +39,14 @@ class Registration:
 
 
 def register(*, username: str, password: str, phone: str | None = None,
-             now: datetime | None = None) -> Registration:
-    """Create a member who logs in with ``username`` and ``password`` and credit the ``register``
-    behaviour, in one transaction (a refused sign-up writes nothing).
+             invite_code: str | None = None, now: datetime | None = None) -> Registration:
+    """Create a member who logs in with ``username`` and ``password``, bind the holder of
+    ``invite_code`` as their inviter, and credit the ``register`` behaviour, in one transaction (a
+    refused sign-up writes nothing).
 
     The password must pass ``AUTH_PASSWORD_VALIDATORS``. Raises ``InvalidFields`` naming the
-    failing fields (``password``, ``username``, ``phone``).
+    failing fields (``password``, ``username``, ``phone``, ``invite_code``), or
+    ``referrals.errors.InvalidInviteCode`` when the code is all that is wrong.
     """
     now = now or timezone.now()
     phone = phone or None
@@ -53,6 +57,13 @@ def register(*, username: str, password: str, phone: str | None = None,
     except DjangoValidationError as exc:
         errors["password"] = list(exc.messages)
     errors.update(_taken(username, phone))
+    if invite_code:
+        try:
+            tree.check_code(invite_code)
+        except InviteError as exc:
+            if not errors:
+                raise
+            errors.update(exc.fields)
     if errors:
         raise InvalidFields(errors)
 
@@ -66,6 +77,9 @@ def register(*, username: str, password: str, phone: str | None = None,
             raise InvalidFields(_taken(username, phone) or {
                 "username": [_("This username is taken by another member.")]
             }) from None
+        tree.ensure_nodes([member.pk])
+        if invite_code:
+            tree.bind(member, invite_code, now=now)
         points = _register_points(member, now)
     return Registration(member, points)
 
@@ -76,11 +90,15 @@ def upsert_from_shop(*, external_id: str, fields: dict,
     ``(member, created, register points)``.
 
     ``fields`` may hold ``username`` (default ``ext_{external_id}`` for a new member), ``phone``,
-    ``nickname`` and ``tier``; absent fields are left alone. A new member has no usable password
-    (they log in through the shop) and earns the ``register`` behaviour once (0 if the rules have
-    no such behaviour). A username or phone held by another member raises ``InvalidFields``.
+    ``nickname``, ``tier`` and ``invite_code`` (the inviter, bound once: see
+    ``referrals.services.tree.bind``); absent fields are left alone. A new member has no usable
+    password (they log in through the shop) and earns the ``register`` behaviour once (0 if the
+    rules have no such behaviour). A username or phone held by another member raises
+    ``InvalidFields``; an invite code that cannot be bound, a ``referrals.errors.InviteError``.
     """
     now = now or timezone.now()
+    fields = dict(fields)
+    invite_code = fields.pop("invite_code", None)
     with transaction.atomic():
         member = Member.objects.select_for_update().filter(external_id=external_id).first()
         created = member is None
@@ -99,6 +117,10 @@ def upsert_from_shop(*, external_id: str, fields: dict,
                 return upsert_from_shop(external_id=external_id, fields=fields, now=now)
             _refuse_taken(member)  # a username or phone taken meanwhile: a field error, not a 500
             raise
+        if created:
+            tree.ensure_nodes([member.pk])
+        if invite_code:
+            tree.bind(member, invite_code, now=now)
         points = _register_points(member, now) if created else 0
     return member, created, points
 

@@ -129,6 +129,7 @@ class OrderEarning:
     status: str
     available_at: datetime | None
     explanation: dict
+    replayed: bool = False  # the order was already received: nothing was written this time
 
 
 def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | str | int,
@@ -226,10 +227,11 @@ def _replay_order(order: Order, content: tuple) -> OrderEarning:
     entry = order.entry
     if entry is None:
         # 0 points: nothing was posted, so there is no stored explanation to return.
-        return OrderEarning(order, None, 0, "none", None, {"version": None, "points": 0, "lines": []})
+        return OrderEarning(order, None, 0, "none", None, {"version": None, "points": 0, "lines": []},
+                            replayed=True)
     available_at = Lot.objects.filter(entry=entry).values_list("available_at", flat=True).first()
     return OrderEarning(order, entry, entry.delta, _status(available_at, order.created_at),
-                        available_at, entry.explanation)
+                        available_at, entry.explanation, replayed=True)
 
 
 # --------------------------------------------------------------------------- refunds

@@ -15,6 +15,12 @@ and only the ones it needs:
                                hold's UPDATE comes after)
                 -> that account's lots and allocations (guarded by the account lock)
 
+A transaction that posts to several members (a paid order with referral rewards) first locks
+the referral nodes it reads (``referrals.services.tree.lock_nodes``: ancestors first, by invite
+depth then member id), then all their accounts at once in id order
+(``lock_accounts_of_members``), before the order row and its first posting; so it never waits in
+a cycle with another order's rewards, with a posting to one account or with a job.
+
 A paid order row (``earning``: a refund, a repeated delivery) is locked before the account and
 never together with a member, redemption or product row. Inserting a row that references a member
 (an order, a checkout hold) takes only KEY SHARE on it, which FOR NO KEY UPDATE does not block.
@@ -94,6 +100,21 @@ def lock_accounts(cursor: Cursor, ids: list[int]) -> None:
         "SELECT id FROM points_account WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids]
     )
     cursor.fetchall()
+
+
+def lock_accounts_of_members(member_ids) -> None:
+    """Lock the existing accounts of ``member_ids`` in account id order, for a transaction that
+    posts to several members (a paid order and its referral rewards): taken before its first
+    posting, the same order as the jobs', so it never waits on a job in a cycle. An account that
+    does not exist yet is created, and locked, by its first posting."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM points_account WHERE member_id = ANY(%s) ORDER BY id FOR UPDATE",
+            [sorted(set(member_ids))],
+        )
+        cursor.fetchall()
 
 
 def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:
