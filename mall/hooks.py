@@ -30,7 +30,7 @@ from mall.services import members
 from mall.services.hook_events import apply_once
 from mall.signing import AUTHENTICATE_HEADER, verify_signature
 from points.services import earning
-from referrals.errors import InviteError
+from referrals.errors import InviteError, UnknownMerchant
 from referrals.services import orders as referral_orders
 from rules.tiers import Tier
 
@@ -194,10 +194,14 @@ class OrderHookView(SignedHookView):
         order = data["order"]
         if data["type"] == "order.paid":
             member = members.by_external_id(order["member"])
-            paid = referral_orders.record_paid_order(
-                member, order_id=order["id"], amount=order["amount"], lines=order["lines"],
-                paid_at=order["paid_at"], merchant=order.get("merchant"),
-            )
+            try:
+                paid = referral_orders.record_paid_order(
+                    member, order_id=order["id"], amount=order["amount"], lines=order["lines"],
+                    paid_at=order["paid_at"], merchant=order.get("merchant"),
+                )
+            except UnknownMerchant as exc:  # reported under the body's "order" object
+                exc.fields = {"order": exc.fields}
+                raise
             result = paid.earning
             return 200, {
                 "points": result.points,

@@ -130,6 +130,9 @@ class OrderEarning:
     available_at: datetime | None
     explanation: dict
     replayed: bool = False  # the order was already received: nothing was written this time
+    # The rule book that decided a new order (None on a replay): what a caller that posts more
+    # for the same order (referral rewards) uses for its refund window and rate.
+    rulebook: evaluator.RuleBook | None = None
 
 
 def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | str | int,
@@ -190,7 +193,7 @@ def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | 
         )
         explanation = decision.as_json()
         if decision.points <= 0:
-            return OrderEarning(order, None, 0, "none", None, explanation)
+            return OrderEarning(order, None, 0, "none", None, explanation, rulebook=book)
         available_at = paid_at + timedelta(days=book.pending_days)
         entry = services.earn(
             member, decision.points, key=f"order:{order_id}", reason=reason[:255],
@@ -200,7 +203,7 @@ def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | 
         order.entry = entry
         order.save(update_fields=["entry"])
     return OrderEarning(order, entry, entry.delta, _status(available_at, now), available_at,
-                        explanation)
+                        explanation, rulebook=book)
 
 
 def _check_order_id(order_id) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -47,7 +48,6 @@ from referrals.models import (
 )
 from referrals.services import plans
 from referrals.services.tree import lock_nodes, node_of, upgrade
-from rules.selectors import rulebook_for
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
         _qualify(nodes[member.pk], nodes, plan, now)
         if plan is None:
             return PaidOrder(result, [])
-        records = _reward(result.order, result.order.lines.all(), plan, shop, nodes, now)
+        records = _reward(result.order, _Line.of(lines), plan, shop, nodes, result.rulebook, now)
     return PaidOrder(result, records)
 
 
@@ -168,10 +168,22 @@ def _standing(nodes: dict[int, Node], terms: rules_of_rewards.Terms, now: dateti
             for pk, node in nodes.items()}
 
 
-def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, Node],
+@dataclass(frozen=True)
+class _Line:
+    amount: Decimal
+    categories: tuple[str, ...]
+
+    @classmethod
+    def of(cls, lines) -> list[_Line]:
+        # Already validated by earning.record_paid_order, which stored them.
+        return [cls(Decimal(line["amount"]) if isinstance(line, Mapping) else line.amount,
+                    tuple((line.get("categories") if isinstance(line, Mapping) else line.categories) or ()))
+                for line in lines]
+
+
+def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, Node], book,
             now: datetime) -> list[RewardRecord]:
     terms = rules_of_rewards.Terms.of(plan)
-    book = rulebook_for(order.member)
     base = rules_of_rewards.base_amount(order.amount, lines, terms.excluded_categories)
     funding = rules_of_rewards.Funding(
         base_amount=base,
@@ -205,10 +217,13 @@ def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, N
             record.available_at = available_at
         records.append(record)
     RewardRecord.objects.bulk_create(records)
+    counted: dict[int, int] = {}
     for reward in decided:
         if reward.outcome != Outcome.LAPSED and reward.kind in REFERRAL_KINDS and reward.points:
-            Node.objects.filter(member_id=reward.beneficiary).update(
-                rewards_since_purchase=F("rewards_since_purchase") + reward.points)
+            counted[reward.beneficiary] = counted.get(reward.beneficiary, 0) + reward.points
+    for beneficiary, points in counted.items():
+        Node.objects.filter(member_id=beneficiary).update(
+            rewards_since_purchase=F("rewards_since_purchase") + points)
     return records
 
 

@@ -83,7 +83,8 @@ def test_paid_order_earns_under_the_default_rules(client, gold, frozen, ledger_i
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"points", "status", "available_at", "explanation"}
+    assert set(body) == {"points", "status", "available_at", "explanation", "rewards"}
+    assert body["rewards"] == []  # invited by no one
     assert (body["points"], body["status"]) == (235, "pending")
     assert body["available_at"] == "2026-01-17T10:00:00+08:00"
     version = RuleSet.objects.get(status=RuleSetStatus.PUBLISHED).version
@@ -251,10 +252,10 @@ def test_partial_refunds_sum_past_the_earned_points(client, gold, frozen, ledger
     bodies = [post_hook(client, ORDERS, refunded(f"r-{i}", amount)).json()
               for i, amount in enumerate(["40.00", "40.00", "40.00", "5.00"])]
     assert bodies == [
-        {"points_reversed": 94, "reversed_total": 94, "refunded_amount": "40.00"},
-        {"points_reversed": 94, "reversed_total": 188, "refunded_amount": "80.00"},
-        {"points_reversed": 47, "reversed_total": 235, "refunded_amount": "100.00"},
-        {"points_reversed": 0, "reversed_total": 235, "refunded_amount": "100.00"},
+        {"points_reversed": 94, "reversed_total": 94, "refunded_amount": "40.00", "rewards_reversed": 0},
+        {"points_reversed": 94, "reversed_total": 188, "refunded_amount": "80.00", "rewards_reversed": 0},
+        {"points_reversed": 47, "reversed_total": 235, "refunded_amount": "100.00", "rewards_reversed": 0},
+        {"points_reversed": 0, "reversed_total": 235, "refunded_amount": "100.00", "rewards_reversed": 0},
     ]
     # A redelivered refund is not counted twice.
     assert post_hook(client, ORDERS, refunded("r-0", "40.00")).json() == bodies[0]

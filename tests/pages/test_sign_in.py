@@ -134,15 +134,19 @@ def test_register_link_keeps_the_invite_code_in_the_form(client):
 
 
 def test_register_creates_the_member_signs_in_and_earns_the_register_points(client):
+    from mall.invite import invite_code
+
+    inviter = MemberFactory()
     response = client.post("/accounts/register/", {
         "username": "newbie", "password": "a-long-passphrase-9", "password2": "a-long-passphrase-9",
-        "phone": "13900000001", "invite_code": "AB12CD34",
+        "phone": "13900000001", "invite_code": invite_code(inviter),
     }, follow=True)
 
     assert response.redirect_chain == [("/", 302)]
     assert messages_of(response) == ["Welcome! You earned 200 points for joining."]
     member = Member.objects.get(username="newbie")
     assert (member.phone, response.context["user"]) == ("13900000001", member)
+    assert member.referral.inviter == inviter
     assert member.check_password("a-long-passphrase-9")
     assert available(member) == 200
     assert list(Entry.objects.filter(account__member=member).values_list("kind", "delta")) == [
