@@ -16,7 +16,13 @@ def test_load_demo_is_idempotent(db):
     alice = Member.objects.get(username="alice")
     assert balance(alice).available == 1200 + 300 - 200
     bob = balance(Member.objects.get(username="bob"))
-    assert (bob.available, bob.pending) == (500, 128)
+    assert bob.available == 500  # his tea-shop order's points and rebate are pending
+    from referrals.models import RewardRecord
+
+    # 8% of 168.00 = 1,344 points of budget: bob 30% back, alice 10% as the owner, 30% as inviter.
+    assert sorted(RewardRecord.objects.values_list("kind", "beneficiary__username", "points")) == [
+        ("buyer_rebate", "bob", 403), ("direct", "alice", 403), ("merchant_rebate", "alice", 134)]
+    assert alice.referral.direct_count == 2
 
 
 def test_periodic_jobs_are_created_by_migration(db):

@@ -3,6 +3,7 @@ posting has a fixed key, so running it again changes nothing."""
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -10,6 +11,8 @@ from django.db import transaction
 
 from mall.models import Member
 from points import services
+from referrals.models import Merchant
+from referrals.services import orders, tree
 from rules.tiers import Tier
 
 DEMO_MEMBERS = [
@@ -55,9 +58,24 @@ class Command(BaseCommand):
         services.earn(members["carol"], 200, key="demo:carol:register", reason="注册奖励")
         services.earn(members["carol"], 80, key="demo:carol:soon", reason="活动积分",
                       expires_at=carol_joined + timedelta(days=25))
+        self._referrals(members, bob_joined)
         self.stdout.write(self.style.SUCCESS(
             "Demo data ready. Admin login: /admin/  username: admin  password: "
             + (password if admin.check_password(password) else "(changed by you)")
-            + "\nMembers: alice, bob, carol (password member-demo-123)"
+            + "\nMembers: alice, bob, carol (password member-demo-123); alice invited bob and carol"
         ))
         call_command("load_demo_catalog", stdout=self.stdout, stderr=self.stderr)
+
+    def _referrals(self, members, bob_joined):
+        """alice invited bob and carol; bob bought from alice's tea shop (a 众店 with an 8% rebate),
+        so "my team" shows rewards for alice and bob."""
+        alice = members["alice"]
+        tree.ensure_nodes([member.pk for member in members.values()])
+        for username in ("bob", "carol"):
+            tree.bind(members[username], tree.node_of(alice.pk).invite_code)
+        Merchant.objects.get_or_create(code="tea", defaults={
+            "name": "爱丽丝的茶叶小店", "owner": alice, "rebate_percent": Decimal("8")})
+        orders.record_paid_order(members["bob"], order_id="D-R1001", amount=Decimal("168.00"),
+                                 lines=[{"sku": "longjing-250g", "amount": Decimal("168.00")}],
+                                 paid_at=bob_joined + timedelta(hours=1), merchant="tea",
+                                 now=bob_joined + timedelta(hours=1))
