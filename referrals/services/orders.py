@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -99,20 +99,20 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
 def _lock_for(buyer_id: int, shop: Merchant | None) -> tuple[dict[int, Node], list[int]]:
     """Lock every node the order may read or pay: the buyer, their three inviters, their team
     leader and the leader's inviter, the merchant's owner."""
-    buyer = node_of(buyer_id)
-    leader_inviter = None
-    if buyer.leader_id is not None:
-        # The invite tree never changes: the leader's inviter can be read before the lock.
-        leader_inviter = _inviter_of(buyer.leader_id)
-    ids = [buyer_id, buyer.inviter_id, buyer.inviter_2_id, buyer.inviter_3_id, buyer.leader_id,
-           leader_inviter, shop.owner_id if shop else None]
-    nodes = lock_nodes(ids)
-    fresh = nodes[buyer_id]
-    if fresh.leader_id is not None and fresh.leader_id not in nodes:
+    # One read for the ids. The invite tree never changes, so the leader's inviter can be read
+    # before the lock; the leader itself is checked again once the buyer's node is locked.
+    row = (Node.objects.filter(member_id=buyer_id)
+           .annotate(leader_inviter=Subquery(Node.objects.filter(member_id=OuterRef("leader_id"))
+                                             .values("inviter_id")[:1]))
+           .values_list("inviter_id", "inviter_2_id", "inviter_3_id", "leader_id", "leader_inviter")
+           .first()) or (None,) * 5
+    nodes = lock_nodes([buyer_id, *row, shop.owner_id if shop else None])
+    leader = nodes[buyer_id].leader_id
+    if leader is not None and (leader not in nodes or nodes[leader].inviter_id not in (None, *nodes)):
         # An upgrade moved the buyer to another team between the read and the lock (rare): lock
         # the new leader and their inviter too.
-        nodes.update(lock_nodes([fresh.leader_id, _inviter_of(fresh.leader_id)]))
-    return nodes, [pk for pk in nodes]
+        nodes.update(lock_nodes([leader, _inviter_of(leader)]))
+    return nodes, list(nodes)
 
 
 def _inviter_of(member_id: int) -> int | None:
@@ -221,9 +221,12 @@ def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, N
     for reward in decided:
         if reward.outcome != Outcome.LAPSED and reward.kind in REFERRAL_KINDS and reward.points:
             counted[reward.beneficiary] = counted.get(reward.beneficiary, 0) + reward.points
-    for beneficiary, points in counted.items():
-        Node.objects.filter(member_id=beneficiary).update(
-            rewards_since_purchase=F("rewards_since_purchase") + points)
+    if counted:
+        # One statement for every beneficiary's repurchase count.
+        increment = Case(*(When(member_id=pk, then=Value(points)) for pk, points in counted.items()),
+                         default=Value(0))
+        Node.objects.filter(member_id__in=list(counted)).update(
+            rewards_since_purchase=F("rewards_since_purchase") + increment)
     return records
 
 
