@@ -155,8 +155,9 @@ def test_no_credentials_and_a_forged_token_are_401(api, member, token_for):
 
 
 def test_register_creates_the_member_earns_the_register_points_and_returns_tokens(api):
+    inviter = MemberFactory()
     response = api.post(REGISTER, {"username": "newbie", "password": "correct-horse-77",
-                                   "phone": "13800138000", "invite_code": "ABCD1234"})
+                                   "phone": "13800138000", "invite_code": invite_code(inviter)})
 
     assert response.status_code == 201
     body = response.json()
