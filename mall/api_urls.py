@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from catalog import api as catalog_api
-from mall import checkout_api, hooks, member_api
+from mall import checkout_api, hooks, member_api, team_api
 from points import api as points_api
 
 app_name = "api"
@@ -25,6 +25,8 @@ urlpatterns = [
     path("me/points/", points_api.BalanceView.as_view(), name="me-points"),
     path("me/points/entries/", points_api.EntryListView.as_view(), name="me-entries"),
     path("me/check-in/", points_api.CheckInView.as_view(), name="me-check-in"),
+    path("me/team/", team_api.TeamView.as_view(), name="me-team"),
+    path("me/team/rewards/", team_api.RewardListView.as_view(), name="me-team-rewards"),
     # The mall's ids are parsed by the views (catalog.api.parse_id): a malformed id is the API's
     # JSON 404, not Django's HTML page for an unmatched URL. Cancel comes before the detail.
     path("products/", catalog_api.ProductListView.as_view(), name="products"),

@@ -61,7 +61,7 @@ class MemberOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField())
     def get_invite_code(self, member) -> str:
-        # The code the member pages show (derived from the id until referrals store codes).
+        # The member's stored code (referrals' node), as the member pages show it.
         return invite.invite_code(member)
 
 

@@ -32,4 +32,5 @@ urlpatterns = [
     path("redemptions/<int:redemption_id>/", views.redemption, name="redemption"),
     path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),
     path("invite/", views.invite_page, name="invite"),
+    path("team/", views.team, name="team"),
 ]

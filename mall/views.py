@@ -20,6 +20,7 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -47,12 +48,15 @@ from mall.services import members
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
 from points.services import earning
+from referrals import selectors as referral_selectors
 from referrals.errors import InviteError
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.
 TOO_MANY_SIGN_INS = _lazy("Too many failed sign-ins. Please try again in 15 minutes.")
 HISTORY_PAGE_SIZE = 20
+# The team page lists this many direct invitees (the counts above it are of all of them).
+INVITEES_SHOWN = 50
 MALL_PAGE_SIZE = 12
 RECOMMENDED = 4
 
@@ -479,6 +483,37 @@ def invite_page(request):
         "code": invite.invite_code(request.user),
         "url": url,
         "qr": invite.qr_svg(url),
+        "nav": "me",
+    })
+
+
+def _reward_row(record, now) -> dict:
+    status = referral_selectors.record_status(record, now=now)
+    return {"record": record, "status": status,
+            "status_label": referral_selectors.RecordStatus.labels[status],
+            "explanation": referral_selectors.member_explanation(record)}
+
+
+@login_required
+@require_GET
+def team(request):
+    member = request.user
+    now = timezone.now()
+    summary = referral_selectors.team_summary(member, now=now)
+    invitees = [{"name": referral_selectors.masked(node.member), "qualified": node.qualified,
+                 "is_leader": node.is_leader, "invited_at": node.invited_at}
+                for node in referral_selectors.direct_invitees(member)[:INVITEES_SHOWN]]
+    page = Paginator(referral_selectors.reward_records(member), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    records = [_reward_row(record, now) for record in page.object_list]
+    return render(request, "pages/team.html", {
+        "summary": summary,
+        "inviter": referral_selectors.masked(summary.inviter) if summary.inviter else None,
+        "invitees": invitees,
+        "more_invitees": max(0, summary.direct_count - len(invitees)),
+        "page": page,
+        "records": records,
+        "query": "",
         "nav": "me",
     })
 

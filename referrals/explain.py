@@ -24,14 +24,15 @@ def _why(code: str, record) -> str:
     return reasons.get(code, code)
 
 
-def explain(record) -> str:
+def explain(record, *, name_of=str) -> str:
+    """``name_of`` shows the member a reward passed up from (a member page masks it)."""
     detail = record.detail or {}
     values = {"kind": record.get_kind_display(), "order": detail.get("order", record.order_id),
               "share": detail.get("share", "?"), "budget": detail.get("budget", "?"),
               "points": record.points}
     text = _("%(kind)s: %(share)s%% of the %(budget)s-point budget of order %(order)s") % values
     if record.outcome == Outcome.PASSED_UP:
-        name = str(record.intended) if record.intended_id else "?"
+        name = name_of(record.intended) if record.intended_id else "?"
         text += _("; passed up from %(name)s because %(why)s") % {"name": name,
                                                                   "why": _why(detail.get("why"), record)}
     elif record.outcome == Outcome.LAPSED:

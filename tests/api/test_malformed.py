@@ -134,12 +134,14 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("redemption", "get", f"/api/v1/redemptions/{world.redemption.pk}/", "member",
                  get_only=True),
         Endpoint("profile", "get", "/api/v1/me/", "member", get_only=True),
+        Endpoint("team", "get", "/api/v1/me/team/", "member", get_only=True),
+        Endpoint("team rewards", "get", "/api/v1/me/team/rewards/", "member", get_only=True),
     ]
 
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
-         "products", "product", "redemptions", "redemption", "profile"]
+         "products", "product", "redemptions", "redemption", "profile", "team", "team rewards"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -234,5 +236,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 19
+    assert covered == routes and len(routes) == 21
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

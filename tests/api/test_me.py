@@ -43,6 +43,15 @@ def test_me_is_the_members_profile(member_api, member):
     }
 
 
+def test_me_invite_code_is_the_members_stored_referral_code(member_api, member):
+    from referrals.models import Node
+
+    code = member_api.get(ME).json()["invite_code"]
+
+    assert code == Node.objects.get(member=member).invite_code
+    assert member_api.get(ME).json()["invite_code"] == code  # stable
+
+
 def test_patch_me_changes_the_nickname_stored_as_given(member_api, member):
     nickname = "<script>alert(1)</script>"
 

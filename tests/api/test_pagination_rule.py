@@ -6,7 +6,8 @@ import pytest
 
 pytestmark = pytest.mark.django_db
 
-LISTS = ["/api/v1/me/points/entries/", "/api/v1/products/", "/api/v1/redemptions/"]
+LISTS = ["/api/v1/me/points/entries/", "/api/v1/products/", "/api/v1/redemptions/",
+         "/api/v1/me/team/rewards/"]
 EMPTY_PAGE = {"count": 0, "next": None, "previous": None, "results": []}
 
 

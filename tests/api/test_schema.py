@@ -15,6 +15,8 @@ MEMBER_OPERATIONS = {
     ("/api/v1/me/points/", "get"),
     ("/api/v1/me/points/entries/", "get"),
     ("/api/v1/me/check-in/", "post"),
+    ("/api/v1/me/team/", "get"),
+    ("/api/v1/me/team/rewards/", "get"),
 }
 PUBLIC = {"/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/register/"}
 
@@ -65,6 +67,18 @@ def test_field_names_the_apps_rely_on(schema):
         "id", "delta", "kind", "reason", "balance_after", "created_at"
     }
     assert set(components["PaginatedEntryListOutputList"]["properties"]) == {
+        "count", "next", "previous", "results"
+    }
+    assert set(components["TeamOutput"]["properties"]) == {
+        "inviter", "is_leader", "direct_count", "qualified_direct_count", "team_size",
+        "upgrade_threshold", "rewards",
+    }
+    assert set(components["TeamOutputRewards"]["properties"]) == {"pending", "settled", "reversed"}
+    assert set(components["RewardListOutput"]["properties"]) == {
+        "id", "order", "kind", "kind_display", "level", "outcome", "points", "points_reversed",
+        "status", "available_at", "created_at", "explanation",
+    }
+    assert set(components["PaginatedRewardListOutputList"]["properties"]) == {
         "count", "next", "previous", "results"
     }
 

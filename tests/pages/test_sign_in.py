@@ -4,6 +4,7 @@
 import pytest
 from django.test import Client
 
+from mall.invite import invite_code
 from mall.models import Member
 from points.models import Entry
 from tests.factories import MemberFactory
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize("url", [
     "/", "/points/", "/mall/", "/mall/1/", "/mall/1/redeem/", "/redemptions/", "/redemptions/1/",
-    "/redemptions/1/cancel/", "/invite/", "/accounts/profile/",
+    "/redemptions/1/cancel/", "/invite/", "/team/", "/accounts/profile/",
 ])
 def test_member_pages_redirect_anonymous_visitors_to_sign_in(client, url):
     response = client.get(url)
@@ -134,8 +135,6 @@ def test_register_link_keeps_the_invite_code_in_the_form(client):
 
 
 def test_register_creates_the_member_signs_in_and_earns_the_register_points(client):
-    from mall.invite import invite_code
-
     inviter = MemberFactory()
     response = client.post("/accounts/register/", {
         "username": "newbie", "password": "a-long-passphrase-9", "password2": "a-long-passphrase-9",
