@@ -191,6 +191,7 @@ def bench_expire(args, server, empty_template: str, base: str) -> None:
 EXTRA_BENCHES = {
     "simulate": ("bench/bench_simulation.py", [], ["--scale", "20000", "--rounds", "1"]),
     "catalog": ("bench/bench_catalog.py", [], ["--quick"]),
+    "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
 }
 
 
