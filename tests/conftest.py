@@ -66,3 +66,14 @@ def _default_rules_in_transactional_tests(request):
 
         install_defaults()
         install_default_plan()
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_plans():
+    """Published reward plans are cached by id (they never change); a test that edits one in
+    place (``tests.referrals.helpers.set_plan``) is rolled back, so no test sees another's."""
+    yield
+    from referrals.services import plans
+
+    plans.frozen_plan.cache_clear()
+    plans._terms.cache_clear()

@@ -28,6 +28,7 @@ from django.utils import timezone  # noqa: F401
 
 from points.services._lots import SPEND_ORDER
 from points.services._validation import MAX_KEY, MAX_POINTS, validate_key, validate_text
+from points.services.batch import Credit, earn_many
 from points.services.holds import capture, hold, release
 from points.services.jobs import JOB_BATCH_ACCOUNTS, activate_due, expire_due, release_stale_holds
 from points.services.postings import NEVER, adjust, earn, spend
@@ -35,6 +36,7 @@ from points.services.reversal import reverse
 
 __all__ = [
     "JOB_BATCH_ACCOUNTS",
+    "Credit",
     "MAX_KEY",
     "MAX_POINTS",
     "NEVER",
@@ -43,6 +45,7 @@ __all__ = [
     "adjust",
     "capture",
     "earn",
+    "earn_many",
     "expire_due",
     "hold",
     "release",

@@ -17,15 +17,17 @@ unique per order and kind); a repeated delivery returns what the first one paid.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -44,10 +46,11 @@ from referrals.models import (
     Node,
     Outcome,
     RewardedOrder,
+    RewardKind,
     RewardRecord,
 )
 from referrals.services import plans
-from referrals.services.tree import lock_nodes, node_of, upgrade
+from referrals.services.tree import ensure_nodes, lock_nodes, node_of, upgrade
 
 
 @dataclass(frozen=True)
@@ -80,72 +83,131 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
     now = now or timezone.now()
     with transaction.atomic():
         shop = merchant_by_code(merchant)
-        plan = plans.published_plan()
-        nodes, chain_ids = _lock_for(member.pk, shop)
-        lock_accounts_of_members(chain_ids)
+        positions, plan_id = _lock_chain(member.pk, shop.owner_id if shop else None)
+        lock_accounts_of_members(positions)
         result = earning.record_paid_order(member, order_id=order_id, amount=amount, lines=lines,
                                            paid_at=paid_at, now=now)
         if result.replayed:
             return PaidOrder(result, _replay(result.order, shop))
         if result.order.amount <= 0:  # a free order neither qualifies nor funds anything
             return PaidOrder(result, [])
-        _qualify(nodes[member.pk], nodes, plan, now)
+        plan = plans.frozen_plan(plan_id) if plan_id is not None else None
+        counters = _qualify(positions, member.pk, plan, now)
         if plan is None:
+            _write(None, [], counters)
             return PaidOrder(result, [])
-        records = _reward(result.order, _Line.of(lines), plan, shop, nodes, result.rulebook, now)
+        records = _reward(result.order, _Line.of(lines), plan, shop, positions, result.rulebook, now,
+                          counters)
     return PaidOrder(result, records)
 
 
-def _lock_for(buyer_id: int, shop: Merchant | None) -> tuple[dict[int, Node], list[int]]:
-    """Lock every node the order may read or pay: the buyer, their three inviters, their team
-    leader and the leader's inviter, the merchant's owner."""
-    # One read for the ids. The invite tree never changes, so the leader's inviter can be read
-    # before the lock; the leader itself is checked again once the buyer's node is locked.
-    row = (Node.objects.filter(member_id=buyer_id)
-           .annotate(leader_inviter=Subquery(Node.objects.filter(member_id=OuterRef("leader_id"))
-                                             .values("inviter_id")[:1]))
-           .values_list("inviter_id", "inviter_2_id", "inviter_3_id", "leader_id", "leader_inviter")
-           .first()) or (None,) * 5
-    nodes = lock_nodes([buyer_id, *row, shop.owner_id if shop else None])
-    leader = nodes[buyer_id].leader_id
-    if leader is not None and (leader not in nodes or nodes[leader].inviter_id not in (None, *nodes)):
-        # An upgrade moved the buyer to another team between the read and the lock (rare): lock
-        # the new leader and their inviter too.
-        nodes.update(lock_nodes([leader, _inviter_of(leader)]))
-    return nodes, list(nodes)
+@dataclass(slots=True)
+class _Position:
+    """What an order reads of a locked node (and of its member)."""
+
+    member_id: int
+    inviter_id: int | None
+    inviter_2_id: int | None
+    inviter_3_id: int | None
+    leader_id: int | None
+    is_leader: bool
+    qualified: bool
+    qualified_direct_count: int
+    since_purchase: int
+    is_active: bool
+
+
+def _lock_chain_sql() -> str:
+    # Rows locked in (depth, member id) order, ancestors first: the sort runs below the lock.
+    return f"""
+        WITH buyer AS (
+            SELECT b.member_id, b.inviter_id, b.inviter_2_id, b.inviter_3_id, b.leader_id,
+                   l.inviter_id AS leader_inviter
+            FROM referrals_node b LEFT JOIN referrals_node l ON l.member_id = b.leader_id
+            WHERE b.member_id = %(buyer)s
+        )
+        SELECT n.member_id, n.inviter_id, n.inviter_2_id, n.inviter_3_id, n.leader_id, n.is_leader,
+               n.qualified, n.qualified_direct_count, n.rewards_since_purchase, m.is_active,
+               (SELECT id FROM referrals_rewardplan WHERE status = 'published')
+        FROM referrals_node n JOIN {get_user_model()._meta.db_table} m ON m.id = n.member_id
+        WHERE n.member_id = ANY(ARRAY(
+            SELECT unnest(ARRAY[member_id, inviter_id, inviter_2_id, inviter_3_id, leader_id,
+                                leader_inviter]) FROM buyer) || %(more)s::bigint[])
+        ORDER BY n.depth, n.member_id
+        FOR UPDATE OF n
+    """
+
+
+def _lock_chain(buyer_id: int, owner_id: int | None) -> tuple[dict[int, _Position], int | None]:
+    """Read and lock, in one statement, every node the order may read or pay: the buyer, their
+    three inviters, their team leader and the leader's inviter, the merchant's owner. Returns
+    them by member id, and the published plan's id."""
+    more = [owner_id] if owner_id is not None else []
+    with connection.cursor() as cursor:
+        for attempt in range(2):
+            cursor.execute(_lock_chain_sql(), {"buyer": buyer_id, "more": more})
+            rows = cursor.fetchall()
+            if any(row[0] == buyer_id for row in rows) or attempt:
+                break
+            ensure_nodes([buyer_id])  # a member created by another path: a root node
+    positions = {row[0]: _Position(*row[:10]) for row in rows}
+    plan_id = rows[0][10] if rows else None
+    leader = positions[buyer_id].leader_id
+    if leader is not None and (leader not in positions
+                               or positions[leader].inviter_id not in (None, *positions)):
+        # An upgrade moved the buyer to another team between the CTE's read and the lock (rare):
+        # lock the new leader and their inviter too.
+        for node in lock_nodes([leader, _inviter_of(leader)]).values():
+            positions[node.member_id] = _Position(
+                node.member_id, node.inviter_id, node.inviter_2_id, node.inviter_3_id, node.leader_id,
+                node.is_leader, node.qualified, node.qualified_direct_count,
+                node.rewards_since_purchase, node.member.is_active)
+    return positions, plan_id
 
 
 def _inviter_of(member_id: int) -> int | None:
     return Node.objects.filter(member_id=member_id).values_list("inviter_id", flat=True).first()
 
 
-def _qualify(buyer: Node, nodes: dict[int, Node], plan, now: datetime) -> None:
+@dataclass
+class _Counters:
+    """Changes to the nodes' counters, written in one statement at the end (``_write``)."""
+
+    reset: set[int] = field(default_factory=set)  # own paid order: repurchase count from 0
+    qualify: set[int] = field(default_factory=set)
+    qualified_invitees: dict[int, int] = field(default_factory=dict)
+    since_purchase: dict[int, int] = field(default_factory=dict)
+
+
+def _qualify(positions: dict[int, _Position], buyer_id: int, plan, now: datetime) -> _Counters:
     """The buyer's own paid order: their repurchase count starts again, and their first one
-    qualifies them for their inviter, who becomes a leader at the plan's threshold."""
-    updates = {}
-    if buyer.rewards_since_purchase:
-        buyer.rewards_since_purchase = 0
-        updates["rewards_since_purchase"] = 0
-    if not buyer.qualified:
-        buyer.qualified = True
-        updates["qualified"] = True
-    if updates:
-        Node.objects.filter(pk=buyer.pk).update(**updates)
-    if "qualified" not in updates or buyer.inviter_id is None:
-        return
-    inviter = nodes[buyer.inviter_id]
+    qualifies them for their inviter, who becomes a leader at the plan's threshold (now, so the
+    order is rewarded in the reshaped teams)."""
+    counters = _Counters()
+    buyer = positions[buyer_id]
+    if buyer.since_purchase:
+        counters.reset.add(buyer_id)
+        buyer.since_purchase = 0
+    if buyer.qualified:
+        return counters
+    counters.qualify.add(buyer_id)
+    buyer.qualified = True
+    if buyer.inviter_id is None:
+        return counters
+    inviter = positions[buyer.inviter_id]
     inviter.qualified_direct_count += 1
-    Node.objects.filter(pk=inviter.pk).update(qualified_direct_count=F("qualified_direct_count") + 1)
-    if plan is None or inviter.is_leader:
-        return
-    if inviter.qualified_direct_count >= plan.upgrade_threshold:
-        upgrade(inviter, keep=plan.kept_on_upgrade, now=now)
-        buyer.refresh_from_db(fields=["leader"])
+    counters.qualified_invitees[inviter.member_id] = 1
+    if plan is not None and not inviter.is_leader and (
+            inviter.qualified_direct_count >= plan.upgrade_threshold):
+        upgrade(inviter.member_id, old_leader=inviter.leader_id, keep=plan.kept_on_upgrade, now=now)
+        inviter.is_leader, inviter.leader_id = True, None
+        buyer.leader_id = Node.objects.values_list("leader_id", flat=True).get(member_id=buyer_id)
+    return counters
 
 
-def _chain(buyer: Node, nodes: dict[int, Node]) -> rules_of_rewards.Chain:
-    leader = nodes.get(buyer.leader_id) if buyer.leader_id else None
-    leader_inviter = nodes.get(leader.inviter_id) if leader is not None and leader.inviter_id else None
+def _chain(buyer: _Position, positions: dict[int, _Position]) -> rules_of_rewards.Chain:
+    leader = positions.get(buyer.leader_id) if buyer.leader_id else None
+    leader_inviter = positions.get(leader.inviter_id) if leader is not None and leader.inviter_id else None
     return rules_of_rewards.Chain(
         buyer=buyer.member_id,
         inviters=tuple(pk for pk in (buyer.inviter_id, buyer.inviter_2_id, buyer.inviter_3_id) if pk),
@@ -155,17 +217,17 @@ def _chain(buyer: Node, nodes: dict[int, Node]) -> rules_of_rewards.Chain:
     )
 
 
-def _standing(nodes: dict[int, Node], terms: rules_of_rewards.Terms, now: datetime):
+def _standing(positions: dict[int, _Position], terms: rules_of_rewards.Terms, now: datetime):
     today = {}
     if terms.daily_cap_per_member is not None:
         start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-        today = dict(RewardRecord.objects.filter(beneficiary_id__in=list(nodes), created_at__gte=start)
+        today = dict(RewardRecord.objects.filter(beneficiary_id__in=list(positions), created_at__gte=start)
                      .exclude(outcome=Outcome.LAPSED).values("beneficiary_id")
                      .annotate(total=Sum("points")).values_list("beneficiary_id", "total"))
-    return {pk: rules_of_rewards.Standing(active=node.member.is_active,
-                                          since_purchase=node.rewards_since_purchase,
+    return {pk: rules_of_rewards.Standing(active=position.is_active,
+                                          since_purchase=position.since_purchase,
                                           today=today.get(pk) or 0)
-            for pk, node in nodes.items()}
+            for pk, position in positions.items()}
 
 
 @dataclass(frozen=True)
@@ -181,9 +243,9 @@ class _Line:
                 for line in lines]
 
 
-def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, Node], book,
-            now: datetime) -> list[RewardRecord]:
-    terms = rules_of_rewards.Terms.of(plan)
+def _reward(order: Order, lines, plan, shop: Merchant | None, positions: dict[int, _Position], book,
+            now: datetime, counters: _Counters) -> list[RewardRecord]:
+    terms = plans.terms_of(plan)
     base = rules_of_rewards.base_amount(order.amount, lines, terms.excluded_categories)
     funding = rules_of_rewards.Funding(
         base_amount=base,
@@ -191,43 +253,97 @@ def _reward(order: Order, lines, plan, shop: Merchant | None, nodes: dict[int, N
         rate=book.redemption_points_per_yuan,
         merchant_owner=shop.owner_id if shop else None,
     )
-    buyer = nodes[order.member_id]
-    decided = rules_of_rewards.compute(terms, _chain(buyer, nodes), funding, _standing(nodes, terms, now))
-    RewardedOrder.objects.create(order=order, plan=plan, merchant=shop, base_amount=base,
-                                 budget_percent=funding.budget_percent,
-                                 budget_points=int(funding.budget), created_at=now)
+    buyer = positions[order.member_id]
+    decided = rules_of_rewards.compute(terms, _chain(buyer, positions), funding,
+                                       _standing(positions, terms, now))
     available_at = order.paid_at + timedelta(days=book.pending_days)
-    expires_at = default_expires_at(now, book) or ledger.NEVER
-    records = []
-    for reward in decided:
-        record = RewardRecord(order=order, kind=reward.kind, beneficiary_id=reward.beneficiary,
-                              intended_id=reward.intended, level=reward.level, plan=plan,
-                              outcome=reward.outcome, points=reward.points,
-                              detail={**reward.detail, "order": order.external_id}, created_at=now)
-        if reward.outcome != Outcome.LAPSED and reward.points > 0:
-            with override(settings.LANGUAGE_CODE):  # ledger reasons are stored in the site's language
-                reason = _("%(kind)s, order %(order)s") % {"kind": record.get_kind_display(),
-                                                          "order": order.external_id}
-            record.entry = ledger.earn(
-                nodes[reward.beneficiary].member, reward.points,
-                key=f"reward:{order.external_id}:{reward.kind}", reason=reason[:255],
-                reference=order.external_id, available_at=available_at, expires_at=expires_at,
-                rule_version=f"plan v{plan.version}", explanation={**record.detail, "kind": reward.kind},
-            )
-            record.available_at = available_at
-        records.append(record)
-    RewardRecord.objects.bulk_create(records)
-    counted: dict[int, int] = {}
-    for reward in decided:
-        if reward.outcome != Outcome.LAPSED and reward.kind in REFERRAL_KINDS and reward.points:
-            counted[reward.beneficiary] = counted.get(reward.beneficiary, 0) + reward.points
-    if counted:
-        # One statement for every beneficiary's repurchase count.
-        increment = Case(*(When(member_id=pk, then=Value(points)) for pk, points in counted.items()),
-                         default=Value(0))
-        Node.objects.filter(member_id__in=list(counted)).update(
-            rewards_since_purchase=F("rewards_since_purchase") + increment)
+    paid = [reward for reward in decided if reward.outcome != Outcome.LAPSED and reward.points > 0]
+    with override(settings.LANGUAGE_CODE):  # ledger reasons are stored in the site's language
+        kinds = {kind: str(label) for kind, label in RewardKind.choices}
+        credits = [ledger.Credit(
+            reward.beneficiary, reward.points, key=f"reward:{order.external_id}:{reward.kind}",
+            reason=(_("%(kind)s, order %(order)s") % {"kind": kinds[reward.kind],
+                                                       "order": order.external_id})[:255],
+            reference=order.external_id, rule_version=f"plan v{plan.version}",
+            explanation={**reward.detail, "order": order.external_id, "kind": reward.kind},
+        ) for reward in paid]
+    entries = ledger.earn_many(credits, available_at=available_at,
+                               expires_at=default_expires_at(now, book) or ledger.NEVER)
+    entry_of = {reward.kind: entry for reward, entry in zip(paid, entries, strict=True)}
+    records = [
+        RewardRecord(order=order, kind=reward.kind, beneficiary_id=reward.beneficiary,
+                     intended_id=reward.intended, level=reward.level, plan=plan, outcome=reward.outcome,
+                     points=reward.points, entry=entry_of.get(reward.kind),
+                     available_at=available_at if reward.kind in entry_of else None,
+                     detail={**reward.detail, "order": order.external_id}, created_at=now)
+        for reward in decided
+    ]
+    for reward in paid:
+        if reward.kind in REFERRAL_KINDS:
+            counters.since_purchase[reward.beneficiary] = (
+                counters.since_purchase.get(reward.beneficiary, 0) + reward.points)
+    rewarded = RewardedOrder(order=order, plan=plan, merchant=shop, base_amount=base,
+                             budget_percent=funding.budget_percent, budget_points=int(funding.budget),
+                             created_at=now)
+    _write(rewarded, records, counters)
     return records
+
+
+_RECORD_COLUMNS = ("order_id", "kind", "beneficiary_id", "intended_id", "level", "plan_id", "outcome",
+                   "points", "points_reversed", "entry_id", "available_at", "detail", "created_at")
+_RECORD_TYPES = ("bigint", "text", "bigint", "bigint", "smallint", "bigint", "text", "bigint", "bigint",
+                 "bigint", "timestamptz", "jsonb", "timestamptz")
+
+
+def _write(rewarded: RewardedOrder | None, records: list[RewardRecord], counters: _Counters) -> None:
+    """One statement for what the order changes in referrals: its ``RewardedOrder``, its records
+    (their ids set on ``records``) and every node counter (one row is changed at most once)."""
+    members = sorted(counters.reset | counters.qualify | set(counters.qualified_invitees)
+                     | set(counters.since_purchase))
+    node_update = (
+        "UPDATE referrals_node n SET "
+        "rewards_since_purchase = CASE WHEN v.reset THEN 0 ELSE n.rewards_since_purchase END + v.since, "
+        "qualified = n.qualified OR v.qualify, "
+        "qualified_direct_count = n.qualified_direct_count + v.invitees "
+        "FROM unnest(%s::bigint[], %s::bool[], %s::bool[], %s::int[], %s::bigint[]) "
+        "AS v(member_id, reset, qualify, invitees, since) WHERE n.member_id = v.member_id"
+    )
+    node_params = [members, [pk in counters.reset for pk in members],
+                   [pk in counters.qualify for pk in members],
+                   [counters.qualified_invitees.get(pk, 0) for pk in members],
+                   [counters.since_purchase.get(pk, 0) for pk in members]]
+    with connection.cursor() as cursor:
+        if rewarded is None:
+            if members:
+                cursor.execute(node_update, node_params)
+            return
+        rows = [(r.order_id, r.kind, r.beneficiary_id, r.intended_id, r.level, r.plan_id, r.outcome,
+                 r.points, 0, r.entry_id, r.available_at, json.dumps(r.detail, ensure_ascii=False),
+                 r.created_at) for r in records]
+        columns = ([list(column) for column in zip(*rows, strict=True)] if rows
+                   else [[] for _column in _RECORD_COLUMNS])
+        typed = ", ".join(f"%s::{kind}[]" for kind in _RECORD_TYPES)
+        cursor.execute(
+            f"""
+            WITH rewarded AS (
+                INSERT INTO referrals_rewardedorder (order_id, plan_id, merchant_id, base_amount,
+                                                     budget_percent, budget_points, created_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ), counters AS ({node_update}), record AS (
+                INSERT INTO referrals_rewardrecord ({", ".join(_RECORD_COLUMNS)})
+                SELECT * FROM unnest({typed})
+                RETURNING id, kind
+            )
+            SELECT id, kind FROM record
+            """,
+            [rewarded.order_id, rewarded.plan_id, rewarded.merchant_id, rewarded.base_amount,
+             rewarded.budget_percent, rewarded.budget_points, rewarded.created_at,
+             *node_params, *columns],
+        )
+        ids = dict((kind, pk) for pk, kind in cursor.fetchall())
+    for record in records:
+        record.pk = ids[record.kind]
+        record._state.adding = False
 
 
 def _replay(order: Order, shop: Merchant | None) -> list[RewardRecord]:

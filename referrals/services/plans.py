@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from referrals import rewards
 from referrals.errors import PlanInvalid, PlanLocked, PlanSameEditor, PlanTransition
 from referrals.models import LEVEL_LIMIT, SHARE_FIELDS, PlanStatus, RewardPlan, RewardPlanEvent
 
@@ -151,6 +153,23 @@ def publish(plan: RewardPlan, *, actor) -> RewardPlan:
 
 def published_plan() -> RewardPlan | None:
     return RewardPlan.objects.filter(status=PlanStatus.PUBLISHED).first()
+
+
+@lru_cache(maxsize=32)
+def frozen_plan(plan_id: int) -> RewardPlan:
+    """A plan that left the draft stage, cached: its terms can no longer change (``save_draft``
+    refuses), so every order need not read it again. Keyed by primary key, never reused."""
+    return RewardPlan.objects.get(pk=plan_id)
+
+
+@lru_cache(maxsize=32)
+def _terms(plan_id: int) -> rewards.Terms:
+    return rewards.Terms.of(frozen_plan(plan_id))
+
+
+def terms_of(plan: RewardPlan) -> rewards.Terms:
+    """The plan's terms for ``referrals.rewards``; cached unless it is a draft."""
+    return rewards.Terms.of(plan) if plan.is_editable else _terms(plan.pk)
 
 
 DEFAULT_PLAN = {

@@ -151,18 +151,15 @@ def _is_ancestor(member_id: int, *, of: int) -> bool:
         return cursor.fetchone()[0]
 
 
-def upgrade(node: Node, *, keep: int, now: datetime) -> int:
-    """Make ``node`` (locked) a leader, with sliding (滑落): the first ``keep`` of its direct
-    invitees, by when they joined, stay in the team it leaves; the others, with the members below
-    them in that same team (down to the next leader), join the new leader's team. A member in no
-    team keeps none: all its invitees join. Returns how many members changed team."""
-    old_leader = node.leader_id
-    node.is_leader = True
-    node.leader_since = now
-    node.leader_id = None
-    node.save(update_fields=["is_leader", "leader_since", "leader"])
+def upgrade(member_id: int, *, old_leader: int | None, keep: int, now: datetime) -> int:
+    """Make the member (their node locked, in the team of ``old_leader``) a leader, with sliding
+    (滑落): the first ``keep`` of their direct invitees, by when they joined, stay in the team
+    they leave; the others, with the members below them in that same team (down to the next
+    leader), join the new leader's team. A member in no team keeps none: all their invitees join.
+    Returns how many members changed team."""
+    Node.objects.filter(member_id=member_id).update(is_leader=True, leader_since=now, leader=None)
     kept = keep if old_leader is not None else 0
-    invitees = list(Node.objects.filter(inviter_id=node.member_id)
+    invitees = list(Node.objects.filter(inviter_id=member_id)
                     .order_by("invited_at", "member_id").values_list("member_id", flat=True))
     movers = invitees[kept:]
     if not movers:
@@ -181,6 +178,6 @@ def upgrade(node: Node, *, keep: int, now: datetime) -> int:
             UPDATE referrals_node SET leader_id = %(new)s
             WHERE member_id IN (SELECT member_id FROM moved)
             """,
-            {"movers": movers, "old": old_leader, "new": node.member_id},
+            {"movers": movers, "old": old_leader, "new": member_id},
         )
         return cursor.rowcount

@@ -65,8 +65,12 @@ def points_of(someone) -> int:
 
 def set_plan(**fields) -> RewardPlan:
     """Change the published plan in place (a test shortcut around drafts and four eyes)."""
+    from referrals.services import plans
+
     plan = published_plan()
     for name, value in fields.items():
         setattr(plan, name, value)
     plan.save()
+    plans.frozen_plan.cache_clear()  # published plans never change outside this shortcut
+    plans._terms.cache_clear()
     return plan

@@ -1,0 +1,163 @@
+"""``earn_many``: several earnings posted as one, for a paid order's referral rewards.
+
+Each credit is exactly what ``earn`` posts for the same arguments — the same key and fingerprint,
+the same lot, the same idempotency — but the batch is set-based: one statement credits every
+account's totals, one appends the entries and their lots. That fast path needs every account to
+exist without debt and every key to be new; otherwise (a new member's first points, debt to
+recover, a retry) the batch is rolled back and posted one credit at a time through ``earn``,
+which handles each case and replays a retry.
+
+Locks: the UPDATE locks the accounts in the order PostgreSQL meets them; a caller that posts to
+several members locks their accounts first, in id order (``lock_objects.lock_accounts_of_members``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from points.errors import InvalidArgument
+from points.models import Entry, EntryKind
+from points.policy import default_expires_at
+from points.services import postings
+from points.services._cursor import _posting_cursor
+from points.services._idempotency import _fingerprint, _is_key_violation
+from points.services._validation import _check_points, _check_when, validate_key, validate_text
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One earning of a batch: what ``earn`` takes for one member, less the shared times."""
+
+    member_id: int
+    points: int
+    key: str
+    reason: str
+    reference: str = ""
+    rule_version: str | None = None
+    explanation: dict | None = None
+
+
+class _NotFastPath(Exception):
+    pass
+
+
+def earn_many(credits: Sequence[Credit], *, available_at: datetime | None = None,
+              expires_at: datetime | Literal["never"] | None = None) -> list[Entry]:
+    """Post ``credits`` (see the module) and return their ``earn`` entries, in order. All lots are
+    pending until ``available_at`` and expire at ``expires_at`` (as for ``earn``). Raises what
+    ``earn`` raises; a key twice in one batch is an ``InvalidArgument``."""
+    if not credits:
+        return []
+    checked = []
+    for credit in credits:
+        _check_points(credit.points)
+        validate_key(credit.key)
+        checked.append((credit, validate_text("reason", credit.reason, required=True, max_length=255),
+                        validate_text("reference", credit.reference, required=False, max_length=100),
+                        validate_text("rule_version", credit.rule_version, required=False, max_length=32)))
+    if len({credit.key for credit in credits}) < len(credits):
+        raise InvalidArgument("Each credit of a batch needs its own key.")
+    _check_when("available_at", available_at)
+    if expires_at != postings.NEVER:
+        _check_when("expires_at", expires_at)
+    try:
+        with transaction.atomic(), _posting_cursor() as cursor:
+            return _post_batch(cursor, checked, available_at, expires_at)
+    except _NotFastPath:
+        pass
+    except IntegrityError as exc:  # a key used before: earn replays it (or says it conflicts)
+        if not _is_key_violation(exc):
+            raise
+    return [postings.earn(_Member(credit.member_id), credit.points, key=credit.key, reason=credit.reason,
+                          reference=credit.reference, available_at=available_at, expires_at=expires_at,
+                          rule_version=credit.rule_version, explanation=credit.explanation)
+            for credit in credits]
+
+
+@dataclass(frozen=True)
+class _Member:
+    """What ``earn`` reads of a member: the primary key."""
+
+    pk: int
+
+
+def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
+    now = timezone.now()
+    lot_available_at = available_at or now
+    pending = lot_available_at > now
+    lot_expires_at = (default_expires_at(now) if expires_at is None
+                      else None if expires_at == postings.NEVER else expires_at)
+    per_member: dict[int, int] = {}
+    for credit, *_texts in checked:
+        per_member[credit.member_id] = per_member.get(credit.member_id, 0) + credit.points
+    members = list(per_member)
+    totals = [per_member[pk] for pk in members]
+    cursor.execute(
+        "UPDATE points_account a SET available = a.available + v.available, "
+        "pending = a.pending + v.pending, lifetime_earned = a.lifetime_earned + v.earned "
+        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+        "AS v(member_id, available, pending, earned) "
+        "WHERE a.member_id = v.member_id AND a.debt = 0 "
+        "RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt",
+        [members, [0 if pending else t for t in totals], [t if pending else 0 for t in totals], totals],
+    )
+    accounts = {member_id: (account_id, total) for member_id, account_id, total in cursor.fetchall()}
+    if len(accounts) < len(members):
+        raise _NotFastPath  # a new account or debt to recover: earn handles each
+    running = {pk: accounts[pk][1] - per_member[pk] for pk in members}
+    rows = []
+    for credit, reason, reference, rule_version in checked:
+        running[credit.member_id] += credit.points
+        rows.append((
+            accounts[credit.member_id][0], credit.key, credit.points, running[credit.member_id], reason,
+            reference, _fingerprint(EntryKind.EARN, credit.member_id, credit.points, reference,
+                                    available_at, expires_at),
+            rule_version, None if credit.explanation is None else json.dumps(credit.explanation,
+                                                                             ensure_ascii=False),
+        ))
+    columns = list(zip(*rows, strict=True))
+    cursor.execute(
+        """
+        WITH entry AS (
+            INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason, reference,
+                                      fingerprint, rule_version, explanation, created_at)
+            SELECT v.account_id, v.key, %s, v.delta, v.balance_after, v.reason, v.reference,
+                   v.fingerprint, v.rule_version, v.explanation, %s::timestamptz
+            FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                        %s::text[], %s::text[], %s::jsonb[])
+                 AS v(account_id, key, delta, balance_after, reason, reference, fingerprint,
+                      rule_version, explanation)
+            -- a refusal recorded under one of the keys: not the fast path (earn replays it)
+            WHERE NOT EXISTS (SELECT 1 FROM points_refusal r WHERE r.key = ANY(%s::text[]))
+            RETURNING id, key, account_id, delta
+        ), lot AS (
+            INSERT INTO points_lot (account_id, entry_id, amount, remaining, pending, available_at,
+                                    expires_at, created_at)
+            SELECT account_id, id, delta, delta, %s::boolean, %s::timestamptz, %s::timestamptz,
+                   %s::timestamptz
+            FROM entry
+        )
+        SELECT id, key FROM entry
+        """,
+        [EntryKind.EARN, now, *[list(column) for column in columns], list(columns[1]),
+         pending, lot_available_at, lot_expires_at, now],
+    )
+    ids = dict((key, entry_id) for entry_id, key in cursor.fetchall())
+    if len(ids) < len(rows):
+        raise _NotFastPath
+    entries = []
+    for (credit, reason, reference, rule_version), row in zip(checked, rows, strict=True):
+        entry = Entry(id=ids[credit.key], account_id=row[0], key=credit.key, kind=EntryKind.EARN,
+                      delta=credit.points, balance_after=row[3], reason=reason, reference=reference,
+                      fingerprint=row[6], rule_version=rule_version, explanation=credit.explanation,
+                      created_at=now)
+        entry._state.adding = False
+        entries.append(entry)
+    return entries
