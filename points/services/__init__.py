@@ -3,6 +3,8 @@
 Every function here is one *posting*: it locks the member's account row, changes lots, holds and
 the account's cached totals together, appends journal entries, and commits (or joins the caller's
 transaction through a savepoint). Pages, the API, the admin, tasks and other apps call these.
+``earn_many`` posts several earnings at once (one paid order's referral rewards), each exactly as
+``earn`` would, set-based.
 
 Idempotency. Every posting carries a caller-chosen ``key``, unique in the database:
 

@@ -102,11 +102,12 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
     cursor.execute(
         "UPDATE points_account a SET available = a.available + v.available, "
         "pending = a.pending + v.pending, lifetime_earned = a.lifetime_earned + v.earned "
-        "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+        f"FROM (VALUES {', '.join(['(%s::bigint, %s::bigint, %s::bigint, %s::bigint)'] * len(members))}) "
         "AS v(member_id, available, pending, earned) "
         "WHERE a.member_id = v.member_id AND a.debt = 0 "
         "RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt",
-        [members, [0 if pending else t for t in totals], [t if pending else 0 for t in totals], totals],
+        [value for pk, total in zip(members, totals, strict=True)
+         for value in (pk, 0 if pending else total, total if pending else 0, total)],
     )
     accounts = {member_id: (account_id, total) for member_id, account_id, total in cursor.fetchall()}
     if len(accounts) < len(members):
@@ -122,16 +123,16 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
             rule_version, None if credit.explanation is None else json.dumps(credit.explanation,
                                                                              ensure_ascii=False),
         ))
-    columns = list(zip(*rows, strict=True))
+    row_sql = ("(%s::bigint, %s::text, %s::bigint, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
+               "%s::jsonb)")
     cursor.execute(
-        """
+        f"""
         WITH entry AS (
             INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason, reference,
                                       fingerprint, rule_version, explanation, created_at)
             SELECT v.account_id, v.key, %s, v.delta, v.balance_after, v.reason, v.reference,
                    v.fingerprint, v.rule_version, v.explanation, %s::timestamptz
-            FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
-                        %s::text[], %s::text[], %s::jsonb[])
+            FROM (VALUES {", ".join([row_sql] * len(rows))})
                  AS v(account_id, key, delta, balance_after, reason, reference, fingerprint,
                       rule_version, explanation)
             -- a refusal recorded under one of the keys: not the fast path (earn replays it)
@@ -146,7 +147,7 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
         )
         SELECT id, key FROM entry
         """,
-        [EntryKind.EARN, now, *[list(column) for column in columns], list(columns[1]),
+        [EntryKind.EARN, now, *[value for row in rows for value in row], [row[1] for row in rows],
          pending, lot_available_at, lot_expires_at, now],
     )
     ids = dict((key, entry_id) for entry_id, key in cursor.fetchall())

@@ -161,47 +161,57 @@ def record_paid_order(member: AbstractUser, *, order_id: str, amount: Decimal | 
     now = now or timezone.now()
     content = _order_content(member.pk, amount, paid_at, order_lines)
 
-    with transaction.atomic():
-        existing = Order.objects.select_for_update().filter(external_id=order_id).first()
-        if existing is not None:
-            return _replay_order(existing, content)
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    external_id=order_id, member=member, tier=member.tier, amount=amount,
-                    paid_at=paid_at, created_at=now,
-                )
-        except IntegrityError:
-            # A concurrent delivery of the same order committed first (we waited on the unique
-            # index): answer as it did.
-            existing = Order.objects.select_for_update().filter(external_id=order_id).first()
-            if existing is None:
-                raise
-            return _replay_order(existing, content)
-        OrderLine.objects.bulk_create(
-            OrderLine(order=order, sku=line.sku, categories=list(line.categories),
-                      amount=line.amount, quantity=line.quantity)
-            for line in order_lines
-        )
-        book = rulebook_for(member)
-        decision, reason = _in_default_language(
-            lambda: (
-                evaluator.evaluate_order(book, member_context(member),
-                                         evaluator.Order(amount=amount, lines=order_lines)),
-                _("Points for order %(order_id)s") % {"order_id": order_id},
+    # No savepoint of its own: a caller's transaction (the order hook's, with the referral rewards)
+    # rolls back as a whole, and a conflict is raised only once the block is left.
+    with transaction.atomic(savepoint=False):
+        outcome = _store_paid_order(member, order_id, amount, order_lines, paid_at, now, content)
+    if isinstance(outcome, IdempotencyConflict):
+        raise outcome
+    return outcome
+
+
+def _store_paid_order(member, order_id, amount, order_lines, paid_at, now,
+                      content) -> OrderEarning | IdempotencyConflict:
+    existing = Order.objects.select_for_update().filter(external_id=order_id).first()
+    if existing is not None:
+        return _replay_or_conflict(existing, content)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                external_id=order_id, member=member, tier=member.tier, amount=amount,
+                paid_at=paid_at, created_at=now,
             )
+    except IntegrityError:
+        # A concurrent delivery of the same order committed first (we waited on the unique
+        # index): answer as it did.
+        existing = Order.objects.select_for_update().filter(external_id=order_id).first()
+        if existing is None:
+            raise
+        return _replay_or_conflict(existing, content)
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, sku=line.sku, categories=list(line.categories),
+                  amount=line.amount, quantity=line.quantity)
+        for line in order_lines
+    )
+    book = rulebook_for(member)
+    decision, reason = _in_default_language(
+        lambda: (
+            evaluator.evaluate_order(book, member_context(member),
+                                     evaluator.Order(amount=amount, lines=order_lines)),
+            _("Points for order %(order_id)s") % {"order_id": order_id},
         )
-        explanation = decision.as_json()
-        if decision.points <= 0:
-            return OrderEarning(order, None, 0, "none", None, explanation, rulebook=book)
-        available_at = paid_at + timedelta(days=book.pending_days)
-        entry = services.earn(
-            member, decision.points, key=f"order:{order_id}", reason=reason[:255],
-            reference=order_id, available_at=available_at, expires_at=_expiry(book, now),
-            rule_version=str(book.version), explanation=explanation,
-        )
-        order.entry = entry
-        order.save(update_fields=["entry"])
+    )
+    explanation = decision.as_json()
+    if decision.points <= 0:
+        return OrderEarning(order, None, 0, "none", None, explanation, rulebook=book)
+    available_at = paid_at + timedelta(days=book.pending_days)
+    entry = services.earn(
+        member, decision.points, key=f"order:{order_id}", reason=reason[:255],
+        reference=order_id, available_at=available_at, expires_at=_expiry(book, now),
+        rule_version=str(book.version), explanation=explanation,
+    )
+    order.entry = entry
+    order.save(update_fields=["entry"])
     return OrderEarning(order, entry, entry.delta, _status(available_at, now), available_at,
                         explanation, rulebook=book)
 
@@ -217,6 +227,13 @@ def _status(available_at: datetime, received_at: datetime) -> str:
 def _order_content(member_id, amount, paid_at, lines) -> tuple:
     return (member_id, amount, paid_at,
             tuple((line.sku, tuple(line.categories), line.amount, line.quantity) for line in lines))
+
+
+def _replay_or_conflict(order: Order, content: tuple) -> OrderEarning | IdempotencyConflict:
+    try:
+        return _replay_order(order, content)
+    except IdempotencyConflict as exc:
+        return exc
 
 
 def _replay_order(order: Order, content: tuple) -> OrderEarning:
