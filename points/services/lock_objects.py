@@ -102,19 +102,20 @@ def lock_accounts(cursor: Cursor, ids: list[int]) -> None:
     cursor.fetchall()
 
 
-def lock_accounts_of_members(member_ids) -> None:
+def lock_accounts_of_members(member_ids) -> set[int]:
     """Lock the existing accounts of ``member_ids`` in account id order, for a transaction that
     posts to several members (a paid order and its referral rewards): taken before its first
     posting, the same order as the jobs', so it never waits on a job in a cycle. An account that
-    does not exist yet is created, and locked, by its first posting."""
+    does not exist yet is created, and locked, by its first posting. Returns the members whose
+    account exists without debt (earnings keep it so: they only ever pay debt back)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM points_account WHERE member_id = ANY(%s) ORDER BY id FOR UPDATE",
+            "SELECT member_id, debt FROM points_account WHERE member_id = ANY(%s) ORDER BY id FOR UPDATE",
             [sorted(set(member_ids))],
         )
-        cursor.fetchall()
+        return {member_id for member_id, debt in cursor.fetchall() if debt == 0}
 
 
 def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:

@@ -84,7 +84,7 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
     with transaction.atomic():
         shop = merchant_by_code(merchant)
         positions, plan_id = _lock_chain(member.pk, shop.owner_id if shop else None)
-        lock_accounts_of_members(positions)
+        clean = lock_accounts_of_members(positions)
         result = earning.record_paid_order(member, order_id=order_id, amount=amount, lines=lines,
                                            paid_at=paid_at, now=now)
         if result.replayed:
@@ -97,7 +97,7 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
             _write(None, [], counters)
             return PaidOrder(result, [])
         records = _reward(result.order, _Line.of(lines), plan, shop, positions, result.rulebook, now,
-                          counters)
+                          counters, clean)
     return PaidOrder(result, records)
 
 
@@ -244,7 +244,7 @@ class _Line:
 
 
 def _reward(order: Order, lines, plan, shop: Merchant | None, positions: dict[int, _Position], book,
-            now: datetime, counters: _Counters) -> list[RewardRecord]:
+            now: datetime, counters: _Counters, clean: set[int]) -> list[RewardRecord]:
     terms = plans.terms_of(plan)
     base = rules_of_rewards.base_amount(order.amount, lines, terms.excluded_categories)
     funding = rules_of_rewards.Funding(
@@ -267,8 +267,11 @@ def _reward(order: Order, lines, plan, shop: Merchant | None, positions: dict[in
             reference=order.external_id, rule_version=f"plan v{plan.version}",
             explanation={**reward.detail, "order": order.external_id, "kind": reward.kind},
         ) for reward in paid]
+    # The order is new (a replay returned before), so are its reward keys; the accounts were locked
+    # at the start: with all of them clean, the batch needs no savepoint.
     entries = ledger.earn_many(credits, available_at=available_at,
-                               expires_at=default_expires_at(now, book) or ledger.NEVER)
+                               expires_at=default_expires_at(now, book) or ledger.NEVER,
+                               locked_clean_new=all(credit.member_id in clean for credit in credits))
     entry_of = {reward.kind: entry for reward, entry in zip(paid, entries, strict=True)}
     records = [
         RewardRecord(order=order, kind=reward.kind, beneficiary_id=reward.beneficiary,

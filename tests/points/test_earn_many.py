@@ -93,3 +93,16 @@ def test_refusals_before_anything_is_written(two):
         earn_many([Credit(a.pk, 5, key="same", reason="r"), Credit(b.pk, 5, key="same", reason="r")])
     assert snapshot(a, b) == before
     assert earn_many([]) == []
+
+
+def test_without_a_savepoint_for_locked_clean_accounts(two, ledger_invariants):
+    from points.services.lock_objects import lock_accounts_of_members
+
+    a, b = two
+    fresh = MemberFactory()
+    with clock(T0):
+        assert lock_accounts_of_members([a.pk, b.pk, fresh.pk]) == {a.pk, b.pk}
+        posted = earn_many(credits(a, b), locked_clean_new=True)
+        assert [e.delta for e in posted] == [150, 100, 50]
+        with pytest.raises(RuntimeError):  # a promise broken: the caller's transaction is aborted
+            earn_many([Credit(fresh.pk, 5, key="new-account", reason="r")], locked_clean_new=True)
