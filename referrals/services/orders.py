@@ -83,8 +83,7 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
     now = now or timezone.now()
     with transaction.atomic():
         shop = merchant_by_code(merchant)
-        positions, plan_id = _lock_chain(member.pk, shop.owner_id if shop else None)
-        clean = lock_accounts_of_members(positions)
+        positions, plan_id, clean = _lock_chain(member.pk, shop.owner_id if shop else None)
         result = earning.record_paid_order(member, order_id=order_id, amount=amount, lines=lines,
                                            paid_at=paid_at, now=now)
         if result.replayed:
@@ -117,36 +116,43 @@ class _Position:
     is_active: bool
 
 
+# The ids an order reads: the buyer, their three inviters, their team leader and the leader's
+# inviter (an unlocked read: the invite tree never changes; the leader is checked again once the
+# buyer's node is locked), and the merchant's owner.
+_CHAIN_IDS = """ARRAY(
+    SELECT unnest(ARRAY[b.member_id, b.inviter_id, b.inviter_2_id, b.inviter_3_id, b.leader_id,
+                        l.inviter_id])
+    FROM referrals_node b LEFT JOIN referrals_node l ON l.member_id = b.leader_id
+    WHERE b.member_id = %(buyer)s) || %(more)s::bigint[]"""
+
+
 def _lock_chain_sql() -> str:
-    # Rows locked in (depth, member id) order, ancestors first: the sort runs below the lock.
+    # Two statements in one round trip: the nodes, ancestors first (the sort runs below the lock),
+    # then their accounts in id order, as lock_objects.lock_accounts_of_members locks them.
     return f"""
-        WITH buyer AS (
-            SELECT b.member_id, b.inviter_id, b.inviter_2_id, b.inviter_3_id, b.leader_id,
-                   l.inviter_id AS leader_inviter
-            FROM referrals_node b LEFT JOIN referrals_node l ON l.member_id = b.leader_id
-            WHERE b.member_id = %(buyer)s
-        )
         SELECT n.member_id, n.inviter_id, n.inviter_2_id, n.inviter_3_id, n.leader_id, n.is_leader,
                n.qualified, n.qualified_direct_count, n.rewards_since_purchase, m.is_active,
                (SELECT id FROM referrals_rewardplan WHERE status = 'published')
         FROM referrals_node n JOIN {get_user_model()._meta.db_table} m ON m.id = n.member_id
-        WHERE n.member_id = ANY(ARRAY(
-            SELECT unnest(ARRAY[member_id, inviter_id, inviter_2_id, inviter_3_id, leader_id,
-                                leader_inviter]) FROM buyer) || %(more)s::bigint[])
+        WHERE n.member_id = ANY({_CHAIN_IDS})
         ORDER BY n.depth, n.member_id
-        FOR UPDATE OF n
+        FOR UPDATE OF n;
+        SELECT member_id, debt FROM points_account WHERE member_id = ANY({_CHAIN_IDS})
+        ORDER BY id FOR UPDATE
     """
 
 
-def _lock_chain(buyer_id: int, owner_id: int | None) -> tuple[dict[int, _Position], int | None]:
-    """Read and lock, in one statement, every node the order may read or pay: the buyer, their
-    three inviters, their team leader and the leader's inviter, the merchant's owner. Returns
-    them by member id, and the published plan's id."""
+def _lock_chain(buyer_id: int, owner_id: int | None) -> tuple[dict[int, _Position], int | None, set[int]]:
+    """Read and lock every node the order may read or pay (``_CHAIN_IDS``), then their accounts,
+    in one round trip. Returns the nodes by member id, the published plan's id, and the members
+    whose account exists without debt (``lock_accounts_of_members``)."""
     more = [owner_id] if owner_id is not None else []
     with connection.cursor() as cursor:
         for attempt in range(2):
             cursor.execute(_lock_chain_sql(), {"buyer": buyer_id, "more": more})
             rows = cursor.fetchall()
+            cursor.nextset()
+            clean = {member_id for member_id, debt in cursor.fetchall() if debt == 0}
             if any(row[0] == buyer_id for row in rows) or attempt:
                 break
             ensure_nodes([buyer_id])  # a member created by another path: a root node
@@ -155,14 +161,14 @@ def _lock_chain(buyer_id: int, owner_id: int | None) -> tuple[dict[int, _Positio
     leader = positions[buyer_id].leader_id
     if leader is not None and (leader not in positions
                                or positions[leader].inviter_id not in (None, *positions)):
-        # An upgrade moved the buyer to another team between the CTE's read and the lock (rare):
-        # lock the new leader and their inviter too.
+        # An upgrade moved the buyer to another team between the read and the lock (rare): lock
+        # the new leader and their inviter too (their accounts are locked by their postings).
         for node in lock_nodes([leader, _inviter_of(leader)]).values():
             positions[node.member_id] = _Position(
                 node.member_id, node.inviter_id, node.inviter_2_id, node.inviter_3_id, node.leader_id,
                 node.is_leader, node.qualified, node.qualified_direct_count,
                 node.rewards_since_purchase, node.member.is_active)
-    return positions, plan_id
+    return positions, plan_id, clean
 
 
 def _inviter_of(member_id: int) -> int | None:
