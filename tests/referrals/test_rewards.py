@@ -149,11 +149,15 @@ def test_refund_after_settlement_and_spending_leaves_debt():
     pay(kid, "100.00", order_id="settled", paid_at=timezone.now() - timedelta(days=10))
     activate_due(now=timezone.now())
     assert Account.objects.get(member=parent).available == 150
-    spend(parent, 150, key="spend-all", reason="test")
-    result = refund("settled", "100.00")
-    assert result.rewards_reversed == 150
+    spend(parent, 100, key="spend-most", reason="test")
+    assert refund("settled", "20.00").rewards_reversed == 30  # partial, after settlement: 50 -> 20
+    assert Account.objects.get(member=parent).available == 20
+    spend(parent, 20, key="spend-rest", reason="test")
+    result = refund("settled", "80.00")
+    assert result.rewards_reversed == 120
     account = Account.objects.get(member=parent)
-    assert (account.debt, account.available) == (150, 0)
+    assert (account.debt, account.available) == (120, 0)
+    assert RewardRecord.objects.get(order__external_id="settled").points_reversed == 150
 
 
 def test_full_refund_unqualifies_the_invitee_but_the_upgrade_stays(example):
