@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.http import Http404
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone, translation
 
 from referrals import simulation
@@ -425,7 +425,9 @@ def test_page_shows_both_columns(english, viewer, draft):
     assert ('<tr id="row-deepest_level"><th scope="row">Deepest level paid</th><td>1</td><td>2</td></tr>'
             in body)
     assert '<tr id="row-percent_of_revenue"><th scope="row">Share of revenue</th><td>4.15%</td>' in body
-    assert f"&rsaquo; v{draft.version} {draft.name} (Draft)" in body  # the breadcrumb back to the plan
+    # The breadcrumb links back to the plan's page (referrals.admin registers it).
+    back = reverse("admin:referrals_rewardplan_change", args=[draft.pk])
+    assert f'&rsaquo; <a href="{back}">v{draft.version} {draft.name} (Draft)</a>' in body
 
 
 @pytest.mark.parametrize("days, error", [
