@@ -164,21 +164,23 @@ class RewardPlan(models.Model):
         _("budget % of the mall's own orders"), "5",
         _("奖励预算: the share of a mall order's amount that funds its rewards (0-20%)."), Decimal("20"),
     )
-    # xgettext:no-python-format
-    direct_share = _percent(_("direct share %"), "30", _("直推奖: % of the budget to the buyer's inviter."))
+    direct_share = _percent(
+        # xgettext:no-python-format
+        _("direct share %"), "30", _("直推奖: the budget's share for the buyer's inviter."))
     team_share = _percent(
         # xgettext:no-python-format
-        _("team share %"), "20", _("见点奖: % of the budget to the buyer's team leader (within 3 levels)."))
+        _("team share %"), "20",
+        _("见点奖: the budget's share for the buyer's team leader (within 3 levels)."))
     same_level_share = _percent(
         # xgettext:no-python-format
         _("same-level share %"), "10",
-        _("平级奖: % of the budget to the leader who invited the team leader, if also a leader."))
+        _("平级奖: the budget's share for the leader who invited the team leader, if also a leader."))
     buyer_share = _percent(
         # xgettext:no-python-format
-        _("buyer share %"), "30", _("Merchant orders: % of the budget back to the buyer."))
+        _("buyer share %"), "30", _("Merchant orders: the budget's share back to the buyer."))
     merchant_share = _percent(
         # xgettext:no-python-format
-        _("merchant share %"), "10", _("Merchant orders: % of the budget to the merchant's owner."))
+        _("merchant share %"), "10", _("Merchant orders: the budget's share for the merchant's owner."))
     max_levels = models.PositiveSmallIntegerField(
         _("levels paid"), default=LEVEL_LIMIT,
         validators=[MinValueValidator(1), MaxValueValidator(LEVEL_LIMIT)],

@@ -14,6 +14,7 @@ from django.utils.translation import gettext, ngettext, override
 from catalog.models import ProductKind, RedemptionStatus
 from mall.models import Tier
 from points.models import EntryKind, HoldStatus
+from referrals.models import Outcome, PlanStatus, RewardKind, RewardPlanEvent, Rotation
 from rules.models import RuleSetEvent, RuleSetStatus
 from tests.factories import MemberFactory
 
@@ -48,14 +49,16 @@ STORED = sorted(
        for text in literals(module.relative_to(ROOT), "gettext_noop")}
     | set(literals("points/services/earning.py", "_"))
     | set(literals("rules/evaluator.py", "_", "gettext"))
+    | set(literals("referrals/services/orders.py", "_"))
 )
-CHOICES = [EntryKind, HoldStatus, Tier, ProductKind, RedemptionStatus, RuleSetStatus, RuleSetEvent.Action]
+CHOICES = [EntryKind, HoldStatus, Tier, ProductKind, RedemptionStatus, RuleSetStatus, RuleSetEvent.Action,
+           RewardKind, Outcome, PlanStatus, Rotation, RewardPlanEvent.Action]
 
 
 def test_the_stored_texts_were_found():
     for msgid in ("%(points)s points became available", "%(points)s points expired",
                   "%(points)s points reserved", "Points for order %(order_id)s",
-                  "Refund of order %(order_id)s", "Redemption #%(id)s"):
+                  "Refund of order %(order_id)s", "Redemption #%(id)s", "%(kind)s, order %(order)s"):
         assert msgid in STORED
 
 

@@ -85,10 +85,10 @@ def test_life_cycle_with_four_eyes():
 
 def test_warnings_when_paying_beyond_the_direct_level():
     plan = plans.published_plan()
-    assert any("anti-pyramid" in text for text in plans.warnings(plan))
+    assert any("禁止传销条例" in text for text in plans.warnings(plan))
     plan.team_share = plan.same_level_share = Decimal("0")
     plan.max_levels = 1
-    assert not any("anti-pyramid" in text for text in plans.warnings(plan))
+    assert not any("禁止传销条例" in text for text in plans.warnings(plan))
 
 
 def test_registration_and_behaviours_pay_no_referral_reward():
@@ -105,3 +105,16 @@ def test_registration_and_behaviours_pay_no_referral_reward():
     earning.record_behaviour(new, action="share", occurred_at=timezone.now(), key="share-1")
     assert not RewardRecord.objects.exists()
     assert not Entry.objects.filter(account__member=inviter).exists()
+
+
+def test_staff_groups_split_editing_from_publishing():
+    from django.contrib.auth.models import Group
+
+    editor = Group.objects.get(name="推广方案编辑 / Referral plan editor")
+    publisher = Group.objects.get(name="推广方案发布 / Referral plan publisher")
+    service = Group.objects.get(name="客服 / Customer service")
+    codes = lambda group: set(group.permissions.values_list("codename", flat=True))  # noqa: E731
+    assert {"change_rewardplan", "add_merchant"} <= codes(editor)
+    assert "publish_rewardplan" not in codes(editor)
+    assert "publish_rewardplan" in codes(publisher) and "change_rewardplan" not in codes(publisher)
+    assert "view_rewardrecord" in codes(service) and "view_redemption" in codes(service)
