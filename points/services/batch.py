@@ -2,7 +2,7 @@
 
 Each credit is exactly what ``earn`` posts for the same arguments — the same key and fingerprint,
 the same lot, the same idempotency — but the batch is set-based: one statement credits every
-account's totals, one appends the entries and their lots. That fast path needs every account to
+account's totals and appends the entries and their lots. That fast path needs every account to
 exist without debt and every key to be new; otherwise (a new member's first points, debt to
 recover, a retry) the batch is rolled back and posted one credit at a time through ``earn``,
 which handles each case and replays a retry.
@@ -108,50 +108,45 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
     pending = lot_available_at > now
     lot_expires_at = (default_expires_at(now) if expires_at is None
                       else None if expires_at == postings.NEVER else expires_at)
-    per_member: dict[int, int] = {}
-    for credit, *_texts in checked:
-        per_member[credit.member_id] = per_member.get(credit.member_id, 0) + credit.points
-    members = list(per_member)
-    totals = [per_member[pk] for pk in members]
-    cursor.execute(
-        "UPDATE points_account a SET available = a.available + v.available, "
-        "pending = a.pending + v.pending, lifetime_earned = a.lifetime_earned + v.earned "
-        f"FROM (VALUES {', '.join(['(%s::bigint, %s::bigint, %s::bigint, %s::bigint)'] * len(members))}) "
-        "AS v(member_id, available, pending, earned) "
-        "WHERE a.member_id = v.member_id AND a.debt = 0 "
-        "RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt",
-        [value for pk, total in zip(members, totals, strict=True)
-         for value in (pk, 0 if pending else total, total if pending else 0, total)],
-    )
-    accounts = {member_id: (account_id, total) for member_id, account_id, total in cursor.fetchall()}
-    if len(accounts) < len(members):
-        raise _NotFastPath  # a new account or debt to recover: earn handles each
-    running = {pk: accounts[pk][1] - per_member[pk] for pk in members}
-    rows = []
-    for credit, reason, reference, rule_version in checked:
-        running[credit.member_id] += credit.points
-        rows.append((
-            accounts[credit.member_id][0], credit.key, credit.points, running[credit.member_id], reason,
-            reference, _fingerprint(EntryKind.EARN, credit.member_id, credit.points, reference,
-                                    available_at, expires_at),
-            rule_version, None if credit.explanation is None else json.dumps(credit.explanation,
-                                                                             ensure_ascii=False),
-        ))
-    row_sql = ("(%s::bigint, %s::text, %s::bigint, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
+    rows = [
+        (position, credit.member_id, credit.key, credit.points, reason, reference,
+         _fingerprint(EntryKind.EARN, credit.member_id, credit.points, reference, available_at,
+                      expires_at),
+         rule_version,
+         None if credit.explanation is None else json.dumps(credit.explanation, ensure_ascii=False))
+        for position, (credit, reason, reference, rule_version) in enumerate(checked)
+    ]
+    row_sql = ("(%s::int, %s::bigint, %s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
                "%s::jsonb)")
+    # One statement: credit each account once with its members' sum (only accounts without debt),
+    # append each entry with its balance after (the account's new total less the same member's
+    # later credits of the batch), and its lot. An account missing from ``account`` leaves its
+    # entries out, which the caller sees and rolls back.
     cursor.execute(
         f"""
-        WITH entry AS (
+        WITH v(position, member_id, key, delta, reason, reference, fingerprint, rule_version,
+               explanation) AS (VALUES {", ".join([row_sql] * len(rows))}),
+        per_member AS (SELECT member_id, SUM(delta) AS total FROM v GROUP BY member_id),
+        account AS (
+            UPDATE points_account a
+            SET available = a.available + CASE WHEN %s::boolean THEN 0 ELSE p.total END,
+                pending = a.pending + CASE WHEN %s::boolean THEN p.total ELSE 0 END,
+                lifetime_earned = a.lifetime_earned + p.total
+            FROM per_member p WHERE a.member_id = p.member_id AND a.debt = 0
+            RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt AS total
+        ), entry AS (
             INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason, reference,
                                       fingerprint, rule_version, explanation, created_at)
-            SELECT v.account_id, v.key, %s, v.delta, v.balance_after, v.reason, v.reference,
-                   v.fingerprint, v.rule_version, v.explanation, %s::timestamptz
-            FROM (VALUES {", ".join([row_sql] * len(rows))})
-                 AS v(account_id, key, delta, balance_after, reason, reference, fingerprint,
-                      rule_version, explanation)
+            SELECT account.id, v.key, %s::text, v.delta,
+                   account.total - COALESCE(SUM(v.delta) OVER (
+                       PARTITION BY v.member_id ORDER BY v.position DESC
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
+                   v.reason, v.reference, v.fingerprint, v.rule_version, v.explanation, %s::timestamptz
+            FROM v JOIN account ON account.member_id = v.member_id
             -- a refusal recorded under one of the keys: not the fast path (earn replays it)
-            WHERE NOT EXISTS (SELECT 1 FROM points_refusal r WHERE r.key = ANY(%s::text[]))
-            RETURNING id, key, account_id, delta
+            WHERE NOT EXISTS (SELECT 1 FROM points_refusal r WHERE r.key IN (SELECT key FROM v))
+            ORDER BY v.position  -- entry ids in the batch's order
+            RETURNING id, key, account_id, delta, balance_after
         ), lot AS (
             INSERT INTO points_lot (account_id, entry_id, amount, remaining, pending, available_at,
                                     expires_at, created_at)
@@ -159,18 +154,20 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
                    %s::timestamptz
             FROM entry
         )
-        SELECT id, key FROM entry
+        SELECT key, id, account_id, balance_after FROM entry
         """,
-        [EntryKind.EARN, now, *[value for row in rows for value in row], [row[1] for row in rows],
+        [*[value for row in rows for value in row], pending, pending, EntryKind.EARN, now,
          pending, lot_available_at, lot_expires_at, now],
     )
-    ids = dict((key, entry_id) for entry_id, key in cursor.fetchall())
-    if len(ids) < len(rows):
-        raise _NotFastPath
+    posted = {key: (entry_id, account_id, balance_after)
+              for key, entry_id, account_id, balance_after in cursor.fetchall()}
+    if len(posted) < len(rows):
+        raise _NotFastPath  # a new account or debt to recover, or a refusal: earn handles each
     entries = []
     for (credit, reason, reference, rule_version), row in zip(checked, rows, strict=True):
-        entry = Entry(id=ids[credit.key], account_id=row[0], key=credit.key, kind=EntryKind.EARN,
-                      delta=credit.points, balance_after=row[3], reason=reason, reference=reference,
+        entry_id, account_id, balance_after = posted[credit.key]
+        entry = Entry(id=entry_id, account_id=account_id, key=credit.key, kind=EntryKind.EARN,
+                      delta=credit.points, balance_after=balance_after, reason=reason, reference=reference,
                       fingerprint=row[6], rule_version=rule_version, explanation=credit.explanation,
                       created_at=now)
         entry._state.adding = False
