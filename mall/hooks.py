@@ -13,7 +13,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.validators import RegexValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers
@@ -24,7 +23,6 @@ from rest_framework.views import APIView
 from common.errors import InvalidFields
 from common.fields import StrictBooleanField, StrictCharField, StrictIntegerField, money_field
 from common.parsers import parse_object
-from mall.invite import INVITE_CODE_RE
 from mall.models import Member, phone_validator
 from mall.services import members
 from mall.services.hook_events import apply_once
@@ -84,10 +82,9 @@ class MemberHookSerializer(serializers.Serializer):
                                 allow_blank=True, validators=[phone_validator])
         nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
         tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+        # Unknown or malformed: the service's 400 invalid_invite_code.
         invite_code = StrictCharField(
             max_length=16, required=False, allow_blank=True,
-            validators=[RegexValidator(INVITE_CODE_RE,
-                                       gettext_lazy("An invite code is 4 to 16 letters or digits."))],
             help_text=gettext_lazy("The inviter's code; bound once, before the member's first paid order."),
         )
 

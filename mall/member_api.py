@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ObjectDoesNotExist
-from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
@@ -37,9 +36,6 @@ from rules.tiers import Tier
 
 # Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
 PASSWORD_MAX_LENGTH = 128
-invite_code_validator = RegexValidator(
-    invite.INVITE_CODE_RE, _("An invite code is 4 to 16 letters or digits.")
-)
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -159,8 +155,10 @@ class RegisterView(APIView):
                                          trim_whitespace=False, style={"input_type": "password"})
         phone = StrictCharField(max_length=20, required=False, allow_null=True,
                                       allow_blank=True, validators=[phone_validator])
+        # No format check here: any code no member holds, malformed or not, is the service's
+        # 400 invalid_invite_code.
         invite_code = StrictCharField(
-            max_length=16, required=False, allow_blank=True, validators=[invite_code_validator],
+            max_length=16, required=False, allow_blank=True,
             help_text=_("The inviter's code (4 to 16 letters or digits); an unknown code is a 400 "
                         "invalid_invite_code."),
         )

@@ -193,10 +193,13 @@ class _Replay:
         terms = self.terms
         if len(self.standing) < len(self.active):
             self._standing()
+        base = base_amount(order.amount, order.lines, terms.excluded_categories)
+        if base <= 0:  # as live: packages or entry fees only fund nothing and restart nothing
+            return
         # The buyer's own paid order starts their repurchase count again, before its rewards.
         self.standing[order.buyer].since_purchase = 0
         funding = Funding(
-            base_amount=base_amount(order.amount, order.lines, terms.excluded_categories),
+            base_amount=base,
             budget_percent=rebate if rebate is not None else terms.own_order_budget_percent,
             rate=self.rate,
             merchant_owner=owner,

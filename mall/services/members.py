@@ -114,7 +114,8 @@ def upsert_from_shop(*, external_id: str, fields: dict,
         except IntegrityError:
             if created and Member.objects.filter(external_id=external_id).exists():
                 # A concurrent delivery created this member first: update it instead.
-                return upsert_from_shop(external_id=external_id, fields=fields, now=now)
+                return upsert_from_shop(external_id=external_id, now=now, fields={
+                    **fields, **({"invite_code": invite_code} if invite_code else {})})
             _refuse_taken(member)  # a username or phone taken meanwhile: a field error, not a 500
             raise
         if created:

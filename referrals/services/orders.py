@@ -61,16 +61,6 @@ class PaidOrder:
     rewards: list[RewardRecord]
 
 
-def merchant_by_code(code: str | None) -> Merchant | None:
-    """The active merchant with ``code`` (None for none); raises ``UnknownMerchant``."""
-    if code is None:
-        return None
-    merchant = Merchant.objects.filter(code=code, active=True).first()
-    if merchant is None:
-        raise UnknownMerchant()
-    return merchant
-
-
 def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[str, Any]],
                       paid_at: datetime, merchant: str | None = None,
                       now: datetime | None = None) -> PaidOrder:
@@ -82,22 +72,38 @@ def record_paid_order(member, *, order_id: str, amount, lines: Iterable[Mapping[
     """
     now = now or timezone.now()
     with transaction.atomic():
-        shop = merchant_by_code(merchant)
-        positions, plan_id, clean = _lock_chain(member.pk, shop.owner_id if shop else None)
+        shop = _merchant_for(merchant, order_id)
+        positions, plan_id, rate, clean = _lock_chain(member.pk, shop.owner_id if shop else None)
         result = earning.record_paid_order(member, order_id=order_id, amount=amount, lines=lines,
                                            paid_at=paid_at, now=now)
         if result.replayed:
             return PaidOrder(result, _replay(result.order, shop))
-        if result.order.amount <= 0:  # a free order neither qualifies nor funds anything
-            return PaidOrder(result, [])
         plan = plans.frozen_plan(plan_id) if plan_id is not None else None
+        order_lines = _Line.of(lines)
+        excluded = plans.terms_of(plan).excluded_categories if plan is not None else frozenset()
+        # What funds rewards also qualifies: an order of packages or entry fees only (or a free
+        # one) neither funds a reward, nor qualifies the buyer, nor restarts their repurchase.
+        base = rules_of_rewards.base_amount(result.order.amount, order_lines, excluded)
+        if base <= 0:
+            return PaidOrder(result, [])
         counters = _qualify(positions, member.pk, plan, now)
         if plan is None:
             _write(None, [], counters)
             return PaidOrder(result, [])
-        records = _reward(result.order, _Line.of(lines), plan, shop, positions, result.rulebook, now,
-                          counters, clean)
+        records = _reward(result.order, base, plan, shop, positions, result.rulebook, rate,
+                          now, counters, clean)
     return PaidOrder(result, records)
+
+
+def _merchant_for(code: str | None, order_id) -> Merchant | None:
+    """The merchant of a new order (active), or of a redelivered one (active or not since)."""
+    if code is None:
+        return None
+    merchant = Merchant.objects.filter(code=code).first()
+    if merchant is None or (not merchant.active
+                            and not Order.objects.filter(external_id=order_id).exists()):
+        raise UnknownMerchant()
+    return merchant
 
 
 @dataclass(slots=True)
@@ -132,7 +138,8 @@ def _lock_chain_sql() -> str:
     return f"""
         SELECT n.member_id, n.inviter_id, n.inviter_2_id, n.inviter_3_id, n.leader_id, n.is_leader,
                n.qualified, n.qualified_direct_count, n.rewards_since_purchase, m.is_active,
-               (SELECT id FROM referrals_rewardplan WHERE status = 'published')
+               (SELECT id FROM referrals_rewardplan WHERE status = 'published'),
+               (SELECT redemption_points_per_yuan FROM rules_ruleset WHERE status = 'published')
         FROM referrals_node n JOIN {get_user_model()._meta.db_table} m ON m.id = n.member_id
         WHERE n.member_id = ANY({_CHAIN_IDS})
         ORDER BY n.depth, n.member_id
@@ -142,37 +149,50 @@ def _lock_chain_sql() -> str:
     """
 
 
-def _lock_chain(buyer_id: int, owner_id: int | None) -> tuple[dict[int, _Position], int | None, set[int]]:
+def _lock_chain(buyer_id: int, owner_id: int | None
+                ) -> tuple[dict[int, _Position], int | None, int | None, set[int]]:
     """Read and lock every node the order may read or pay (``_CHAIN_IDS``), then their accounts,
-    in one round trip. Returns the nodes by member id, the published plan's id, and the members
-    whose account exists without debt (``lock_accounts_of_members``)."""
+    in one round trip. Returns the nodes by member id, the published plan's id, the published
+    rule set's redemption rate, and the members whose account exists without debt
+    (``lock_accounts_of_members``).
+
+    The ids are read just before the rows are locked. If the chain changed in between (a binding
+    or an upgrade committed while the order waited for the buyer's lock, both rare), the
+    statement runs again for the rows it missed: the buyer's lock, now held, keeps the chain
+    still. A member without a node (created by another path: the admin) gets a root node first.
+    """
     more = [owner_id] if owner_id is not None else []
+    positions: dict[int, _Position] = {}
+    clean: set[int] = set()
+    plan_id = rate = None
     with connection.cursor() as cursor:
-        for attempt in range(2):
+        for _attempt in range(4):
             cursor.execute(_lock_chain_sql(), {"buyer": buyer_id, "more": more})
             rows = cursor.fetchall()
             cursor.nextset()
-            clean = {member_id for member_id, debt in cursor.fetchall() if debt == 0}
-            if any(row[0] == buyer_id for row in rows) or attempt:
-                break
-            ensure_nodes([buyer_id])  # a member created by another path: a root node
-    positions = {row[0]: _Position(*row[:10]) for row in rows}
-    plan_id = rows[0][10] if rows else None
-    leader = positions[buyer_id].leader_id
-    if leader is not None and (leader not in positions
-                               or positions[leader].inviter_id not in (None, *positions)):
-        # An upgrade moved the buyer to another team between the read and the lock (rare): lock
-        # the new leader and their inviter too (their accounts are locked by their postings).
-        for node in lock_nodes([leader, _inviter_of(leader)]).values():
-            positions[node.member_id] = _Position(
-                node.member_id, node.inviter_id, node.inviter_2_id, node.inviter_3_id, node.leader_id,
-                node.is_leader, node.qualified, node.qualified_direct_count,
-                node.rewards_since_purchase, node.member.is_active)
-    return positions, plan_id, clean
+            clean |= {member_id for member_id, debt in cursor.fetchall() if debt == 0}
+            positions.update((row[0], _Position(*row[:10])) for row in rows)
+            if rows:
+                plan_id, rate = rows[0][10], rows[0][11]
+            missing = _missing(positions, buyer_id, owner_id)
+            if not missing:
+                return positions, plan_id, rate, clean
+            absent = [pk for pk in missing if not Node.objects.filter(member_id=pk).exists()]
+            if absent:
+                ensure_nodes(absent)
+    raise RuntimeError(f"The referral chain of member {buyer_id} kept changing while locking it.")
 
 
-def _inviter_of(member_id: int) -> int | None:
-    return Node.objects.filter(member_id=member_id).values_list("inviter_id", flat=True).first()
+def _missing(positions: dict[int, _Position], buyer_id: int, owner_id: int | None) -> set[int]:
+    """Members the order needs whose nodes are not locked yet."""
+    buyer = positions.get(buyer_id)
+    if buyer is None:
+        return {buyer_id}
+    needed = {buyer.inviter_id, buyer.inviter_2_id, buyer.inviter_3_id, buyer.leader_id, owner_id}
+    leader = positions.get(buyer.leader_id) if buyer.leader_id else None
+    if leader is not None:
+        needed.add(leader.inviter_id)
+    return {pk for pk in needed if pk is not None} - set(positions)
 
 
 @dataclass
@@ -249,14 +269,15 @@ class _Line:
                 for line in lines]
 
 
-def _reward(order: Order, lines, plan, shop: Merchant | None, positions: dict[int, _Position], book,
-            now: datetime, counters: _Counters, clean: set[int]) -> list[RewardRecord]:
+def _reward(order: Order, base: Decimal, plan, shop: Merchant | None, positions: dict[int, _Position],
+            book, rate: int, now: datetime, counters: _Counters, clean: set[int]) -> list[RewardRecord]:
     terms = plans.terms_of(plan)
-    base = rules_of_rewards.base_amount(order.amount, lines, terms.excluded_categories)
     funding = rules_of_rewards.Funding(
         base_amount=base,
         budget_percent=shop.rebate_percent if shop else terms.own_order_budget_percent,
-        rate=book.redemption_points_per_yuan,
+        # Points at the published rule set's rate (the one members redeem at), even for a buyer
+        # in a gray release; the refund window is the buyer's book's, like the order's own points.
+        rate=rate,
         merchant_owner=shop.owner_id if shop else None,
     )
     buyer = positions[order.member_id]

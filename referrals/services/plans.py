@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from referrals import rewards
 from referrals.errors import PlanInvalid, PlanLocked, PlanSameEditor, PlanTransition
-from referrals.models import LEVEL_LIMIT, SHARE_FIELDS, PlanStatus, RewardPlan, RewardPlanEvent
+from referrals.models import LEVEL_LIMIT, SHARE_FIELDS, PlanStatus, RewardPlan, RewardPlanEvent, Rotation
 
 Action = RewardPlanEvent.Action
 # What staff edit: never the version, status or audit fields.
@@ -60,7 +60,8 @@ def validate(plan: RewardPlan) -> None:
 def warnings(plan: RewardPlan) -> list[str]:
     """What staff should read before publishing (shown in the admin), not refusals."""
     result = []
-    if plan.max_levels > 1 and (plan.team_share > 0 or plan.same_level_share > 0):
+    passes_up = plan.rotation == Rotation.PASS_UP and plan.direct_share > 0
+    if plan.max_levels > 1 and (plan.team_share > 0 or plan.same_level_share > 0 or passes_up):
         result.append(_("This plan pays beyond the direct inviter (up to %(levels)s levels). "
                         "Multi-level pay is restricted under China's anti-pyramid rules "
                         "(禁止传销条例): have it reviewed before publishing.") % {"levels": plan.max_levels})

@@ -237,7 +237,7 @@ def test_register_password_like_the_username_is_refused(api):
     ("username", "has space", "Enter a valid username. This value may contain only letters, "
                               "numbers, and @/./+/-/_ characters."),
     ("phone", "12-34", "Enter a phone number of 6 to 20 digits."),
-    ("invite_code", "no!", "An invite code is 4 to 16 letters or digits."),
+    ("invite_code", "no!", "No member has this invite code."),  # code invalid_invite_code
     ("password", "x" * 129, "Ensure this field has no more than 128 characters."),
 ])
 def test_register_malformed_fields_are_400(api, field, value, message):
@@ -247,6 +247,8 @@ def test_register_malformed_fields_are_400(api, field, value, message):
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {field: [message]}
+    if field == "invite_code":
+        assert response.json()["error"]["code"] == "invalid_invite_code"
     assert not Member.objects.exists()
 
 

@@ -60,3 +60,28 @@ def test_chain_members_buying_at_once_do_not_deadlock(ledger_invariants):
     assert failures(results) == []
     assert ledger_invariants() == []
     assert RewardRecord.objects.filter(kind="direct").count() == 12  # all but top's two orders
+
+
+def test_a_first_order_racing_its_binding_is_rewarded_or_not_but_never_fails(ledger_invariants):
+    from referrals.services import tree
+    from tests.factories import MemberFactory
+
+    for round_ in range(5):
+        inviter = member()
+        fresh = MemberFactory()
+        tree.ensure_nodes([fresh.pk])
+        code = tree.node_of(inviter.pk).invite_code
+        paid_at = timezone.now()
+
+        def work(i, fresh=fresh, code=code, round_=round_, paid_at=paid_at):
+            if i == 0:
+                return tree.bind(fresh, code)
+            return orders.record_paid_order(fresh, order_id=f"race-{round_}", amount=Decimal("100.00"),
+                                            lines=[{"sku": "x", "amount": Decimal("100.00")}],
+                                            paid_at=paid_at)
+
+        results = run_together(2, work)
+        # The binding may lose (the order came first: invite_closed), never with a 500.
+        errors = failures(results)
+        assert all(getattr(error, "code", None) == "invite_closed" for error in errors), errors
+    assert ledger_invariants() == []

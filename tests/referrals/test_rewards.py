@@ -274,3 +274,52 @@ def test_rewards_never_exceed_the_budget():
     pay(buyer, "33.33", merchant="s", order_id="budget")
     total = sum(r.points for r in RewardRecord.objects.filter(order__external_id="budget"))
     assert total <= RewardedOrder.objects.get(order__external_id="budget").budget_points
+
+
+def test_a_merchant_owner_without_a_node_is_paid():
+    from tests.factories import MemberFactory
+
+    owner = MemberFactory(username="admin-made")  # created outside sign-up: no node yet
+    assert not Node.objects.filter(member=owner).exists()
+    Merchant.objects.create(code="new", name="New", owner=owner, rebate_percent=Decimal("10"))
+    buyer = member(username="b")
+    pay(buyer, "100.00", merchant="new", order_id="owner-node")
+    assert rewards_of("owner-node")["merchant_rebate"] == ("admin-made", 100, "paid")
+
+
+def test_an_order_of_packages_only_neither_qualifies_nor_restarts_repurchase():
+    a = member(username="A")
+    kids = [member(a) for _ in range(3)]
+    for i, kid in enumerate(kids):
+        pay(kid, "99.00", order_id=f"pkg-only-{i}",
+            lines=[{"sku": "vip", "amount": Decimal("99.00"), "categories": ["package"]}])
+    assert not node(a).is_leader and node(a).qualified_direct_count == 0
+    assert not RewardRecord.objects.exists()
+
+
+def test_points_at_the_published_rate_even_in_a_gray_release():
+    from rules.models import RuleSet
+    from rules.services import clone_as_draft, start_gray
+    from tests.factories import StaffFactory
+
+    editor, releaser = StaffFactory(), StaffFactory()
+    candidate = clone_as_draft(RuleSet.objects.get(status="published"), actor=editor)
+    RuleSet.objects.filter(pk=candidate.pk).update(redemption_points_per_yuan=200)
+    start_gray(candidate, actor=releaser, percent=100)
+    parent = member(username="p")
+    kid = member(parent)
+    pay(kid, "100.00", order_id="gray")
+    assert rewards_of("gray")["direct"] == ("p", 150, "paid")  # 100 points a yuan, not 200
+
+
+def test_a_redelivered_order_of_a_merchant_closed_since_replays():
+    owner = member()
+    shop = Merchant.objects.create(code="soon-closed", name="S", owner=owner, rebate_percent=Decimal("5"))
+    buyer = member()
+    paid_at = timezone.now()
+    first = pay(buyer, "100.00", merchant="soon-closed", order_id="closed-later", paid_at=paid_at)
+    Merchant.objects.filter(pk=shop.pk).update(active=False)
+    again = pay(buyer, "100.00", merchant="soon-closed", order_id="closed-later", paid_at=paid_at)
+    assert [r.pk for r in again.rewards] == [r.pk for r in first.rewards]
+    with pytest.raises(UnknownMerchant):
+        pay(buyer, "100.00", merchant="soon-closed", order_id="closed-new")
