@@ -71,6 +71,13 @@ class TeamSummary:
             return 0
         return min(100, self.qualified_direct_count * 100 // self.upgrade_threshold)
 
+    @property
+    def invitees_to_go(self) -> int:
+        """Qualified invitees still needed to lead a team (0 once a leader or without a plan)."""
+        if self.is_leader or not self.upgrade_threshold:
+            return 0
+        return max(0, self.upgrade_threshold - self.qualified_direct_count)
+
 
 def team_summary(member, *, now: datetime | None = None) -> TeamSummary:
     """The member's place in the trees, the plan's upgrade threshold and their reward totals."""

@@ -79,7 +79,7 @@ def test_team_page_shows_the_progress_to_leader(example):
     assert 'data-testid="leader-status">Member<' in page
     assert 'data-testid="progress">1 / 3 qualified invitees<' in page
     assert '<progress class="progress" max="100" value="33"' in page
-    assert "Invite 3 friends who place an order to lead your own team." in page
+    assert "Invite 2 more friends who place an order to lead your own team." in page
     assert "team-size" not in page
     assert 'data-testid="rewards-pending">75<' in page  # 30% of the 250-point budget
 
