@@ -50,6 +50,8 @@ from points import selectors as points_selectors
 from points.services import earning
 from referrals import selectors as referral_selectors
 from referrals.errors import InviteError
+from referrals.models import Node
+from referrals.services import tree
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.
@@ -203,7 +205,10 @@ def register_view(request):
                 else:
                     messages.success(request, _("Welcome!"))
                 return redirect("home")
-    return render(request, "pages/register.html", {"form": form}, status=status)
+    # "Invited with code X" only for a code someone holds: a mistyped link says nothing it cannot keep.
+    code = form["invite_code"].value() or ""
+    invited = bool(code) and Node.objects.filter(invite_code=tree.normalise_code(code)).exists()
+    return render(request, "pages/register.html", {"form": form, "invited": invited}, status=status)
 
 
 def _add_field_errors(form, exc: InvalidFields) -> None:

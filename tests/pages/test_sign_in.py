@@ -127,11 +127,16 @@ def test_signed_in_member_visiting_login_goes_home(member_client):
 
 
 def test_register_link_keeps_the_invite_code_in_the_form(client):
-    response = client.get("/accounts/register/?invite=AB12CD34")
+    code = invite_code(MemberFactory())
+    response = client.get(f"/accounts/register/?invite={code}")
 
     assert response.status_code == 200
+    assert f'name="invite_code" value="{code}"' in text(response)
+    assert f"Invited with code {code}" in text(response)
+    # A code no one holds stays in the field (the sign-up will say so) but claims no invitation.
+    response = client.get("/accounts/register/?invite=AB12CD34")
     assert 'name="invite_code" value="AB12CD34"' in text(response)
-    assert "Invited with code AB12CD34" in text(response)
+    assert "Invited with code" not in text(response)
 
 
 def test_register_creates_the_member_signs_in_and_earns_the_register_points(client):
