@@ -75,5 +75,4 @@ def _forget_cached_plans():
     yield
     from referrals.services import plans
 
-    plans.frozen_plan.cache_clear()
-    plans._terms.cache_clear()
+    plans.forget_cached_plans()

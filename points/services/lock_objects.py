@@ -102,20 +102,31 @@ def lock_accounts(cursor: Cursor, ids: list[int]) -> None:
     cursor.fetchall()
 
 
+def accounts_lock_sql(member_ids: str = "%s") -> str:
+    """The statement ``lock_accounts_of_members`` runs, with the member ids as an SQL array
+    expression: for a caller that sends it in the same round trip as its own locks (the rewarded
+    order, ``referrals.services.orders``). Read its rows with ``clean_accounts``."""
+    return ("SELECT member_id, debt FROM points_account "
+            f"WHERE member_id = ANY({member_ids}) ORDER BY id FOR UPDATE")
+
+
+def clean_accounts(rows) -> set[int]:
+    """The members whose account, in rows of ``accounts_lock_sql``, exists without debt
+    (earnings keep it so: they only ever pay debt back)."""
+    return {member_id for member_id, debt in rows if debt == 0}
+
+
 def lock_accounts_of_members(member_ids) -> set[int]:
     """Lock the existing accounts of ``member_ids`` in account id order, for a transaction that
     posts to several members (a paid order and its referral rewards): taken before its first
     posting, the same order as the jobs', so it never waits on a job in a cycle. An account that
     does not exist yet is created, and locked, by its first posting. Returns the members whose
-    account exists without debt (earnings keep it so: they only ever pay debt back)."""
+    account exists without debt (``clean_accounts``)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT member_id, debt FROM points_account WHERE member_id = ANY(%s) ORDER BY id FOR UPDATE",
-            [sorted(set(member_ids))],
-        )
-        return {member_id for member_id, debt in cursor.fetchall() if debt == 0}
+        cursor.execute(accounts_lock_sql(), [sorted(set(member_ids))])
+        return clean_accounts(cursor.fetchall())
 
 
 def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:

@@ -37,7 +37,7 @@ from points.errors import IdempotencyConflict, OrderNotFound
 from points.models import Order
 from points.policy import default_expires_at
 from points.services import earning
-from points.services.lock_objects import lock_accounts_of_members
+from points.services.lock_objects import accounts_lock_sql, clean_accounts, lock_accounts_of_members
 from referrals import rewards as rules_of_rewards
 from referrals.errors import UnknownMerchant
 from referrals.models import (
@@ -144,8 +144,7 @@ def _lock_chain_sql() -> str:
         WHERE n.member_id = ANY({_CHAIN_IDS})
         ORDER BY n.depth, n.member_id
         FOR UPDATE OF n;
-        SELECT member_id, debt FROM points_account WHERE member_id = ANY({_CHAIN_IDS})
-        ORDER BY id FOR UPDATE
+        {accounts_lock_sql(_CHAIN_IDS)}
     """
 
 
@@ -170,7 +169,7 @@ def _lock_chain(buyer_id: int, owner_id: int | None
             cursor.execute(_lock_chain_sql(), {"buyer": buyer_id, "more": more})
             rows = cursor.fetchall()
             cursor.nextset()
-            clean |= {member_id for member_id, debt in cursor.fetchall() if debt == 0}
+            clean |= clean_accounts(cursor.fetchall())
             positions.update((row[0], _Position(*row[:10])) for row in rows)
             if rows:
                 plan_id, rate = rows[0][10], rows[0][11]

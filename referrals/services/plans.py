@@ -168,6 +168,12 @@ def _terms(plan_id: int) -> rewards.Terms:
     return rewards.Terms.of(frozen_plan(plan_id))
 
 
+def forget_cached_plans() -> None:
+    """Drop the cached plans and terms (a test that edits a published plan in place)."""
+    frozen_plan.cache_clear()
+    _terms.cache_clear()
+
+
 def terms_of(plan: RewardPlan) -> rewards.Terms:
     """The plan's terms for ``referrals.rewards``; cached unless it is a draft."""
     return rewards.Terms.of(plan) if plan.is_editable else _terms(plan.pk)

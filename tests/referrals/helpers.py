@@ -71,6 +71,5 @@ def set_plan(**fields) -> RewardPlan:
     for name, value in fields.items():
         setattr(plan, name, value)
     plan.save()
-    plans.frozen_plan.cache_clear()  # published plans never change outside this shortcut
-    plans._terms.cache_clear()
+    plans.forget_cached_plans()  # published plans never change outside a test
     return plan
