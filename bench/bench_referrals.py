@@ -496,7 +496,7 @@ def run(*, members: int = 100_000, depth: int = 50, orders: int = 1000, rounds: 
                 sample[side] = statements(side, chosen, "ref-count")
             connection.close()
         verdict = "" if ratio >= GOAL else "   MISSED"
-        say(f"referral order  with {rate['with']:6.0f}/s  without {rate['without']:6.0f}/s  "
+        say(f"order with referral rewards {rate['with']:6.0f}/s  order without {rate['without']:6.0f}/s  "
             f"ratio {ratio:4.2f}  (goal >= {GOAL:.2f})  [{members:,} members, depth {depth}, "
             f"{threads} threads, rewards per order avg {per_order:.2f}]{verdict}")
         if sample:
