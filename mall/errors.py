@@ -12,3 +12,11 @@ class MemberNotFound(DomainError):
     code = "member_not_found"
     kind = Kind.NOT_FOUND
     default_message = _("No such member.")
+
+
+class MessageNotFound(DomainError):
+    """No message of the member's has this id (another member's is not found either)."""
+
+    code = "message_not_found"
+    kind = Kind.NOT_FOUND
+    default_message = _("No such message.")

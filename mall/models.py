@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -72,3 +74,130 @@ class HookEvent(models.Model):
 
     def __str__(self):
         return f"{self.endpoint} {self.event_id}"
+
+
+class MessageKind(models.TextChoices):
+    POINTS = "points", _("Points")
+    TIER = "tier", _("Tier")
+    OFFER = "offer", _("Offers")
+    NOTICE = "notice", _("Notice")
+    SYSTEM = "system", _("System")
+
+
+class MessageTemplate(models.Model):
+    """The words of one purpose of message (``mall.services.messages.PURPOSES``), edited by staff.
+
+    Title, body and link may use the purpose's placeholders, e.g. ``{points}`` and ``{date}``;
+    the admin form refuses any other. Each language has its own title and body; the English ones
+    may be left empty (the Chinese are used then).
+    """
+
+    purpose = models.CharField(_("purpose"), max_length=32, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=16, choices=MessageKind.choices,
+                            default=MessageKind.NOTICE)
+    title = models.CharField(_("title (Chinese)"), max_length=120)
+    body = models.TextField(_("body (Chinese)"), max_length=1000)
+    title_en = models.CharField(_("title (English)"), max_length=120, blank=True)
+    body_en = models.TextField(_("body (English)"), max_length=1000, blank=True)
+    link = models.CharField(
+        _("link"), max_length=200, blank=True,
+        help_text=_("A page of the member site the message opens, e.g. /mall/ (optional)."),
+    )
+    email = models.BooleanField(_("also by e-mail"), default=False,
+                                help_text=_("To members who gave an e-mail address."))
+    sms = models.BooleanField(_("also by SMS"), default=False,
+                              help_text=_("To members who gave a phone number."))
+    push = models.BooleanField(_("also by app push"), default=False)
+    updated_at = models.DateTimeField(_("last edited at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["purpose"]
+
+    def __str__(self):
+        return self.title
+
+
+class Message(models.Model):
+    """One message in a member's inbox, sent once per (member, purpose, period).
+
+    ``period`` names the occasion (an expiry date and reminder day, a cooldown window, a
+    broadcast id...); the unique key makes a second send of the same occasion (a job re-run, two
+    workers at once) insert nothing. The text is rendered when sent, in Chinese and English, so
+    a later edit of the template does not rewrite what members already received.
+    """
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="messages", verbose_name=_("member"))
+    purpose = models.CharField(_("purpose"), max_length=32)
+    period = models.CharField(_("period"), max_length=64)
+    kind = models.CharField(_("kind"), max_length=16, choices=MessageKind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"))
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    body_en = models.TextField(_("body (English)"), blank=True)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "purpose", "period"], name="mall_message_once"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-created_at", "-id"], name="mall_message_inbox"),
+            models.Index(fields=["member"], condition=models.Q(read_at__isnull=True),
+                         name="mall_message_unread"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def text(self, language: str) -> tuple[str, str]:
+        """(title, body) in ``language``; Chinese where no English was written."""
+        if language.startswith("en") and self.title_en:
+            return self.title_en, self.body_en or self.body
+        return self.title, self.body
+
+
+class Broadcast(models.Model):
+    """A message staff send to a segment of members (e.g. a rule change announced in advance).
+
+    Sent once: every recipient's message has the purpose ``broadcast`` and the period
+    ``b{id}``, so sending again (a double click, a retry) reaches only members not reached yet.
+    """
+
+    title = models.CharField(_("title (Chinese)"), max_length=120)
+    body = models.TextField(_("body (Chinese)"), max_length=1000)
+    title_en = models.CharField(_("title (English)"), max_length=120, blank=True)
+    body_en = models.TextField(_("body (English)"), max_length=1000, blank=True)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=MessageKind.choices,
+                            default=MessageKind.NOTICE)
+    tiers = ArrayField(models.CharField(max_length=16), default=list, blank=True,
+                       verbose_name=_("tiers"), help_text=_("Empty: every tier."))
+    inactive_days = models.PositiveSmallIntegerField(
+        _("inactive for at least (days)"), null=True, blank=True,
+        help_text=_("Only members with no activity for this many days (empty: active or not)."),
+    )
+    email = models.BooleanField(_("also by e-mail"), default=False)
+    sms = models.BooleanField(_("also by SMS"), default=False)
+    push = models.BooleanField(_("also by app push"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+", editable=False,
+                                   verbose_name=_("created by"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, editable=False)
+    recipients = models.PositiveIntegerField(_("recipients"), default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("broadcast")
+        verbose_name_plural = _("broadcasts")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title

@@ -7,7 +7,11 @@ SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
 HOOKS_SECRET   shared secret for the shop's signed hooks; required when DEBUG is off
-CSRF_TRUSTED_ORIGINS, SECURE_SSL_REDIRECT, DB_CONN_MAX_AGE, LOG_LEVEL, EMAIL_URL-less SMTP vars
+CSRF_TRUSTED_ORIGINS, SECURE_SSL_REDIRECT, DB_CONN_MAX_AGE, LOG_LEVEL
+SITE_URL       the member site's address, for links in e-mails (default http://localhost:8000)
+EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+DEFAULT_FROM_EMAIL   e-mail (console backend with DEBUG, SMTP without)
+SMS_BACKEND, PUSH_BACKEND   dotted paths of the SMS and push channels (default: logging)
 JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
 API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
 API_NUM_PROXIES (0)   reverse proxies in front of the app whose X-Forwarded-For is trusted
@@ -199,6 +203,26 @@ AXES_LOCKOUT_CALLABLE = "mall.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (AccessAttempt); successful sign-ins are not
 AXES_VERBOSE = False
+
+# --- Messages (mall.services.messages): the inbox always; these channels where a template asks.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")
+MESSAGE_CHANNELS = {
+    "email": "mall.channels.EmailChannel",
+    "sms": os.environ.get("SMS_BACKEND", "mall.channels.LoggingSMSChannel"),
+    "push": os.environ.get("PUSH_BACKEND", "mall.channels.LoggingPushChannel"),
+}
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "积分商城 <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Internationalisation.
 LANGUAGE_CODE = "zh-hans"
