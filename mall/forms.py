@@ -81,6 +81,8 @@ class MallFilterForm(forms.Form):
     ordering = forms.ChoiceField(label=_("Sort"), required=False,
                                  choices=[(key, ORDERING_LABELS.get(key, key)) for key in ORDERINGS])
     page = forms.IntegerField(required=False, min_value=1, max_value=10**6)
+    # Only what the member's available points pay for (the expiry reminder's link).
+    affordable = forms.BooleanField(required=False)
 
 
 class RedeemForm(forms.Form):

@@ -8,3 +8,121 @@ staff change in the admin.
 """
 
 from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from mall.models import Message
+from mall.selectors import inactive_members
+from mall.services.messages import Outgoing, send_many
+from points import services as points_services
+from points.models import Entry
+from rules.models import RuleSet, RuleSetStatus
+
+CHUNK = 2000  # members per transaction in the jobs that post points
+
+
+def _published() -> RuleSet:
+    return RuleSet.objects.get(status=RuleSetStatus.PUBLISHED)
+
+
+# --------------------------------------------------------------------------- expiry reminders
+
+
+def expiry_reminders(now: datetime | None = None) -> dict:
+    """Remind members of points that expire at a month's end (daily, 09:00).
+
+    For each reminder day of the published rule set (30, 7): a member with unspent points whose
+    last valid day is that many days ahead gets one message with the amount and the date, and a
+    link to the products they can afford. A job that missed days sends the reminder late (days
+    left fewer than its reminder day) and sends only the nearest one: 5 days before expiry with
+    neither sent, the 7-day reminder goes, not both. Once per member, expiry date and reminder day
+    (the message's period ``{last valid day}:{reminder day}``).
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    days = sorted({int(day) for day in _published().reminder_days.split(",") if day.strip()})
+    if not days:
+        return {"reminders": 0}
+    # Unspent points per member and expiry instant, for expiries up to the furthest reminder day
+    # (lots expire at local midnight; the last valid day is the day before).
+    horizon = _local_midnight(today + timedelta(days=days[-1] + 1))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.member_id, l.expires_at, SUM(l.remaining)
+              FROM points_lot l JOIN points_account a ON a.id = l.account_id
+              JOIN mall_member m ON m.id = a.member_id AND m.is_active
+             WHERE l.remaining > 0 AND l.expires_at > %s AND l.expires_at <= %s
+             GROUP BY a.member_id, l.expires_at
+             ORDER BY a.member_id, l.expires_at
+            """,
+            [now, horizon],
+        )
+        rows = cursor.fetchall()
+    outgoing = []
+    for member_id, expires_at, points in rows:
+        last_day = timezone.localtime(expires_at - timedelta(microseconds=1)).date()
+        left = (last_day - today).days
+        reminder = next((day for day in days if day >= left), None)
+        if reminder is None or left < 0:
+            continue
+        outgoing.append(Outgoing(member_id, f"{last_day.isoformat()}:{reminder}",
+                                 {"points": int(points), "date": last_day, "days": left}))
+    sent = send_many("expiry_reminder", outgoing, now=now)
+    return {"due": len(outgoing), "reminders": sent}
+
+
+def _local_midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+# --------------------------------------------------------------------------- win-back
+
+
+def win_back(now: datetime | None = None) -> dict:
+    """Wake up members inactive for the rule set's ``inactive_days`` (daily).
+
+    Each gets ``wakeup_points`` (a ledger earning) and a message, at most once per
+    ``wakeup_cooldown_days``: members with a win-back message in the last cooldown days are
+    skipped, and the key of the earning and the message's period name the cooldown period (days
+    since 2000-01-01 divided by the cooldown), so a re-run or a second worker posts and sends
+    nothing again. Set-based: members in chunks of ``CHUNK``, each chunk one transaction with one
+    ``earn_many`` and one ``send_many``.
+    """
+    now = now or timezone.now()
+    rules = _published()
+    cooldown = max(1, rules.wakeup_cooldown_days)
+    period = f"c{cooldown}:{(timezone.localdate(now) - date(2000, 1, 1)).days // cooldown}"
+    woken = Message.objects.filter(member=OuterRef("pk"), purpose="win_back",
+                                   created_at__gt=now - timedelta(days=cooldown))
+    ids = list(inactive_members(rules.inactive_days, now=now).exclude(Exists(woken))
+               .order_by("pk").values_list("pk", flat=True))
+    points = rules.wakeup_points
+    context = {"points": points, "days": rules.inactive_days}
+    key_prefix = f"winback:{period}"
+    with translation.override(settings.LANGUAGE_CODE):  # stored reasons: the default language
+        reason = gettext(WAKEUP_REASON)
+    granted = sent = 0
+    for offset in range(0, len(ids), CHUNK):
+        chunk = ids[offset:offset + CHUNK]
+        with transaction.atomic():
+            if points:
+                # Keys already posted (a second worker got there first) are left out: the
+                # batch stays on earn_many's one-statement path.
+                done = set(Entry.objects.filter(key__in=[f"{key_prefix}:{pk}" for pk in chunk])
+                           .values_list("key", flat=True))
+                new = [(pk, points) for pk in chunk if f"{key_prefix}:{pk}" not in done]
+                points_services.earn_many(new, key_prefix=key_prefix, reason=reason,
+                                          reference="win-back")
+                granted += len(new)
+            sent += send_many("win_back", (Outgoing(pk, period, context) for pk in chunk), now=now)
+    return {"members": len(ids), "granted": granted, "messages": sent}
+
+
+WAKEUP_REASON = gettext_noop("Wake-up points: welcome back")

@@ -304,9 +304,11 @@ def mall(request):
     form = MallFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     category = filters.get("category")
+    available = points_selectors.balance(request.user, months=0).available
     listing = catalog_selectors.product_list(
         category=category, search=filters.get("q") or "", ordering=filters.get("ordering") or "default",
         page=filters.get("page") or 1, page_size=MALL_PAGE_SIZE, tier=request.user.tier,
+        max_points=available if filters.get("affordable") else None,
     )
     query = request.GET.copy()
     query.pop("page", None)
@@ -320,7 +322,8 @@ def mall(request):
         "query": query.urlencode(),
         "previous_page": listing["page"] - 1 if listing["page"] > 1 else None,
         "next_page": listing["page"] + 1 if listing["page"] < listing["num_pages"] else None,
-        "available": points_selectors.balance(request.user, months=0).available,
+        "available": available,
+        "affordable": bool(filters.get("affordable")),
         "nav": "mall",
     })
 
@@ -339,7 +342,8 @@ def product(request, product_id: int):
     item = _product_or_404(request, product_id)
     return render(request, "pages/product.html", {
         "product": item,
-        "available": points_selectors.balance(request.user, months=0).available,
+        "available": available,
+        "affordable": bool(filters.get("affordable")),
         "nav": "mall",
     })
 

@@ -29,6 +29,7 @@ from points.services import postings
 from points.services._cursor import _posting_cursor
 from points.services._idempotency import _fingerprint, _is_key_violation
 from points.services._validation import _check_points, _check_when, validate_key, validate_text
+from points.services.lock_objects import accounts_lock_sql, clean_accounts
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,29 @@ class _NotFastPath(Exception):
     pass
 
 
-def earn_many(credits: Sequence[Credit], *, available_at: datetime | None = None,
+CHUNK = 2000  # credits per statement: bounded memory and statement size for any population
+
+
+def earn_many(credits: Sequence[Credit | tuple[int, int]], *, key_prefix: str | None = None,
+              reason: str | None = None, reference: str = "", available_at: datetime | None = None,
               expires_at: datetime | Literal["never"] | None = None,
               locked_clean_new: bool = False) -> list[Entry]:
     """Post ``credits`` (see the module) and return their ``earn`` entries, in order. All lots are
     pending until ``available_at`` and expire at ``expires_at`` (as for ``earn``). Raises what
     ``earn`` raises; a key twice in one batch is an ``InvalidArgument``.
 
+    A credit is a ``Credit``, or — for a grant to many members (the win-back job) — a
+    ``(member_id, points)`` pair posted under the key ``f"{key_prefix}:{member_id}"`` with
+    ``reason`` and ``reference``. Large batches go in chunks of ``CHUNK``, each one statement;
+    members without an account get one first (set-based), and a chunk that meets debt or a used
+    key posts those credits through ``earn`` (which recovers debt or replays the key).
+
     ``locked_clean_new``: the caller's transaction holds every account's lock, each account exists
     without debt (``lock_accounts_of_members`` says which), and every key is new (derived from an
     order received for the first time). The batch then needs no savepoint of its own (two round
     trips fewer); a broken promise raises and aborts the caller's transaction, never writing half
     a batch."""
+    credits = [_as_credit(credit, key_prefix, reason, reference) for credit in credits]
     if not credits:
         return []
     checked = []
@@ -81,18 +93,65 @@ def earn_many(credits: Sequence[Credit], *, available_at: datetime | None = None
             except _NotFastPath:
                 raise RuntimeError("earn_many(locked_clean_new=True) met a new or indebted account "
                                    "or a used key.") from None
-    try:
-        with transaction.atomic(), _posting_cursor() as cursor:
-            return _post_batch(cursor, checked, available_at, expires_at)
-    except _NotFastPath:
-        pass
-    except IntegrityError as exc:  # a key used before: earn replays it (or says it conflicts)
-        if not _is_key_violation(exc):
-            raise
-    return [postings.earn(_Member(credit.member_id), credit.points, key=credit.key, reason=credit.reason,
-                          reference=credit.reference, available_at=available_at, expires_at=expires_at,
-                          rule_version=credit.rule_version, explanation=credit.explanation)
-            for credit in credits]
+    posted = []
+    for offset in range(0, len(checked), CHUNK):
+        posted.extend(_post_chunk(checked[offset:offset + CHUNK], available_at, expires_at))
+    return posted
+
+
+def _as_credit(credit, key_prefix, reason, reference) -> Credit:
+    if isinstance(credit, Credit):
+        return credit
+    if not key_prefix or not reason:
+        raise InvalidArgument("A (member id, points) credit needs key_prefix and reason.")
+    member_id, points = credit
+    return Credit(member_id, points, key=f"{key_prefix}:{member_id}", reason=reason,
+                  reference=reference)
+
+
+@transaction.atomic
+def _post_chunk(checked, available_at, expires_at) -> list[Entry]:
+    # One transaction per chunk: its accounts stay locked, in id order, until it commits.
+    if len(checked) > 1:
+        indebted = _prepare_accounts([credit.member_id for credit, *_ in checked])
+    else:
+        indebted = set()  # one credit: the fast path or earn, no preparation worth a round trip
+    fast = [row for row in checked if row[0].member_id not in indebted]
+    by_key: dict[str, Entry] = {}
+    if fast:
+        try:
+            with transaction.atomic(), _posting_cursor() as cursor:
+                by_key.update((entry.key, entry) for entry in
+                              _post_batch(cursor, fast, available_at, expires_at))
+        except _NotFastPath:
+            pass
+        except IntegrityError as exc:  # a key used before: earn replays it (or says it conflicts)
+            if not _is_key_violation(exc):
+                raise
+    return [by_key.get(credit.key) or postings.earn(
+                _Member(credit.member_id), credit.points, key=credit.key, reason=credit.reason,
+                reference=credit.reference, available_at=available_at, expires_at=expires_at,
+                rule_version=credit.rule_version, explanation=credit.explanation)
+            for credit, *_ in checked]
+
+
+def _prepare_accounts(member_ids: list[int]) -> set[int]:
+    """Create the accounts the members lack and lock all of them in account id order (the
+    project's lock order: two batches, or a batch and a job, never wait on each other in a
+    cycle); return the members whose account has debt, which ``earn`` recovers from their credit."""
+    ids = sorted(set(member_ids))
+    with _posting_cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO points_account (member_id, available, pending, held, debt, "
+            "lifetime_earned, lifetime_spent, lifetime_expired) "
+            "SELECT m, 0, 0, 0, 0, 0, 0, 0 FROM unnest(%s::bigint[]) AS m "
+            "WHERE NOT EXISTS (SELECT 1 FROM points_account a WHERE a.member_id = m) "
+            "ON CONFLICT (member_id) DO NOTHING",
+            [ids],
+        )
+        cursor.execute(accounts_lock_sql(), [ids])
+        rows = cursor.fetchall()
+    return {member_id for member_id, _debt in rows} - clean_accounts(rows)
 
 
 @dataclass(frozen=True)
@@ -116,16 +175,20 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
          None if credit.explanation is None else json.dumps(credit.explanation, ensure_ascii=False))
         for position, (credit, reason, reference, rule_version) in enumerate(checked)
     ]
-    row_sql = ("(%s::int, %s::bigint, %s::text, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
-               "%s::jsonb)")
     # One statement: credit each account once with its members' sum (only accounts without debt),
     # append each entry with its balance after (the account's new total less the same member's
     # later credits of the batch), and its lot. An account missing from ``account`` leaves its
-    # entries out, which the caller sees and rolls back.
+    # entries out, which the caller sees and rolls back. The rows travel as nine arrays
+    # (``unnest``): the same statement for any batch size, and no limit on parameters.
+    columns = [list(column) for column in zip(*rows, strict=True)]
     cursor.execute(
-        f"""
-        WITH v(position, member_id, key, delta, reason, reference, fingerprint, rule_version,
-               explanation) AS (VALUES {", ".join([row_sql] * len(rows))}),
+        """
+        WITH v AS (
+            SELECT * FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
+                                 %s::text[], %s::text[], %s::text[], %s::jsonb[])
+                AS v(position, member_id, key, delta, reason, reference, fingerprint, rule_version,
+                     explanation)
+        ),
         per_member AS (SELECT member_id, SUM(delta) AS total FROM v GROUP BY member_id),
         account AS (
             UPDATE points_account a
@@ -156,7 +219,7 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
         )
         SELECT key, id, account_id, balance_after FROM entry
         """,
-        [*[value for row in rows for value in row], pending, pending, EntryKind.EARN, now,
+        [*columns, pending, pending, EntryKind.EARN, now,
          pending, lot_available_at, lot_expires_at, now],
     )
     posted = {key: (entry_id, account_id, balance_after)
