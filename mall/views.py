@@ -342,8 +342,7 @@ def product(request, product_id: int):
     item = _product_or_404(request, product_id)
     return render(request, "pages/product.html", {
         "product": item,
-        "available": available,
-        "affordable": bool(filters.get("affordable")),
+        "available": points_selectors.balance(request.user, months=0).available,
         "nav": "mall",
     })
 

@@ -1,0 +1,27 @@
+"""Celery tasks of the programme's jobs: each calls its ``mall.jobs`` function and logs the
+summary. Safe to run twice (the jobs are idempotent); scheduled by django-celery-beat from the
+rows the ``mall`` migrations create."""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+def _run(name: str) -> dict:
+    from mall import jobs
+
+    summary = getattr(jobs, name)()
+    logger.info("%s: %s", name, summary)
+    return summary
+
+
+@shared_task(name="mall.expiry_reminders")
+def expiry_reminders():
+    return _run("expiry_reminders")
+
+
+@shared_task(name="mall.win_back")
+def win_back():
+    return _run("win_back")
