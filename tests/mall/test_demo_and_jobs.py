@@ -54,3 +54,29 @@ def test_tasks_call_the_services(member):
     services.hold(member, 10, key="t-hold", ttl=timedelta(microseconds=1))
     assert tasks.release_stale_holds() == 1
     assert balance(member).available == 40
+
+
+def test_programme_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
+    from celery import current_app
+
+    import mall.tasks  # noqa: F401  (registers the tasks)
+
+    jobs = {
+        task.task: (task.crontab.minute, task.crontab.hour, task.crontab.timezone.key, task.enabled)
+        for task in PeriodicTask.objects.select_related("crontab").filter(task__startswith="mall.")
+    }
+    assert jobs == {
+        "mall.expiry_reminders": ("0", "9", "Asia/Shanghai", True),
+        "mall.win_back": ("0", "10", "Asia/Shanghai", True),
+        "mall.reevaluate_tiers": ("30", "1", "Asia/Shanghai", True),
+        "mall.reconcile_ledger": ("0", "3", "Asia/Shanghai", True),
+        "mall.prune": ("30", "4", "Asia/Shanghai", True),
+    }
+    assert set(jobs) <= set(current_app.tasks)
+
+
+def test_member_job_tasks_call_the_jobs(db):
+    from mall import tasks
+
+    assert tasks.expiry_reminders() == {"due": 0, "reminders": 0}
+    assert tasks.win_back() == {"members": 0, "granted": 0, "messages": 0}
