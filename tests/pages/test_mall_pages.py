@@ -40,6 +40,16 @@ def test_mall_lists_categories_products_and_searches(member_client):
     assert "No products match “durian”." in nothing
 
 
+def test_mall_shows_only_affordable_products_for_the_expiry_reminder_link(member_client, member):
+    make_product(name="Cheap socks", points_price=100)
+    make_product(name="Dear kettle", points_price=5000)
+    fund(member, 300)
+    page = text(member_client.get("/mall/?affordable=1"))
+    assert "Cheap socks" in page and "Dear kettle" not in page
+    assert "Only products your points pay for." in page
+    assert "Dear kettle" in text(member_client.get("/mall/"))
+
+
 def test_mall_paginates_and_ignores_malformed_filters(member_client):
     for n in range(14):
         make_product(name=f"Item {n:02d}", points_price=10 + n)
