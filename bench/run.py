@@ -192,6 +192,7 @@ EXTRA_BENCHES = {
     "simulate": ("bench/bench_simulation.py", [], ["--scale", "20000", "--rounds", "1"]),
     "catalog": ("bench/bench_catalog.py", [], ["--quick"]),
     "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
+    "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),
 }
 
 
