@@ -193,6 +193,7 @@ EXTRA_BENCHES = {
     "catalog": ("bench/bench_catalog.py", [], ["--quick"]),
     "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
     "grants": ("bench/bench_grants.py", [], ["--members", "10000", "--rounds", "1"]),
+    "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),
 }
 
 

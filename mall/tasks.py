@@ -25,3 +25,23 @@ def expiry_reminders():
 @shared_task(name="mall.win_back")
 def win_back():
     return _run("win_back")
+
+
+@shared_task(name="mall.reconcile_ledger")
+def reconcile_ledger():
+    from mall import jobs
+
+    result = jobs.reconcile_ledger()
+    log = logger.error if result["mismatches"] else logger.info
+    log("ledger reconciliation %(run)s: %(accounts)s accounts, %(mismatches)s mismatches, "
+        "%(alerted)s alerted", result)
+    return result
+
+
+@shared_task(name="mall.prune")
+def prune():
+    from mall import jobs
+
+    result = jobs.prune()
+    logger.info("pruned %(refusals)s refusals and %(hook_events)s hook events", result)
+    return result

@@ -69,15 +69,22 @@ def healthz(request):
     """Liveness for load balancers: 200 when the database answers, 503 when it does not.
 
     The cache is reported but never fails the check: with Redis down the product degrades to
-    uncached reads.
+    uncached reads. ``ledger`` is what the latest reconciliation found (``ok``, ``mismatch``,
+    ``unknown`` before the first run or without a database): for monitoring, never a reason to
+    take the web process out of service, so a mismatch stays 200.
     """
-    status = {"database": "ok", "cache": "ok"}
+    status = {"database": "ok", "cache": "ok", "ledger": "unknown"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any driver error means "down" here
         status["database"] = f"error: {exc.__class__.__name__}"
+    else:
+        try:
+            status["ledger"] = points_selectors.ledger_status()
+        except Exception:  # a failing read here must not fail the liveness check
+            status["ledger"] = "unknown"
     try:
         cache.set("healthz", "1", 5)
         if cache.get("healthz") != "1":

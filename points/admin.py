@@ -1,10 +1,17 @@
 """Read-only ledger views for staff. Points only move through points.services (see the
 "adjust points" action on members in mall/admin.py)."""
 
-from django.contrib import admin
-from django.urls import reverse
+import logging
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from common.admin import ReadOnlyAdminMixin
 from points.models import (
@@ -16,8 +23,11 @@ from points.models import (
     Lot,
     Order,
     OrderLine,
+    ReconciliationRun,
     Refund,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -174,3 +184,96 @@ class CheckInAdmin(ReadOnlyAdmin):
     search_fields = ("member__username", "member__phone", "member__external_id")
     list_select_related = ("member",)
     date_hierarchy = "day"
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+STATUS_COLOURS = {"ok": "#2e7d32", "mismatch": "#c62828", "running": "#757575"}
+STATUS_LABELS = {"ok": _("OK"), "mismatch": _("Mismatch"), "running": _("Running or stopped")}
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    """The nightly reconciliation's runs (``mall.jobs.reconcile_ledger``), newest first; a run's
+    page lists the rows that did not add up, with links to the account and the member."""
+
+    list_display = ("id", "started_at", "finished_at", "accounts_checked", "mismatch_count",
+                    "status_badge")
+    list_display_links = ("id", "started_at")
+    date_hierarchy = "started_at"
+    fields = readonly_fields = ("started_at", "finished_at", "accounts_checked", "mismatch_count",
+                                "status_badge", "mismatch_table")
+    change_list_template = "admin/points/reconciliationrun/change_list.html"
+
+    @admin.display(description=_("status"))
+    def status_badge(self, obj):
+        status = obj.status
+        return format_html(
+            '<span style="color:#fff;background:{};padding:1px 8px;border-radius:8px;'
+            'white-space:nowrap">{}</span>', STATUS_COLOURS[status], STATUS_LABELS[status])
+
+    @admin.display(description=_("mismatches found"))
+    def mismatch_table(self, obj):
+        rows = obj.mismatches or []
+        if not rows:
+            return "-"
+        header = format_html("<tr>{}</tr>", format_html_join("", "<th>{}</th>", (
+            (label,) for label in (_("account"), _("member"), _("check"), _("expected"), _("actual"),
+                                   _("entry")))))
+        body = format_html_join("", "<tr>" + "<td>{}</td>" * 6 + "</tr>", (
+            (_admin_link(Account, row.get("account_id")),
+             _admin_link(get_user_model(), row.get("member_id")),
+             row.get("check", ""), row.get("expected", ""), row.get("actual", ""),
+             _admin_link(Entry, row.get("entry_id")))
+            for row in rows
+        ))
+        note = ""
+        if obj.mismatch_count > len(rows):
+            note = format_html("<p>{}</p>", gettext("The first %(shown)s of %(count)s are shown.")
+                               % {"shown": len(rows), "count": obj.mismatch_count})
+        return format_html("<table>{}{}</table>{}", header, body, note)
+
+    # "Run now": starts the job in the worker, never in the request (it reads the whole ledger).
+
+    def has_run_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.run_reconciliation")
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("run/", self.admin_site.admin_view(require_POST(self.run_view)), name=f"{prefix}_run"),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request):
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        from celery import current_app
+
+        try:
+            current_app.send_task("mall.reconcile_ledger")
+        except Exception:  # the broker is down: say so instead of a server error
+            logger.exception("could not queue the ledger reconciliation")
+            self.message_user(request, gettext("The reconciliation could not be started: the task "
+                                               "queue is not reachable."), messages.ERROR)
+        else:
+            self.message_user(request, gettext("The reconciliation has started; its run appears "
+                                               "here when it finishes."), messages.SUCCESS)
+        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run": self.has_run_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+
+def _admin_link(model, pk):
+    """A link to ``pk``'s admin page, or the bare id where there is none (or no ``pk``)."""
+    if pk is None:
+        return "-"
+    opts = model._meta
+    try:
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk])
+    except NoReverseMatch:
+        return str(pk)
+    return format_html('<a href="{}">{}</a>', url, pk)

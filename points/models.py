@@ -239,6 +239,10 @@ class Refusal(models.Model):
     message = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        # The daily prune deletes refusals past the key retention (``policy.KEY_RETENTION``).
+        indexes = [models.Index(fields=["created_at"], name="points_refusal_created")]
+
     def __str__(self):
         return f"{self.key}: {self.code}"
 
@@ -393,3 +397,46 @@ class CheckIn(models.Model):
 
     def __str__(self):
         return f"{self.member_id} {self.day} #{self.streak}"
+
+
+class ReconciliationRun(models.Model):
+    """One run of the ledger reconciliation (``points.services.reconciliation``): when, how many
+    accounts it checked, and what did not add up.
+
+    ``mismatch_count`` is exact; ``mismatches`` keeps the first ``MISMATCHES_KEPT`` of them as
+    ``{"account_id", "member_id", "check", "expected", "actual"}`` (plus ``entry_id`` where one
+    entry is at fault). A run without ``finished_at`` is running, or died before it finished.
+    """
+
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    accounts_checked = models.PositiveBigIntegerField(_("accounts checked"), default=0)
+    mismatch_count = models.PositiveBigIntegerField(_("mismatches"), default=0)
+    mismatches = models.JSONField(_("mismatch details"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at", "-id"]
+        permissions = [("run_reconciliation", _("Can start a ledger reconciliation"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
+                name="points_reconciliation_finished_after_start",
+            ),
+        ]
+        indexes = [
+            # /healthz/ reads the latest finished run.
+            models.Index(F("finished_at").desc(), F("id").desc(), name="points_recon_latest",
+                         condition=Q(finished_at__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"reconciliation {self.pk} ({self.mismatch_count})"
+
+    @property
+    def status(self) -> str:
+        """``running`` (or died), ``ok`` or ``mismatch``."""
+        if self.finished_at is None:
+            return "running"
+        return "mismatch" if self.mismatch_count else "ok"

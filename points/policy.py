@@ -6,6 +6,10 @@ from django.utils import timezone
 
 HOLD_TTL = timedelta(minutes=30)
 
+# How long a key's refusal (and a hook event, ``mall.jobs.prune``) is kept: DESIGN.md 3.1 promises
+# at least 30 days, longer than any sender's retry window. Entries, and their keys, are forever.
+KEY_RETENTION = timedelta(days=30)
+
 
 def month_end_expiry(earned_at: datetime, months: int) -> datetime:
     """The instant points earned at ``earned_at`` stop being valid.

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
-from points.models import Account, CheckIn, Entry, Lot, Order
+from points.models import Account, CheckIn, Entry, Lot, Order, ReconciliationRun
 from points.policy import last_valid_day, month_end_expiry
 from rules import evaluator
 from rules.simulation import PaidOrder
@@ -126,3 +126,13 @@ def paid_orders(*, since, until) -> Iterator[PaidOrder]:
 
 def _paid_order(member_id, tier, amount, lines) -> PaidOrder:
     return PaidOrder(member_id, tier, evaluator.Order(amount=amount, lines=tuple(lines)))
+
+
+def ledger_status() -> str:
+    """What the latest finished reconciliation found: ``"ok"``, ``"mismatch"``, or
+    ``"unknown"`` before the first run. One indexed read (``points_recon_latest``)."""
+    latest = (ReconciliationRun.objects.filter(finished_at__isnull=False)
+              .order_by("-finished_at", "-id").values_list("mismatch_count", flat=True).first())
+    if latest is None:
+        return "unknown"
+    return "mismatch" if latest else "ok"

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from mall.models import HookEvent
 from points.errors import IdempotencyConflict
+from points.services.jobs import delete_in_batches
 
 
 def apply_once(*, event_id: str, endpoint: str, payload: dict,
@@ -58,3 +59,9 @@ def apply_once(*, event_id: str, endpoint: str, payload: dict,
         response = json.loads(json.dumps(response, cls=DjangoJSONEncoder))
         HookEvent.objects.filter(pk=row[0]).update(status=status, response=response)
     return status, response
+
+
+def prune(*, before) -> int:
+    """Delete the events received before ``before`` (past the key retention no sender redelivers);
+    returns how many. In batches, each its own short transaction, safe to run twice at once."""
+    return delete_in_batches(HookEvent._meta.db_table, before=before)

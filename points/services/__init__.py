@@ -32,8 +32,15 @@ from points.services._lots import SPEND_ORDER
 from points.services._validation import MAX_KEY, MAX_POINTS, validate_key, validate_text
 from points.services.batch import Credit, earn_many
 from points.services.holds import capture, hold, release
-from points.services.jobs import JOB_BATCH_ACCOUNTS, activate_due, expire_due, release_stale_holds
+from points.services.jobs import (
+    JOB_BATCH_ACCOUNTS,
+    activate_due,
+    expire_due,
+    prune_refusals,
+    release_stale_holds,
+)
 from points.services.postings import NEVER, adjust, earn, spend
+from points.services.reconciliation import reconcile
 from points.services.reversal import reverse
 
 __all__ = [
@@ -50,6 +57,8 @@ __all__ = [
     "earn_many",
     "expire_due",
     "hold",
+    "prune_refusals",
+    "reconcile",
     "release",
     "release_stale_holds",
     "reverse",

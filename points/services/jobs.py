@@ -170,3 +170,36 @@ def release_stale_holds(now: datetime | None = None) -> int:
             continue
         released += 1
     return released
+
+
+PRUNE_BATCH = 5000
+
+
+def prune_refusals(*, before: datetime) -> int:
+    """Delete the refusals recorded before ``before``; returns how many.
+
+    A refusal is how a retry under the same key is refused the same way; past the key retention
+    (``points.policy.KEY_RETENTION``) no sender retries, so the key may be used afresh. Entries
+    (and their keys) are never deleted. In batches of ``PRUNE_BATCH`` rows, each its own short
+    transaction; a concurrent prune skips the rows this one is deleting (``SKIP LOCKED``), so two
+    at once delete each row once between them.
+    """
+    return delete_in_batches("points_refusal", before=before)
+
+
+def delete_in_batches(table: str, *, before: datetime, batch: int | None = None) -> int:
+    """Delete the rows of ``table`` (a trusted name with ``id`` and an indexed ``created_at``)
+    created before ``before``, ``batch`` (default ``PRUNE_BATCH``) at a time; returns how many."""
+    batch = batch or PRUNE_BATCH
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE created_at < %s "
+                "ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)",
+                [before, batch],
+            )
+            count = cursor.rowcount
+        deleted += count
+        if count < batch:  # done, or what is left is being deleted by a concurrent prune
+            return deleted
