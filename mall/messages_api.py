@@ -136,13 +136,20 @@ class MessageListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class NoBodySerializer(serializers.Serializer):
+    """These writes take no body, but one that is sent must be a JSON object (``{}``): a
+    malformed one is refused (400, 415) like anywhere else in the API, not ignored."""
+
+
 class MessageReadView(APIView):
     """``POST /api/v1/me/messages/{id}/read/``: mark one of the member's messages read."""
 
     @extend_schema(operation_id="me_messages_read", tags=["messages"], request=None,
                    parameters=[MESSAGE_ID],
-                   responses={200: MessageSerializer, **error_responses(401, 429), 404: NOT_FOUND})
+                   responses={200: MessageSerializer, **error_responses(400, 401, 415, 429),
+                              404: NOT_FOUND})
     def post(self, request, message_id: str):
+        NoBodySerializer(data=request.data).is_valid(raise_exception=True)
         message = messages.mark_read(request.user, parse_message_id(message_id))
         return Response(MessageSerializer(message).data)
 
@@ -155,6 +162,7 @@ class MessageReadAllView(APIView):
                                                       "none was unread)."))
 
     @extend_schema(operation_id="me_messages_read_all", tags=["messages"], request=None,
-                   responses={200: OutputSerializer, **error_responses(401, 429)})
+                   responses={200: OutputSerializer, **error_responses(400, 401, 415, 429)})
     def post(self, request):
+        NoBodySerializer(data=request.data).is_valid(raise_exception=True)
         return Response(self.OutputSerializer({"marked": messages.mark_all_read(request.user)}).data)
