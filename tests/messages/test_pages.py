@@ -241,3 +241,16 @@ def test_anonymous_pages_never_count(client):
 
     assert inbox_queries(captured) == []
     assert "unread-badge" not in page and 'href="/messages/"' not in page
+
+
+def test_staff_text_is_escaped(member_client, member):
+    from mall.models import Broadcast
+
+    body = "<script>alert(1)</script>\n第二行"
+    broadcast = messages.save_broadcast(Broadcast(title="<b>规则</b>", body=body))
+    messages.send_draft(broadcast)
+
+    page = text(member_client.get("/messages/"))
+
+    assert "&lt;b&gt;规则&lt;/b&gt;" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;<br>第二行" in page and "<script>alert" not in page
