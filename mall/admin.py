@@ -208,3 +208,4 @@ class MemberAdmin(UserAdmin):
 def _member_link(member):
     url = reverse("admin:mall_member_change", args=[member.pk])
     return format_html('<a href="{}">{}</a>', url, member)
+from mall import messages_admin  # noqa: E402, F401 (registers the message admins)

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from catalog import api as catalog_api
-from mall import checkout_api, hooks, member_api, team_api
+from mall import checkout_api, hooks, member_api, messages_api, team_api
 from points import api as points_api
 
 app_name = "api"
@@ -27,6 +27,12 @@ urlpatterns = [
     path("me/check-in/", points_api.CheckInView.as_view(), name="me-check-in"),
     path("me/team/", team_api.TeamView.as_view(), name="me-team"),
     path("me/team/rewards/", team_api.RewardListView.as_view(), name="me-team-rewards"),
+    # Message ids are parsed by the view: a malformed one is the JSON 404 message_not_found.
+    path("me/messages/", messages_api.MessageListView.as_view(), name="me-messages"),
+    path("me/messages/read-all/", messages_api.MessageReadAllView.as_view(),
+         name="me-messages-read-all"),
+    re_path(r"^me/messages/(?P<message_id>.*)/read/$", messages_api.MessageReadView.as_view(),
+            name="me-message-read"),
     # The mall's ids are parsed by the views (catalog.api.parse_id): a malformed id is the API's
     # JSON 404, not Django's HTML page for an unmatched URL. Cancel comes before the detail.
     path("products/", catalog_api.ProductListView.as_view(), name="products"),

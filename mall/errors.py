@@ -20,3 +20,11 @@ class MessageNotFound(DomainError):
     code = "message_not_found"
     kind = Kind.NOT_FOUND
     default_message = _("No such message.")
+
+
+class BroadcastSent(DomainError):
+    """A broadcast that has been sent is kept as it went out: it is not edited any more."""
+
+    code = "broadcast_sent"
+    kind = Kind.REFUSED
+    default_message = _("This broadcast has been sent and can no longer be changed.")

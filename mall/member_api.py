@@ -24,7 +24,7 @@ from common.schema import error_responses
 from mall import invite
 from mall.authentication import MemberRefreshToken
 from mall.models import Member, phone_validator
-from mall.services import members
+from mall.services import members, messages
 from mall.throttles import (
     AnonRateThrottle,
     LoginIPThrottle,
@@ -193,22 +193,35 @@ class RegisterView(APIView):
 
 
 class MeView(APIView):
-    """``GET /api/v1/me/``: the signed-in member's profile; ``PATCH`` changes the nickname."""
+    """``GET /api/v1/me/``: the signed-in member's profile and unread count; ``PATCH`` changes
+    the nickname."""
 
     class InputSerializer(serializers.Serializer):
         nickname = StrictCharField(max_length=64, allow_blank=True)
 
+    class OutputSerializer(MemberOutputSerializer):
+        unread_messages = serializers.SerializerMethodField()
+
+        class Meta(MemberOutputSerializer.Meta):
+            fields = (*MemberOutputSerializer.Meta.fields, "unread_messages")
+            read_only_fields = fields
+
+        @extend_schema_field(serializers.IntegerField(
+            help_text=_("Unread messages in the member's inbox (/api/v1/me/messages/).")))
+        def get_unread_messages(self, member) -> int:
+            return messages.unread_count(member)
+
     @extend_schema(operation_id="me_retrieve", tags=["me"],
-                   responses={200: MemberOutputSerializer, **error_responses(401, 429)})
+                   responses={200: OutputSerializer, **error_responses(401, 429)})
     def get(self, request):
-        return Response(MemberOutputSerializer(request.user).data)
+        return Response(self.OutputSerializer(request.user).data)
 
     @extend_schema(operation_id="me_update", tags=["me"], request=InputSerializer,
-                   responses={200: MemberOutputSerializer, **error_responses(400, 401, 403, 415, 429)})
+                   responses={200: OutputSerializer, **error_responses(400, 401, 403, 415, 429)})
     def patch(self, request):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         member = request.user
         if "nickname" in serializer.validated_data:
             member = members.update_profile(member, nickname=serializer.validated_data["nickname"])
-        return Response(MemberOutputSerializer(member).data)
+        return Response(self.OutputSerializer(member).data)

@@ -198,6 +198,9 @@ class Broadcast(models.Model):
         verbose_name = _("broadcast")
         verbose_name_plural = _("broadcasts")
         ordering = ["-created_at"]
+        # Sending reaches members at once and cannot be taken back: a permission of its own,
+        # apart from editing the draft (change_broadcast).
+        permissions = [("send_broadcast", _("Can send broadcast"))]
 
     def __str__(self):
         return self.title

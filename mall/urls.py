@@ -33,4 +33,7 @@ urlpatterns = [
     path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),
     path("invite/", views.invite_page, name="invite"),
     path("team/", views.team, name="team"),
+    path("messages/", views.inbox, name="messages"),
+    path("messages/read-all/", views.read_all_messages, name="messages-read-all"),
+    path("messages/<int:message_id>/read/", views.read_message, name="message-read"),
 ]

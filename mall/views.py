@@ -2,13 +2,15 @@
 
 Views parse input with ``mall.forms``, call a service or a selector, and render. Every write is a
 service call (``mall.services.members``, ``points.services.earning``, ``catalog.services``); every
-read is of the signed-in member's own rows (another member's redemption id answers 404).
+read is of the signed-in member's own rows (another member's redemption or message id answers
+404).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth import login as auth_login
@@ -20,7 +22,7 @@ from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -35,6 +37,7 @@ from catalog.models import Product, ProductKind, RedemptionStatus
 from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
 from mall import invite
+from mall.errors import MessageNotFound
 from mall.forms import (
     AccountForm,
     CancelForm,
@@ -45,6 +48,7 @@ from mall.forms import (
     RegisterForm,
 )
 from mall.services import members
+from mall.services import messages as inbox_messages
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
 from points.services import earning
@@ -557,3 +561,56 @@ def account(request):
         "invite_code": invite.invite_code(member),
         "nav": "me",
     }, status=status)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _site_link(request, link: str) -> str:
+    """``link`` when it is a page of this site (what staff write: /mall/...), else empty."""
+    if link.startswith("/") and url_has_allowed_host_and_scheme(
+            link, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return link
+    return ""
+
+
+@login_required
+@require_GET
+def inbox(request):
+    """The member's messages, newest first, in the request's language; unread ones marked."""
+    page = Paginator(inbox_messages.inbox(request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    rows = []
+    for message in page.object_list:
+        title, body = message.text(language)
+        rows.append({"message": message, "title": title, "body": body,
+                     "link": _site_link(request, message.link)})
+    return render(request, "pages/messages.html", {"page": page, "rows": rows, "query": "",
+                                                   "nav": "messages"})
+
+
+@login_required
+@require_POST
+def read_message(request, message_id: int):
+    """Mark one of the member's messages read (again: nothing changes), then open its link
+    (``open``) or go back to the list."""
+    try:
+        message = inbox_messages.mark_read(request.user, message_id)
+    except MessageNotFound as exc:
+        raise Http404(exc.message) from None
+    link = _site_link(request, message.link)
+    if request.POST.get("open") and link:
+        return redirect(link)
+    return redirect(_safe_next(request, "messages"))
+
+
+@login_required
+@require_POST
+def read_all_messages(request):
+    marked = inbox_messages.mark_all_read(request.user)
+    if marked:
+        messages.success(request, ngettext("Marked %(count)s message read.",
+                                           "Marked %(count)s messages read.", marked)
+                         % {"count": marked})
+    return redirect("messages")

@@ -24,10 +24,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from common.errors import InvalidFields
 from mall.channels import channel
-from mall.errors import MessageNotFound
+from mall.errors import BroadcastSent, MessageNotFound
 from mall.models import Broadcast, Member, Message, MessageKind, MessageTemplate
 
 logger = logging.getLogger(__name__)
@@ -333,7 +335,6 @@ def send_broadcast(broadcast: Broadcast, *, now: datetime | None = None) -> int:
     return sent
 
 
-
 def install_templates(model=MessageTemplate) -> int:
     """Create the template row of every purpose that has none (the defaults above), so staff
     find each one in the admin; existing rows, edited or not, are left alone. ``model`` is a
@@ -346,3 +347,157 @@ def install_templates(model=MessageTemplate) -> int:
     ]
     model.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+# --------------------------------------------------------------------------- staff's words (admin)
+
+BROADCAST = "broadcast"  # the purpose of every broadcast's messages (``send_broadcast``)
+TEXT_FIELDS = ("title", "body", "title_en", "body_en", "link")
+
+# What the previews fill each placeholder with (a purpose's other placeholders stay visible).
+SAMPLES: dict[str, object] = {
+    "points": 1288,
+    "date": date(2026, 12, 31),
+    "days": 30,
+    "tier": {"zh-hans": "金卡会员", "en": "Gold"},
+    "old_tier": {"zh-hans": "银卡会员", "en": "Silver"},
+    "name": {"zh-hans": "小宝", "en": "Xiaobao"},
+    "discount": 50,
+    "mismatches": 2,
+    "accounts": 12880,
+    "run": 128,
+}
+
+
+def purpose_label(code: str) -> str:
+    if code == BROADCAST:
+        return str(_("Broadcast"))
+    purpose = PURPOSES.get(code)
+    return str(purpose.label) if purpose is not None and purpose.label else code
+
+
+def placeholders_allowed(purpose: str) -> tuple[str, ...]:
+    """The placeholders ``purpose``'s words may use (none for a broadcast or an unknown purpose)."""
+    known = PURPOSES.get(purpose)
+    return known.placeholders if known is not None else ()
+
+
+def _braced(names: Iterable[str]) -> str:
+    return ", ".join("{" + name + "}" for name in names)
+
+
+def text_problems(text: str, allowed: Iterable[str]) -> list[str]:
+    """Why staff's ``text`` cannot be sent with the placeholders ``allowed`` (empty: it can).
+
+    A placeholder is a bare ``{name}`` of the purpose's; a brace itself is written ``{{`` or
+    ``}}``. Refused: an unbalanced brace, ``{}``, a format or a conversion (``{points:>5}``,
+    ``{name!r}``), an attribute or an index (``{tier.name}``) and any other name.
+    """
+    allowed = tuple(allowed)
+    try:
+        parsed = list(string.Formatter().parse(text or ""))
+    except ValueError:
+        return [gettext("A brace is not closed or not opened: write a placeholder as {name}, "
+                        "and {{ or }} for a brace itself.")]
+    problems, unknown = [], []
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name == "" or spec or conversion:
+            problems.append(gettext("Write a placeholder as a name in braces, such as {points}, "
+                                    "with nothing else inside; {{ and }} for a brace itself."))
+        elif name not in allowed and name not in unknown:
+            unknown.append(name)
+    if unknown:
+        if allowed:
+            problems.append(gettext("Unknown placeholder %(unknown)s: this message may use "
+                                    "%(allowed)s.") % {"unknown": _braced(unknown),
+                                                       "allowed": _braced(allowed)})
+        else:
+            problems.append(gettext("Unknown placeholder %(unknown)s: this message has no "
+                                    "placeholders (write {{ and }} for a brace itself).")
+                            % {"unknown": _braced(unknown)})
+    return list(dict.fromkeys(problems))
+
+
+def link_problems(link: str) -> list[str]:
+    """A message's link is a page of the member site (a path), never another site."""
+    if link and (not link.startswith("/") or link.startswith(("//", "/\\"))):
+        return [gettext("Enter a page of the member site starting with /, e.g. /mall/.")]
+    return []
+
+
+def words_problems(values: Mapping[str, str], allowed: Iterable[str]) -> dict[str, list[str]]:
+    """``text_problems`` of each text field in ``values`` (and ``link_problems`` of its link),
+    by field name; empty when every field can be sent."""
+    allowed = tuple(allowed)
+    errors = {}
+    for name in TEXT_FIELDS:
+        problems = text_problems(values.get(name) or "", allowed)
+        if name == "link":
+            problems += link_problems(values.get(name) or "")
+        if problems:
+            errors[name] = problems
+    return errors
+
+
+def preview(words: Words, placeholders: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """What a member reads, per language (``LANGUAGES``), with ``SAMPLES`` for ``placeholders``:
+    ``{language: {"title", "body", "link"}}``. English falls back to the Chinese where none was
+    written, as ``Message.text`` does."""
+    context = {name: SAMPLES[name] for name in placeholders if name in SAMPLES}
+    text = words.render(context)
+    chinese = {"title": text["title"], "body": text["body"], "link": text["link"]}
+    english = dict(chinese)
+    if text["title_en"]:
+        english.update(title=text["title_en"], body=text["body_en"] or text["body"])
+    return {"zh-hans": chinese, "en": english}
+
+
+def save_template(template: MessageTemplate) -> MessageTemplate:
+    """Save staff's edit of a purpose's words. Raises ``InvalidFields`` for a placeholder the
+    purpose does not have, a malformed brace or a link off the member site (the admin form
+    shows the same messages first). Messages already sent keep their text."""
+    errors = words_problems({name: getattr(template, name) for name in TEXT_FIELDS},
+                            placeholders_allowed(template.purpose))
+    if errors:
+        raise InvalidFields(errors)
+    template.updated_at = timezone.now()
+    template.save()
+    return template
+
+
+def save_broadcast(broadcast: Broadcast, *, staff: Member | None = None) -> Broadcast:
+    """Save a broadcast draft (``staff`` is recorded as its author when it is new).
+
+    Raises ``InvalidFields`` for a placeholder (a broadcast has none), a malformed brace or a link
+    off the member site, and ``BroadcastSent`` once it has been sent: what went out stays as it
+    went out (the row is locked to check, so an edit cannot slip in beside the send's update).
+    """
+    errors = words_problems({name: getattr(broadcast, name) for name in TEXT_FIELDS}, ())
+    if errors:
+        raise InvalidFields(errors)
+    with transaction.atomic():
+        if broadcast.pk is not None:
+            sent_at = (Broadcast.objects.select_for_update().filter(pk=broadcast.pk)
+                       .values_list("sent_at", flat=True).first())
+            if sent_at is not None:
+                raise BroadcastSent()
+        elif staff is not None:
+            broadcast.created_by = staff
+        broadcast.save()
+    return broadcast
+
+
+def send_draft(broadcast: Broadcast, *, now: datetime | None = None) -> int:
+    """Send a draft broadcast, once (the admin's send button); returns how many members it
+    reached. Raises ``BroadcastSent`` when it has been sent: the row is locked first, so a
+    double click or two staff at once send it once and the second is told so (``send_broadcast``
+    itself would only reach members not reached yet)."""
+    with transaction.atomic():
+        locked = Broadcast.objects.select_for_update().get(pk=broadcast.pk)
+        if locked.sent_at is not None:
+            raise BroadcastSent()
+        sent = send_broadcast(locked, now=now)
+    broadcast.sent_at, broadcast.recipients = locked.sent_at, locked.recipients
+    return sent

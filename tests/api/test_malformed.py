@@ -21,7 +21,8 @@ from django.conf import settings
 from catalog import checkout
 from catalog import services as catalog_services
 from catalog.models import CheckoutHold, CouponCode, Product, Redemption, StockMovement
-from mall.models import HookEvent, Member
+from mall.models import HookEvent, Member, Message
+from mall.services import messages
 from points import services
 from points.models import Account, BehaviourRecord, CheckIn, Entry, Hold, Lot, Order, Refund
 from tests.catalog.helpers import make_product
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 TABLES = [Member, Account, Entry, Lot, Hold, Order, Refund, BehaviourRecord, CheckIn, HookEvent,
-          Product, StockMovement, Redemption, CouponCode, CheckoutHold]
+          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message]
 
 
 def strings_to(value, replacement):
@@ -136,12 +137,17 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("profile", "get", "/api/v1/me/", "member", get_only=True),
         Endpoint("team", "get", "/api/v1/me/team/", "member", get_only=True),
         Endpoint("team rewards", "get", "/api/v1/me/team/rewards/", "member", get_only=True),
+        Endpoint("messages", "get", "/api/v1/me/messages/", "member", get_only=True),
+        Endpoint("message read", "post", f"/api/v1/me/messages/{world.message_id}/read/", "member",
+                 {}, ["read"]),
+        Endpoint("messages read-all", "post", "/api/v1/me/messages/read-all/", "member", {}, ["all"]),
     ]
 
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
-         "products", "product", "redemptions", "redemption", "profile", "team", "team rewards"]
+         "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
+         "messages", "message read", "messages read-all"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -164,6 +170,7 @@ class World:
     product: Product
     redemption: Redemption
     hold_id: int
+    message_id: int
 
 
 @pytest.fixture
@@ -177,7 +184,10 @@ def world(settings):
     redemption = catalog_services.redeem(member, product, 1, key="r-1")
     placed = checkout.place_hold(member, order_id="o-1", points=100, order_amount=Decimal("88.00"),
                                  key=checkout.hold_key("h-1"))
-    return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id)
+    messages.send(member, "welcome", period="join")
+    message_id = Message.objects.get(member=member).pk
+    return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
+                 message_id)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -236,5 +246,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 21
+    assert covered == routes and len(routes) == 24
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -40,6 +40,7 @@ def test_me_is_the_members_profile(member_api, member):
         "tier": "gold",
         "invite_code": invite_code(member),
         "joined": "2026-01-10T10:00:00+08:00",
+        "unread_messages": 0,
     }
 
 
