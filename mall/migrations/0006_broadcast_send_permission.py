@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mall', '0004_messages'),
+        ('mall', '0005_schedule_jobs'),
     ]
 
     operations = [
