@@ -3,8 +3,12 @@
 * ``GET /api/v1/products/``: products on sale that the member's tier may see, paginated like
   every list (``{count, next, previous, results}``); filters ``category`` (with its
   sub-categories), ``min_points``/``max_points``, ``affordable=true`` (points price at most the
-  member's available points), ``search`` and ``ordering``. Read through ``catalog.selectors``
-  (cached; may lag a change by a few seconds, redemption never relies on it).
+  member's available points, with the welcome offer), ``search`` and ``ordering``. Read through
+  ``catalog.selectors`` (cached; may lag a change by a few seconds, redemption never relies on it).
+  ``points_price`` is the list price for everyone; ``member_points`` what this member pays for one
+  unit and ``welcome_discount`` the new-member offer in it (``catalog.pricing``; read per request,
+  never cached). The discount is per redemption, not per unit: for more units it is the same
+  ``welcome_discount`` off the whole.
 * ``GET /api/v1/products/{id}/``: one product; 404 ``not_found`` when unknown, off sale or not
   offered to the member's tier.
 * ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address"?}`` with an
@@ -107,6 +111,11 @@ class ProductSerializer(serializers.Serializer):
     stock = serializers.IntegerField()
     in_stock = serializers.BooleanField()
     image = serializers.CharField(help_text=gettext_lazy("Image URL; empty without an image."))
+    member_points = serializers.IntegerField(help_text=gettext_lazy(
+        "Points this member pays for one unit: points_price less welcome_discount."))
+    welcome_discount = serializers.IntegerField(help_text=gettext_lazy(
+        "Points the new-member offer takes off this member's first redemption (once, not per "
+        "unit; never more than the price); 0 when none applies."))
 
 
 class ProductDetailSerializer(ProductSerializer):
@@ -137,7 +146,10 @@ class RedemptionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     product = ProductSerializer()
     quantity = serializers.IntegerField()
-    points = serializers.IntegerField(help_text=gettext_lazy("Points spent on all units."))
+    points = serializers.IntegerField(help_text=gettext_lazy(
+        "Points spent on all units, after welcome_discount."))
+    welcome_discount = serializers.IntegerField(help_text=gettext_lazy(
+        "Points the new-member offer took off this redemption; 0 when none applied."))
     cash = serializers.DecimalField(max_digits=12, decimal_places=2)
     status = serializers.ChoiceField(choices=RedemptionStatus.choices)
     code = serializers.SerializerMethodField()
@@ -201,8 +213,8 @@ class ProductListView(APIView):
         max_points = serializers.IntegerField(required=False, min_value=0, max_value=MAX_POINTS_FILTER)
         affordable = QueryBooleanField(
             required=False,
-            help_text=gettext_lazy("true: only products whose points price is at most the "
-                                   "member's available points."),
+            help_text=gettext_lazy("true: only products of which the member can pay for one "
+                                   "unit now (member_points at most their available points)."),
         )
         search = StrictCharField(
             required=False, allow_blank=True, max_length=selectors.MAX_SEARCH,
@@ -233,8 +245,10 @@ class ProductListView(APIView):
         page_size = Pagination().get_page_size(request)
         page = page_number(request)
         max_points = filters.get("max_points")
+        offer = selectors.welcome_offer_for(request.user)
         if filters.get("affordable"):
-            available = points_selectors.balance(request.user, months=0).available
+            # One unit is affordable when its price less the welcome offer is.
+            available = points_selectors.balance(request.user, months=0).available + offer
             max_points = available if max_points is None else min(max_points, available)
         found = selectors.product_list(
             category=filters.get("category"), search=filters.get("search", ""),
@@ -251,7 +265,7 @@ class ProductListView(APIView):
                      if page < found["num_pages"] else None),
             "previous": (None if page == 1 else remove_query_param(url, "page") if page == 2
                          else replace_query_param(url, "page", page - 1)),
-            "results": found["results"],
+            "results": selectors.with_member_prices(found["results"], offer),
         }
         return Response(self.OutputSerializer(body).data)
 
@@ -267,6 +281,7 @@ class ProductDetailView(APIView):
                                            tier=request.user.tier)
         if product is None:
             raise not_found(_("No such product."))
+        [product] = selectors.with_member_prices([product], selectors.welcome_offer_for(request.user))
         return Response(ProductDetailSerializer(product).data)
 
 
@@ -319,7 +334,8 @@ class RedemptionListView(generics.ListAPIView):
         responses={201: RedemptionSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
         description=gettext_lazy(
             "Spend points on a product. 409 refusals: insufficient_points, out_of_stock, "
-            "limit_reached, not_available, idempotency_conflict. 404: no such product."
+            "limit_reached, not_available, idempotency_conflict, welcome_offer_used. 404: no such "
+            "product."
         ),
     )
     def post(self, request):

@@ -50,6 +50,15 @@ class NotAvailable(CatalogError):
     default_message = _("This product is not available.")
 
 
+class WelcomeOfferUsed(CatalogError):
+    """The redemption was priced with the welcome offer, but another of the member's redemptions
+    holds it (``catalog_redemption_one_welcome``). Nothing was written; a retry is priced again,
+    without the offer."""
+
+    code = "welcome_offer_used"
+    default_message = _("Your new-member offer has already been used. Please try again.")
+
+
 class InvalidTransition(CatalogError):
     """The redemption is not in a state that allows this (e.g. cancelling a fulfilled one)."""
 

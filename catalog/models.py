@@ -213,13 +213,19 @@ class Redemption(models.Model):
                                 verbose_name=_("product"))
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
     points = models.PositiveIntegerField(_("points"))
+    welcome_discount = models.PositiveIntegerField(
+        _("welcome discount"), default=0,
+        help_text=_("Points the new-member offer took off this redemption's price."),
+    )
     cash = models.DecimalField(_("cash"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     status = models.CharField(_("status"), max_length=16, choices=RedemptionStatus.choices,
                               default=RedemptionStatus.CREATED)
     address = models.TextField(_("shipping address"), blank=True)
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
     entry = models.ForeignKey(
-        "points.Entry", on_delete=models.PROTECT, related_name="+", verbose_name=_("spend entry"),
+        "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("spend entry"),
+        help_text=_("Empty when the redemption cost no points (the welcome offer covered it)."),
     )
     refund_entry = models.ForeignKey(
         "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -247,6 +253,16 @@ class Redemption(models.Model):
         permissions = [("cancel_redemption", _("Can cancel redemption"))]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="catalog_redemption_quantity"),
+            # The ledger posts no 0-point spend: a free redemption has no entry, any other one has.
+            models.CheckConstraint(
+                condition=Q(points=0, entry__isnull=True) | Q(points__gt=0, entry__isnull=False),
+                name="catalog_redemption_entry_iff_points",
+            ),
+            # The welcome offer once per member (catalog.pricing): a cancelled redemption gives it back.
+            models.UniqueConstraint(
+                fields=["member"], condition=Q(welcome_discount__gt=0) & ~Q(status="cancelled"),
+                name="catalog_redemption_one_welcome",
+            ),
         ]
         indexes = [models.Index(fields=["member", "product", "status"], name="catalog_member_product")]
 

@@ -5,6 +5,10 @@ an active category or none), and to a member only those their tier may see. What
 lag a product save or a stock change by up to ``catalog.cache.LOCAL_TTL`` seconds in *other*
 processes (never in the one that made the change); redemption never relies on it:
 ``catalog.services.redeem`` reads stock, limits and the balance from the database under row locks.
+
+The cached dicts carry list prices only, the same for everyone. What one member pays (the welcome
+offer, ``catalog.pricing``) is read per request, never cached: ``welcome_offer_for`` and
+``price_for``, and ``with_member_prices`` to put it on the dicts of a page.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import math
 from django.db.models import Min, Prefetch, Q
 from django.utils import timezone
 
-from catalog import cache
+from catalog import cache, pricing
 from catalog.errors import InvalidArgument
-from catalog.models import Category, CouponCode, Product, Redemption, tier_may_see
+from catalog.models import Category, CouponCode, Product, Redemption, RedemptionStatus, tier_may_see
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH = 100
@@ -174,6 +178,48 @@ def _product_detail(product_id) -> dict | None:
         return product_dict(product), until
 
     return cache.cached("detail", (product_id,), load)
+
+
+def welcome_offer_for(member, *, now=None) -> int:
+    """The points the welcome offer takes off ``member``'s next redemption; 0 for an anonymous
+    user, after the window, once they hold a non-cancelled redemption, or without a published
+    rule set. A query for the rule book's versions and, inside the window only, one more."""
+    if member is None or not getattr(member, "is_authenticated", False):
+        return 0
+    now = now or timezone.now()
+    book = pricing.book_for(member)
+    if not pricing.in_window(book, member.date_joined, now):
+        return 0
+    redeemed = (Redemption.objects.filter(member_id=member.pk)
+                .exclude(status=RedemptionStatus.CANCELLED).exists())
+    return pricing.welcome_offer(book, joined_at=member.date_joined, redeemed_before=redeemed,
+                                 now=now)
+
+
+def price_for(member, product, quantity: int = 1, *, now=None, offer: int | None = None
+              ) -> pricing.Price:
+    """What ``member`` would pay for ``quantity`` units of ``product`` (a ``Product`` or a
+    product dict of this module) if they redeemed now, as ``catalog.services.redeem`` prices it.
+    ``offer`` is ``welcome_offer_for(member)`` when the caller has read it already."""
+    if offer is None:
+        offer = welcome_offer_for(member, now=now)
+    if isinstance(product, dict):
+        points_price, cash_price = product["points_price"], product["cash_price"]
+    else:
+        points_price, cash_price = product.points_price, product.cash_price
+    return pricing.price(points_price, cash_price, quantity, offer=offer)
+
+
+def with_member_prices(products: list[dict], offer: int) -> list[dict]:
+    """Copies of product dicts with what one member pays for one unit: ``member_points`` and
+    ``welcome_discount`` (0 without an offer), for pages and the API (``offer`` from
+    ``welcome_offer_for``). The cached dicts themselves stay the same for everyone."""
+    priced = []
+    for product in products:
+        discount = pricing.price(product["points_price"], 0, offer=offer).welcome_discount
+        priced.append({**product, "welcome_discount": discount,
+                       "member_points": product["points_price"] - discount})
+    return priced
 
 
 def categories() -> list[Category]:

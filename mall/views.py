@@ -241,8 +241,11 @@ def _expiring_soon(balance, months: int = 2):
 def home(request):
     member = request.user
     balance = points_selectors.balance(member, months=2)
+    offer = catalog_selectors.welcome_offer_for(member)
+    # Affordable for one unit at this member's price (the welcome offer included).
     recommended = catalog_selectors.product_list(
-        max_points=balance.available, ordering="-points", page_size=RECOMMENDED, tier=member.tier,
+        max_points=balance.available + offer, ordering="-points", page_size=RECOMMENDED,
+        tier=member.tier,
     )["results"]
     affordable = bool(recommended)
     if not affordable:
@@ -253,7 +256,7 @@ def home(request):
         "balance": balance,
         "expiring": _expiring_soon(balance),
         "check_in": points_selectors.check_in_status(member),
-        "recommended": recommended,
+        "recommended": catalog_selectors.with_member_prices(recommended, offer),
         "affordable": affordable,
         "nav": "home",
     })
@@ -326,7 +329,8 @@ def mall(request):
     return render(request, "pages/mall.html", {
         "form": form,
         "listing": listing,
-        "products": listing["results"],
+        "products": catalog_selectors.with_member_prices(
+            listing["results"], catalog_selectors.welcome_offer_for(request.user)),
         "categories": catalog_selectors.categories(),
         "category": category,
         "q": filters.get("q") or "",
@@ -351,6 +355,8 @@ def _product_or_404(request, product_id: int) -> dict:
 @require_GET
 def product(request, product_id: int):
     item = _product_or_404(request, product_id)
+    [item] = catalog_selectors.with_member_prices(
+        [item], catalog_selectors.welcome_offer_for(request.user))
     return render(request, "pages/product.html", {
         "product": item,
         "available": points_selectors.balance(request.user, months=0).available,
@@ -364,6 +370,7 @@ REFUSAL_TITLES = {
     "limit_reached": _lazy("Limit reached."),
     "not_available": _lazy("Not available."),
     "idempotency_conflict": _lazy("This form was already sent with other values."),
+    "welcome_offer_used": _lazy("Your new-member offer has already been used."),
 }
 
 
@@ -424,14 +431,17 @@ def _row_as_item(product_row: Product) -> dict:
 
 def _render_confirm(request, item, form, quantity, *, refusal=None, status=200):
     available = points_selectors.balance(request.user, months=0).available
-    total = item["points_price"] * quantity
+    # Priced as redeem() prices it now (the welcome offer off the whole, not per unit).
+    price = catalog_selectors.price_for(request.user, item, quantity)
     return render(request, "pages/redeem_confirm.html", {
         "product": item,
         "form": form,
         "quantity": quantity,
-        "total": total,
+        "list_total": price.list_points,
+        "welcome_discount": price.welcome_discount,
+        "total": price.points,
         "available": available,
-        "after": available - total,
+        "after": available - price.points,
         "refusal": refusal,
         "nav": "mall",
     }, status=status)

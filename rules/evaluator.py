@@ -50,6 +50,9 @@ class RuleBook:
     redemption_points_per_yuan: int = 100
     redemption_max_percent: int = 50
     redemption_min_points: int = 0
+    # The welcome offer: points off a member's first redemption within this many days of joining.
+    new_member_days: int = 7
+    new_member_redemption_discount: int = 50
 
 
 @dataclass(frozen=True)

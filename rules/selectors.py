@@ -36,6 +36,8 @@ def build_rulebook(rule_set: RuleSet) -> RuleBook:
         redemption_points_per_yuan=rule_set.redemption_points_per_yuan,
         redemption_max_percent=rule_set.redemption_max_percent,
         redemption_min_points=rule_set.redemption_min_points,
+        new_member_days=rule_set.new_member_days,
+        new_member_redemption_discount=rule_set.new_member_redemption_discount,
     )
 
 

@@ -29,7 +29,8 @@ from common.admin import ReadOnlyAdminMixin
 from points.errors import LedgerError
 
 REDEMPTION_FIELDS = (
-    (None, {"fields": ("member", "product", "quantity", "points", "cash", "status", "codes_display")}),
+    (None, {"fields": ("member", "product", "quantity", "points", "welcome_discount", "cash", "status",
+                       "codes_display")}),
     (_("Shipping"), {"fields": ("address", "tracking_number")}),
     (_("Timeline"), {"fields": ("created_at", ("fulfilled_at", "fulfilled_by"),
                                 ("completed_at", "completed_by"), "cancelled_at", "cancel_reason")}),

@@ -3,14 +3,14 @@ invariants and the lock order are in ``catalog.services``' docstring)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Exists, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from catalog import pricing
 from catalog.errors import (
     CodesExhausted,
     InvalidArgument,
@@ -19,6 +19,7 @@ from catalog.errors import (
     LimitReached,
     NotAvailable,
     OutOfStock,
+    WelcomeOfferUsed,
 )
 from catalog.models import (
     CouponCode,
@@ -53,7 +54,10 @@ def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
     Checks, in order: on sale (``Product.sale_state``: active, sale window, category open) and
     visible to the member's tier as it is in the database now (``NotAvailable``); stock
     (``OutOfStock``); the per-member limit over the product's lifetime, cancelled redemptions not
-    counted (``LimitReached``); the balance (``points.errors.InsufficientPoints``). Then, in one
+    counted (``LimitReached``); the balance (``points.errors.InsufficientPoints``) against the
+    price after the welcome offer (``catalog.pricing``: the discount is stored as
+    ``welcome_discount``, and a redemption it makes free spends no points and has no ledger
+    entry). Then, in one
     transaction: the stock is taken by a conditional UPDATE, coupon codes are picked from the pool
     (``CodesExhausted`` if too few), the points are spent (``redeem:<key>`` in the ledger) and the
     redemption and its stock movement are written. Any refusal leaves nothing written.
@@ -61,6 +65,8 @@ def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
     Coupons and privileges come back ``fulfilled``; physical goods ``created``. The same ``key``
     returns the same redemption (also under concurrency); with other arguments it raises
     ``IdempotencyConflict``. Malformed input raises ``InvalidQuantity`` / ``InvalidArgument``.
+    ``WelcomeOfferUsed`` only if the offer's unique index refuses it (a redemption written without
+    the member lock); nothing is written then.
     """
     _check_quantity(quantity)
     _check_key(key)
@@ -76,6 +82,8 @@ def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
         # first, as an IdempotencyConflict on "redeem:<key>").
         if not _is_unique_violation(exc, "catalog_redemption"):
             raise
+        if exc.__cause__.diag.constraint_name == "catalog_redemption_one_welcome":
+            raise WelcomeOfferUsed() from None
         existing = Redemption.objects.filter(key=key).first()
         if existing is None:
             raise
@@ -105,8 +113,9 @@ def _not_available(product: Product, tier: str, now) -> str | None:
 
 def _read_for_redemption(member_id: int, product_id: int, key: str):
     """One statement, after the member lock: the product (and its category) as it is now, the
-    redemption already made under ``key`` (if any), the member's available points and the units
-    of this product they hold in non-cancelled redemptions."""
+    redemption already made under ``key`` (if any), the member's available points, the units
+    of this product they hold in non-cancelled redemptions, whether they hold any non-cancelled
+    redemption at all and when they joined (the welcome offer's two conditions)."""
     used = (
         Redemption.objects.filter(member_id=member_id, product_id=OuterRef("pk"))
         .exclude(status=RedemptionStatus.CANCELLED)
@@ -119,6 +128,11 @@ def _read_for_redemption(member_id: int, product_id: int, key: str):
             available_points=Subquery(
                 Account.objects.filter(member_id=member_id).values("available")[:1]),
             units_held=Subquery(used),
+            redeemed_before=Exists(
+                Redemption.objects.filter(member_id=member_id)
+                .exclude(status=RedemptionStatus.CANCELLED)),
+            joined_at=Subquery(
+                get_user_model().objects.filter(pk=member_id).values("date_joined")[:1]),
         )
         .first()
     )
@@ -148,9 +162,15 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
             _("You can redeem at most %(limit)s of this product; you already have %(used)s.")
             % {"limit": product.per_member_limit, "used": used}
         )
-    points = product.points_price * quantity
-    if points > MAX_POINTS:
+    if product.points_price * quantity > MAX_POINTS:
         raise InvalidQuantity(_("That is more points than one redemption can spend."))
+    # Priced under the member lock: no other redemption of theirs can take the offer meanwhile
+    # (the unique index catalog_redemption_one_welcome is the backstop).
+    # A member who has redeemed before is past the offer: no need to read the rule book.
+    offer = 0 if product.redeemed_before else pricing.welcome_offer(
+        pricing.book_for(member), joined_at=product.joined_at, redeemed_before=False, now=now)
+    price = pricing.price(product.points_price, product.cash_price, quantity, offer=offer)
+    points = price.points
     # Advisory: refuse before locking the product row (which every buyer of the product queues
     # on). The ledger's own check in spend() is the one that counts.
     available = product.available_points or 0
@@ -182,16 +202,17 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
             code_ids = [row[0] for row in cursor.fetchall()]
         if len(code_ids) < quantity:
             raise CodesExhausted()
+    # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
     entry = ledger.spend(
         member, points, key=KEY_PREFIX + key,
         reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
                             product=product.name, quantity=quantity)[:255],
         reference=f"redemption:{redemption_id}",
-    )
+    ) if points else None
     immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
     redemption = Redemption.objects.create(
         id=redemption_id, key=key, member=member, product=product, quantity=quantity,
-        points=points, cash=(product.cash_price * quantity).quantize(Decimal("0.01")),
+        points=points, welcome_discount=price.welcome_discount, cash=price.cash,
         status=RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED,
         address=address, entry=entry, created_at=now, fulfilled_at=now if immediate else None,
     )
@@ -257,6 +278,9 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
     (``points.services.reverse``; points of a lot that has expired meanwhile expire at once), its
     stock back to the product, with a stock movement.
 
+    A redemption the welcome offer made free has no points to return. Cancelling a redemption
+    gives its welcome offer back (``catalog.pricing``).
+
     Already cancelled: returned unchanged. Raises ``InvalidTransition`` once fulfilled (a coupon
     code or privilege is delivered at once, so those can never be cancelled), ``InvalidArgument``
     without a reason.
@@ -275,7 +299,7 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
             locked.entry, key=f"redeem-cancel:{locked.pk}",
             reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled: %(reason)s"),
                                 id=locked.pk, reason=reason)[:255],
-        )
+        ) if locked.entry_id is not None else None  # a free redemption spent nothing
         locked.status = RedemptionStatus.CANCELLED
         locked.cancelled_at = now
         locked.cancel_reason = reason

@@ -6,8 +6,9 @@ column); :func:`_taken` checks them first, in one place, so a clash is a field e
 (``InvalidFields``) and not an ``IntegrityError``; a clash with a concurrent writer between the
 check and the insert is caught and reported the same way.
 
-A new member earns the ``register`` behaviour once, under the key ``register:{member id}``
-whichever way they arrived (the pages, the API or the shop's hook).
+A new member earns the ``register`` behaviour once, under the key ``register:{member id}``, and
+gets the ``welcome`` message once (period ``join``), whichever way they arrived (the pages, the API
+or the shop's hook), in the transaction that creates them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog import pricing
 from common.errors import InvalidFields
 from mall.errors import MemberNotFound
 from mall.models import Member
+from mall.services import messages
 from points.services import earning
 from referrals.errors import InviteError
 from referrals.services import tree
@@ -41,8 +44,8 @@ class Registration:
 def register(*, username: str, password: str, phone: str | None = None,
              invite_code: str | None = None, now: datetime | None = None) -> Registration:
     """Create a member who logs in with ``username`` and ``password``, bind the holder of
-    ``invite_code`` as their inviter, and credit the ``register`` behaviour, in one transaction (a
-    refused sign-up writes nothing).
+    ``invite_code`` as their inviter, credit the ``register`` behaviour and send the welcome
+    message, in one transaction (a refused sign-up writes nothing).
 
     The password must pass ``AUTH_PASSWORD_VALIDATORS``. Raises ``InvalidFields`` naming the
     failing fields (``password``, ``username``, ``phone``, ``invite_code``), or
@@ -81,6 +84,7 @@ def register(*, username: str, password: str, phone: str | None = None,
         if invite_code:
             tree.bind(member, invite_code, now=now)
         points = _register_points(member, now)
+        _welcome(member, now)
     return Registration(member, points)
 
 
@@ -92,9 +96,10 @@ def upsert_from_shop(*, external_id: str, fields: dict,
     ``fields`` may hold ``username`` (default ``ext_{external_id}`` for a new member), ``phone``,
     ``nickname``, ``tier`` and ``invite_code`` (the inviter, bound once: see
     ``referrals.services.tree.bind``); absent fields are left alone. A new member has no usable
-    password (they log in through the shop) and earns the ``register`` behaviour once (0 if the
-    rules have no such behaviour). A username or phone held by another member raises
-    ``InvalidFields``; an invite code that cannot be bound, a ``referrals.errors.InviteError``.
+    password (they log in through the shop), earns the ``register`` behaviour once (0 if the
+    rules have no such behaviour) and gets the welcome message; an update sends nothing. A
+    username or phone held by another member raises ``InvalidFields``; an invite code that cannot
+    be bound, a ``referrals.errors.InviteError``.
     """
     now = now or timezone.now()
     fields = dict(fields)
@@ -122,7 +127,10 @@ def upsert_from_shop(*, external_id: str, fields: dict,
             tree.ensure_nodes([member.pk])
         if invite_code:
             tree.bind(member, invite_code, now=now)
-        points = _register_points(member, now) if created else 0
+        points = 0
+        if created:
+            points = _register_points(member, now)
+            _welcome(member, now)
     return member, created, points
 
 
@@ -172,6 +180,17 @@ def _register_points(member: Member, now: datetime) -> int:
     except UnknownAction:
         points = 0
     return points
+
+
+def _welcome(member: Member, now: datetime) -> None:
+    """The ``welcome`` message with the welcome offer of the member's rule book (``catalog.pricing``;
+    0 points in 0 days without a published rule set), once: period ``join``."""
+    book = pricing.book_for(member)
+    messages.send(member, "welcome", period="join", now=now, context={
+        "name": str(member),
+        "discount": book.new_member_redemption_discount if book else 0,
+        "days": book.new_member_days if book else 0,
+    })
 
 
 def _refuse_taken(member: Member) -> None:

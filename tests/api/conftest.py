@@ -48,3 +48,12 @@ def throttle_rates(settings):
         settings.REST_FRAMEWORK = framework
 
     return change
+
+
+@pytest.fixture
+def member(db):
+    """A member who joined a year ago (``established``): the redemption tests here price at list
+    prices. The welcome offer's own tests make new members."""
+    from tests.factories import MemberFactory
+
+    return MemberFactory(established=True)

@@ -76,10 +76,12 @@ def test_list_shows_products_on_sale_with_exact_fields(member_api, shelf):
         "id": green.pk, "name": "Green tea", "kind": "physical",
         "category": {"id": tea.pk, "name": "Tea", "parent_id": shelf["categories"]["drinks"].pk},
         "points_price": 300, "cash_price": "9.90", "stock": 10, "in_stock": True, "image": "",
+        "member_points": 300, "welcome_discount": 0,
     }
     assert body["results"][3] == {
         "id": shelf["coupon"].pk, "name": "Coupon 10", "kind": "coupon", "category": None,
         "points_price": 100, "cash_price": "0.00", "stock": 2, "in_stock": True, "image": "",
+        "member_points": 100, "welcome_discount": 0,
     }
     assert body["results"][2]["in_stock"] is False
 
@@ -238,6 +240,7 @@ def test_detail_with_exact_fields(member_api):
     assert response.json() == {
         "id": product.pk, "name": "Green tea", "kind": "physical", "category": None,
         "points_price": 300, "cash_price": "0.00", "stock": 10, "in_stock": True, "image": "",
+        "member_points": 300, "welcome_discount": 0,
         "description": "From the hills", "per_member_limit": 2,
         "sale_starts_at": "2026-01-01T00:00:00+08:00", "sale_ends_at": "2036-01-01T00:00:00+08:00",
     }

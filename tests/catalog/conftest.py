@@ -12,3 +12,12 @@ def english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def member(db):
+    """A member who joined a year ago (``established``): the redemption tests here price at list
+    prices. The welcome offer's own tests make new members."""
+    from tests.factories import MemberFactory
+
+    return MemberFactory(established=True)

@@ -24,7 +24,7 @@ def split(results):
 
 
 def test_fifty_members_racing_for_ten_units_get_exactly_ten(ledger_invariants):
-    members = [MemberFactory() for _ in range(50)]
+    members = [MemberFactory(established=True) for _ in range(50)]
     for member in members:
         fund(member, 100)
     product = make_product(points_price=40, stock=10)
@@ -51,7 +51,7 @@ def test_fifty_members_racing_for_ten_units_get_exactly_ten(ledger_invariants):
 
 
 def test_one_member_racing_ten_redemptions_against_a_balance_for_three(ledger_invariants):
-    member = MemberFactory()
+    member = MemberFactory(established=True)
     fund(member, 35)
     product = make_product(points_price=10, stock=100)
 
@@ -70,7 +70,7 @@ def test_one_member_racing_ten_redemptions_against_a_balance_for_three(ledger_in
 
 
 def test_twenty_members_racing_for_five_codes_get_five_distinct_codes(ledger_invariants):
-    members = [MemberFactory() for _ in range(20)]
+    members = [MemberFactory(established=True) for _ in range(20)]
     for member in members:
         fund(member, 100)
     product = make_product(kind=ProductKind.COUPON, points_price=50,
@@ -91,7 +91,7 @@ def test_twenty_members_racing_for_five_codes_get_five_distinct_codes(ledger_inv
 
 
 def test_ten_threads_with_the_same_key_make_one_redemption(ledger_invariants):
-    member = MemberFactory()
+    member = MemberFactory(established=True)
     fund(member, 1000)
     product = make_product(points_price=100, stock=5)
 
@@ -108,7 +108,7 @@ def test_ten_threads_with_the_same_key_make_one_redemption(ledger_invariants):
 
 
 def test_cancel_and_fulfil_racing_resolve_a_redemption_once(ledger_invariants):
-    member = MemberFactory()
+    member = MemberFactory(established=True)
     fund(member, 1000)
     product = make_product(points_price=100, stock=5)
     redemption = services.redeem(member, product, key="r1")
@@ -136,7 +136,7 @@ def test_cancel_and_fulfil_racing_resolve_a_redemption_once(ledger_invariants):
 
 
 def test_redemptions_adjustments_and_cancels_together_never_deadlock(ledger_invariants):
-    members = [MemberFactory() for _ in range(6)]
+    members = [MemberFactory(established=True) for _ in range(6)]
     for member in members:
         fund(member, 1000)
     products = [make_product(name=f"P{n}", points_price=10, stock=50) for n in range(2)]

@@ -141,7 +141,7 @@ def test_a_product_for_gold_members_is_404_on_the_pages_for_a_normal_member(gold
 
 
 def test_a_product_for_gold_members_is_on_the_pages_of_a_gold_member(gold_only):
-    member = MemberFactory(tier="gold")
+    member = MemberFactory(tier="gold", established=True)
     fund(member, 1000)
     client = page_client(member)
 

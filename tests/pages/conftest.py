@@ -46,3 +46,12 @@ def refresh_catalog():
         catalog_cache.clear_local()
 
     return refresh
+
+
+@pytest.fixture
+def member(db):
+    """A member who joined a year ago (``established``): the redemption tests here price at list
+    prices. The welcome offer's own tests make new members."""
+    from tests.factories import MemberFactory
+
+    return MemberFactory(established=True)
