@@ -8,3 +8,13 @@ staff change in the admin.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+
+
+def reevaluate_tiers(now: datetime | None = None) -> dict[str, int]:
+    """Nightly: move each member to the tier their earnings in the window qualify for — at once
+    upwards, one rank down after the grace (``mall.services.tiers.reevaluate``)."""
+    from mall.services import tiers
+
+    return tiers.reevaluate(now=now)
