@@ -95,8 +95,8 @@ def _candidate():
     draft = services.clone_as_draft(published, actor=None)
     # What a staff member does in the draft's admin page (the admin saves the table rows, then
     # records the edit).
-    TierRule.objects.filter(rule_set=draft, tier="silver").update(multiplier=Decimal("1.3"))
-    TierRule.objects.filter(rule_set=draft, tier="gold").update(multiplier=Decimal("2"))
+    TierRule.objects.filter(rule_set=draft, code="silver").update(multiplier=Decimal("1.3"))
+    TierRule.objects.filter(rule_set=draft, code="gold").update(multiplier=Decimal("2"))
     CategoryBonus.objects.filter(rule_set=draft, category="imported").update(bonus_percent=Decimal("60"))
     SpendTier.objects.filter(rule_set=draft, threshold=Decimal("300")).update(bonus_points=50)
     services.record_edit(draft, actor=None, detail="bench candidate")

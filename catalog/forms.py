@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from catalog.models import Category, Product, ProductKind, StockMovement
-from rules.tiers import Tier
+from rules.tiers import tier_choices
 
 REASON_MAX_LENGTH = StockMovement._meta.get_field("reason").max_length
 STOCK_LIMIT = 10**9  # far above any real stock; keeps a typo from overflowing the column
@@ -72,7 +72,7 @@ class ProductForm(forms.ModelForm):
     """The product page (stock and sold are read-only there: stock moves by adjustments)."""
 
     visible_tiers = forms.MultipleChoiceField(
-        label=_("visible to tiers"), choices=Tier.choices, required=False,
+        label=_("visible to tiers"), choices=tier_choices, required=False,
         widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: every tier."),
     )
 

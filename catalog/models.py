@@ -23,8 +23,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rules.tiers import Tier
-
 
 class Category(models.Model):
     name = models.CharField(_("name"), max_length=50)
@@ -117,8 +115,8 @@ class Product(models.Model):
         help_text=_("Most units one member can redeem over the product's lifetime; empty: no limit."),
     )
     visible_tiers = ArrayField(
-        models.CharField(max_length=16, choices=Tier.choices), default=list, blank=True,
-        verbose_name=_("visible to tiers"), help_text=_("Empty: every tier."),
+        models.CharField(max_length=16), default=list, blank=True,
+        verbose_name=_("visible to tiers"), help_text=_("Empty: every tier. Codes of the published tiers."),
     )
     sale_starts_at = models.DateTimeField(_("sale starts"), null=True, blank=True)
     sale_ends_at = models.DateTimeField(_("sale ends"), null=True, blank=True)

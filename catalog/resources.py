@@ -33,7 +33,7 @@ from import_export.results import Error
 from catalog import services
 from catalog.errors import CatalogError
 from catalog.models import Category, CouponCode, Product, ProductKind
-from rules.tiers import Tier
+from rules.tiers import tier_codes
 
 CODE_MAX_LENGTH = CouponCode._meta.get_field("code").max_length
 CODE_HEADERS = {"code", "codes", "coupon code", "coupon_code", "券码", "优惠码", "兑换码", "码"}
@@ -99,10 +99,11 @@ class TiersWidget(widgets.SimpleArrayWidget):
         if _is_blank(value):
             return []
         tiers = [part.strip().lower() for part in str(value).replace("，", ",").split(",") if part.strip()]
-        unknown = [tier for tier in tiers if tier not in Tier.values]
+        known = tier_codes()  # the published rule set's
+        unknown = [tier for tier in tiers if tier not in known]
         if unknown:
             raise ValueError(_("Unknown tier(s): %(tiers)s; use %(known)s.")
-                             % {"tiers": ", ".join(unknown), "known": ", ".join(Tier.values)})
+                             % {"tiers": ", ".join(unknown), "known": ", ".join(known)})
         return list(dict.fromkeys(tiers))
 
 

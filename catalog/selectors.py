@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Min, Prefetch, Q
+from django.db.models import BooleanField, Case, Min, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from catalog import cache, pricing
 from catalog.errors import InvalidArgument
-from catalog.models import Category, CouponCode, Product, Redemption, RedemptionStatus, tier_may_see
+from catalog.models import (
+    Category,
+    CouponCode,
+    Product,
+    ProductKind,
+    Redemption,
+    RedemptionStatus,
+    tier_may_see,
+)
+from rules.tiers import top_tier
 
 MAX_PAGE_SIZE = 100
 MAX_SEARCH = 100
@@ -240,3 +249,30 @@ def redemptions(member):
 def redemption(member, redemption_id: int) -> Redemption | None:
     """One of the member's redemptions; None for anyone else's (the pages answer 404)."""
     return redemptions(member).filter(pk=redemption_id).first()
+
+
+# --------------------------------------------------------------------------- the fulfilment queue
+
+
+def high_value_tiers() -> list[str]:
+    """The tier codes whose members get high-value service: the published top-ranked tier.
+    (The top RFM segment joins them once segments exist.)"""
+    top = top_tier()
+    return [top.code] if top is not None else []
+
+
+def priority():
+    """Whether a redemption is a priority in the fulfilment queue: a physical redemption still
+    waiting to ship whose member is in a high-value tier (as their tier is now). A ``CASE`` on
+    the joined member row, to annotate or order any redemption queryset with (not a query per
+    redemption)."""
+    return Case(
+        When(Q(product__kind=ProductKind.PHYSICAL, status=RedemptionStatus.CREATED,
+               member__tier__in=high_value_tiers()), then=Value(True)),
+        default=Value(False), output_field=BooleanField(),
+    )
+
+
+def with_priority(redemptions):
+    """``redemptions`` annotated with ``priority`` (see ``priority``)."""
+    return redemptions.annotate(priority=priority())

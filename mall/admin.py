@@ -3,6 +3,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -10,7 +11,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from mall.models import Member
+from common.admin import ReadOnlyAdminMixin
+from mall.models import Member, TierChange
+from mall.services import tiers as tier_services
 from points import selectors as points_selectors
 from points import services as points_services
 from points.errors import LedgerError
@@ -19,8 +22,32 @@ from referrals.admin.records import status_html
 from referrals.models import Node
 from referrals.selectors import reward_records
 from referrals.services.plans import published_plan
+from rules.tiers import name_expression, published_tiers, tier_choices, tier_info
 
 RECENT_REWARDS = 20
+RECENT_TIER_CHANGES = 20
+
+
+class TierFilter(admin.SimpleListFilter):
+    """The published tiers, by name (tiers are data: no fixed choices on the column)."""
+
+    title = _("tier")
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        return tier_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tier=self.value()) if self.value() else queryset
+
+
+class MemberChangeForm(UserChangeForm):
+    tier = forms.ChoiceField(label=_("tier"), choices=tier_choices,
+                             help_text=_("A change made here is recorded as set by staff; the nightly "
+                                         "re-evaluation then follows the member's earnings."))
+
+    class Meta(UserChangeForm.Meta):
+        model = Member
 
 
 class AdjustPointsForm(forms.Form):
@@ -51,15 +78,17 @@ class AdjustPointsForm(forms.Form):
 
 @admin.register(Member)
 class MemberAdmin(UserAdmin):
-    list_display = ("username", "nickname", "phone", "tier", "external_id", "is_staff", "date_joined")
-    list_filter = ("tier", "is_staff", "is_active")
+    form = MemberChangeForm
+    list_display = ("username", "nickname", "phone", "tier_display", "external_id", "is_staff", "date_joined")
+    list_filter = (TierFilter, "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
-    readonly_fields = ("last_login", "date_joined", "last_active_at", "points_balance", "recent_points",
-                       "referral_position", "referral_rewards")
+    readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
+                       "points_balance", "recent_points", "referral_position", "referral_rewards")
     actions = ["adjust_points"]
     fieldsets = (
         (None, {"fields": ("username", "password")}),
-        (_("Profile"), {"fields": ("nickname", "phone", "email", "tier", "external_id")}),
+        (_("Profile"), {"fields": ("nickname", "phone", "email", "external_id")}),
+        (_("Tier"), {"fields": ("tier", "tier_grace_until", "tier_history")}),
         (_("Points"), {"fields": ("points_balance", "recent_points")}),
         (_("Referrals"), {"fields": ("referral_position", "referral_rewards")}),
         (
@@ -71,6 +100,49 @@ class MemberAdmin(UserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "phone", "nickname", "password1", "password2")}),
     )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(tier_label=name_expression("tier"))
+
+    @admin.display(description=_("tier"), ordering="tier")
+    def tier_display(self, obj):
+        return getattr(obj, "tier_label", obj.tier)
+
+    @admin.display(description=_("tier changes"))
+    def tier_history(self, obj):
+        if obj.pk is None:
+            return "-"
+        rows = list(tier_services.changes_of(obj).select_related("staff")[:RECENT_TIER_CHANGES])
+        if not rows:
+            return _("No tier changes yet.")
+        table = published_tiers()
+
+        def tier_name(code):
+            info = tier_info(code, table)
+            return info.label() if info is not None else code
+
+        body = format_html_join("", "<tr><td>{}</td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (f"{timezone.localtime(change.at):%Y-%m-%d %H:%M}", tier_name(change.from_tier),
+             tier_name(change.to_tier), change.get_reason_display(),
+             "-" if change.earned_points is None else change.earned_points,
+             f"{change.grace_until:%Y-%m-%d}" if change.grace_until else "-") for change in rows
+        ))
+        every = reverse("admin:mall_tierchange_changelist") + "?" + urlencode({"member": obj.pk})
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            '<tbody>{}</tbody></table><a href="{}">{}</a>',
+            _("at"), _("tier"), _("why"), _("points earned in the window"), _("keeps the tier until"),
+            body, every, _("All tier changes of this member"),
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not (change and "tier" in form.changed_data):
+            return super().save_model(request, obj, form, change)
+        # The other fields as the form has them; the tier through the service, recorded.
+        tier, obj.tier = obj.tier, form.initial["tier"]
+        super().save_model(request, obj, form, change)
+        tier_services.set_tier(obj, tier, reason=TierChange.Reason.STAFF, staff=request.user)
+        return None
 
     @admin.display(description=_("balance"))
     def points_balance(self, obj):
@@ -208,4 +280,46 @@ class MemberAdmin(UserAdmin):
 def _member_link(member):
     url = reverse("admin:mall_member_change", args=[member.pk])
     return format_html('<a href="{}">{}</a>', url, member)
+
+
+class ChangedMemberFilter(admin.SimpleListFilter):
+    """One member's tier changes (the member page links here)."""
+
+    title = _("member")
+    parameter_name = "member"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        member = Member.objects.filter(pk=value).first() if value and value.isdigit() else None
+        return [(value, str(member))] if member else []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(member_id=value) if value and value.isdigit() else queryset
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every change of a member's tier (and of its grace), as ``mall.services.tiers`` wrote it."""
+
+    list_display = ("at", "member", "from_name", "to_name", "reason", "earned_points", "grace_until",
+                    "rule_version", "staff")
+    list_filter = ("reason", ChangedMemberFilter, "at")
+    list_select_related = ("member", "staff")
+    search_fields = ("member__username", "member__nickname", "member__phone", "member__external_id")
+    date_hierarchy = "at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(from_label=name_expression("from_tier"),
+                                                      to_label=name_expression("to_tier"))
+
+    @admin.display(description=_("from"), ordering="from_tier")
+    def from_name(self, obj):
+        return obj.from_label
+
+    @admin.display(description=_("to"), ordering="to_tier")
+    def to_name(self, obj):
+        return obj.to_label
+
+
 from mall import messages_admin  # noqa: E402, F401 (registers the message admins)

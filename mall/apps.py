@@ -10,3 +10,15 @@ class MallConfig(AppConfig):
     def ready(self):
         # Bind @shared_task to our app in every process (web included), so .delay() uses our broker.
         from mall.celery import app  # noqa: F401
+        from rules.tiers import register_usage
+
+        # Publishing a rule set that drops a tier code members hold is refused (rules.services).
+        register_usage("members", _("%(count)s member(s)"), _members_per_tier)
+
+
+def _members_per_tier(codes):
+    from django.db.models import Count
+
+    from mall.models import Member
+
+    return dict(Member.objects.filter(tier__in=codes).values_list("tier").annotate(n=Count("id")))

@@ -59,7 +59,7 @@ class AccountForm(forms.Form):
 
 class HistoryFilterForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), required=False,
-                             choices=[("", _("All kinds")), *EntryKind.choices])
+                             choices=[("", _("All kinds")), *EntryKind.choices, ("tier", _("Tier changes"))])
     date_from = forms.DateField(label=_("From"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False,

@@ -30,7 +30,7 @@ from mall.signing import AUTHENTICATE_HEADER, verify_signature
 from points.services import earning
 from referrals.errors import InviteError, UnknownMerchant
 from referrals.services import orders as referral_orders
-from rules.tiers import Tier
+from rules.tiers import tier_choices
 
 
 class SignedHookView(APIView):
@@ -73,6 +73,18 @@ def parse_json(body: bytes) -> dict:
 # --------------------------------------------------------------------------- members
 
 
+class TierField(serializers.ChoiceField):
+    """A tier code of the published rule set, read when the body is validated (tiers are data:
+    a tier staff publish is accepted at once, one they drop is refused)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=(), **kwargs)
+
+    def to_internal_value(self, data):
+        self.choices = tier_choices()
+        return super().to_internal_value(data)
+
+
 class MemberHookSerializer(serializers.Serializer):
     class MemberSerializer(serializers.Serializer):
         external_id = StrictCharField(max_length=64)
@@ -81,7 +93,7 @@ class MemberHookSerializer(serializers.Serializer):
         phone = StrictCharField(max_length=20, required=False, allow_null=True,
                                 allow_blank=True, validators=[phone_validator])
         nickname = StrictCharField(max_length=64, required=False, allow_blank=True)
-        tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+        tier = TierField(required=False)
         # Unknown or malformed: the service's 400 invalid_invite_code.
         invite_code = StrictCharField(
             max_length=16, required=False, allow_blank=True,

@@ -186,3 +186,14 @@ def prune(now: datetime | None = None) -> dict:
     before = (now or timezone.now()) - KEY_RETENTION
     return {"refusals": points_services.prune_refusals(before=before),
             "hook_events": hook_events.prune(before=before)}
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def reevaluate_tiers(now: datetime | None = None) -> dict[str, int]:
+    """Nightly: move each member to the tier their earnings in the window qualify for — at once
+    upwards, one rank down after the grace (``mall.services.tiers.reevaluate``)."""
+    from mall.services import tiers
+
+    return tiers.reevaluate(now=now)

@@ -32,7 +32,7 @@ from mall.throttles import (
     RegisterThrottle,
     sign_in_locked,
 )
-from rules.tiers import Tier
+from rules.tiers import tier_name
 
 # Passwords longer than this are refused before hashing: hashing megabytes is a cheap DoS.
 PASSWORD_MAX_LENGTH = 128
@@ -47,13 +47,18 @@ class MemberOutputSerializer(serializers.ModelSerializer):
     """The member's own profile."""
 
     joined = serializers.DateTimeField(source="date_joined")
-    tier = serializers.ChoiceField(choices=Tier.choices)
+    tier = serializers.CharField(help_text=_("The tier's code, e.g. gold (tiers are set in the rules)."))
+    tier_name = serializers.SerializerMethodField()
     invite_code = serializers.SerializerMethodField()
 
     class Meta:
         model = Member
-        fields = ("id", "username", "nickname", "phone", "tier", "invite_code", "joined")
+        fields = ("id", "username", "nickname", "phone", "tier", "tier_name", "invite_code", "joined")
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text=_("The tier's name in the request's language.")))
+    def get_tier_name(self, member) -> str:
+        return tier_name(member.tier)
 
     @extend_schema_field(serializers.CharField())
     def get_invite_code(self, member) -> str:

@@ -30,13 +30,12 @@ from common.admin import ReadOnlyAdminMixin
 from mall.errors import BroadcastSent
 from mall.models import Broadcast, Message, MessageTemplate
 from mall.services import messages as service
-from rules.tiers import Tier
+from rules.tiers import tier_choices
 
 
 def _tier_choices() -> list[tuple[str, str]]:
-    """The tiers a broadcast can be sent to, as (code, label): the one place that knows where
-    tiers come from (today the codes in ``rules.tiers``)."""
-    return list(Tier.choices)
+    """The tiers a broadcast can be sent to, as (code, name): the published rule set's."""
+    return tier_choices()
 
 
 def segment_text(broadcast: Broadcast) -> str:

@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rules.tiers import Tier
+from rules.tiers import FALLBACK_TIER, validate_tier_code
 
 phone_validator = RegexValidator(r"^\+?[0-9]{6,20}$", _("Enter a phone number of 6 to 20 digits."))
 
@@ -27,7 +27,16 @@ class Member(AbstractUser):
         blank=True,
         help_text=_("The member's user id in the shop's order system."),
     )
-    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices, default=Tier.NORMAL)
+    # A code of the published rule set's tiers (``rules.tiers``), moved by mall.services.tiers.
+    # The sign-up services start members at the published lowest tier; the static default
+    # (no query when a Member is instantiated) is for rows made any other way.
+    tier = models.CharField(_("tier"), max_length=16, default=FALLBACK_TIER,
+                            validators=[validate_tier_code])
+    tier_grace_until = models.DateField(
+        _("keeps the tier until"), null=True, blank=True, editable=False,
+        help_text=_("Set while the member's earnings are below their tier: the last day they keep "
+                    "it (the nightly re-evaluation drops one tier after it)."),
+    )
     last_active_at = models.DateTimeField(_("last active at"), null=True, blank=True)
 
     objects = UserManager()
@@ -50,6 +59,45 @@ class Member(AbstractUser):
         self.phone = self.phone or None
         self.external_id = self.external_id or None
         super().save(*args, **kwargs)
+
+
+class TierChange(models.Model):
+    """One change of a member's tier, or of its grace: who, from which tier to which, why, with
+    the points they had earned in the tier window, and when. Written by ``mall.services.tiers``
+    only (the nightly re-evaluation, the shop's hook, staff); shown in the admin and in the
+    member's points history."""
+
+    class Reason(models.TextChoices):
+        UPGRADE = "upgrade", _("Upgrade")
+        GRACE = "grace", _("Below the tier: grace started")
+        RECOVERED = "recovered", _("Back above the tier: grace ended")
+        DOWNGRADE = "downgrade", _("Downgrade after grace")
+        SHOP = "shop", _("Set by the shop")
+        STAFF = "staff", _("Set by staff")
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="tier_changes", verbose_name=_("member"))
+    from_tier = models.CharField(_("from"), max_length=16)
+    to_tier = models.CharField(_("to"), max_length=16)
+    reason = models.CharField(_("why"), max_length=16, choices=Reason.choices)
+    earned_points = models.BigIntegerField(
+        _("points earned in the window"), null=True, blank=True,
+        help_text=_("Earnings less their reversals within the tier window, at the re-evaluation."),
+    )
+    grace_until = models.DateField(_("keeps the tier until"), null=True, blank=True)
+    rule_version = models.PositiveIntegerField(_("rule version"), null=True, blank=True)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="+", verbose_name=_("staff"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "-at"], name="mall_tierchange_member")]
+
+    def __str__(self):
+        return f"{self.member_id}: {self.from_tier} → {self.to_tier} ({self.reason})"
 
 
 class HookEvent(models.Model):

@@ -45,3 +45,12 @@ def prune():
     result = jobs.prune()
     logger.info("pruned %(refusals)s refusals and %(hook_events)s hook events", result)
     return result
+
+
+@shared_task(name="mall.reevaluate_tiers")
+def reevaluate_tiers():
+    from mall import jobs
+
+    counts = jobs.reevaluate_tiers()
+    logger.info("tiers re-evaluated: %s", counts)
+    return counts

@@ -49,6 +49,7 @@ from mall.forms import (
 )
 from mall.services import members
 from mall.services import messages as inbox_messages
+from mall.services import tiers as tier_services
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
 from points import selectors as points_selectors
 from points.services import earning
@@ -56,6 +57,7 @@ from referrals import selectors as referral_selectors
 from referrals.errors import InviteError
 from referrals.models import Node
 from referrals.services import tree
+from rules.tiers import published_tiers, tier_info, tier_name
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.
@@ -303,10 +305,48 @@ def history(request):
     return render(request, "pages/history.html", {
         "form": form,
         "page": page,
+        "rows": _history_rows(request.user, entries, page, filters),
         "query": query.urlencode(),
         "balance": points_selectors.balance(request.user, months=0),
         "nav": "points",
     })
+
+
+def _history_rows(member, entries, page, filters) -> list[dict]:
+    """The page's entries with the member's tier changes of the same stretch of time between
+    them, newest first: a change is on the page whose entries surround it (after this page's
+    last entry, before the previous page's last one)."""
+    page.object_list = list(page.object_list)  # read once, for the rows and the bounds
+    rows = [{"entry": entry, "at": entry.created_at} for entry in page.object_list]
+    if filters.get("kind") not in ("", None, "tier"):
+        return rows
+    changes = tier_services.changes_of(member)
+    if filters.get("date_from") is not None:
+        changes = changes.filter(at__date__gte=filters["date_from"])
+    if filters.get("date_to") is not None:
+        changes = changes.filter(at__date__lte=filters["date_to"])
+    if page.object_list and page.has_next():
+        changes = changes.filter(at__gte=page.object_list[-1].created_at)
+    if page.object_list and page.has_previous():
+        previous_last = entries[page.start_index() - 2]  # the last entry of the page before
+        changes = changes.filter(at__lt=previous_last.created_at)
+    table = published_tiers()
+
+    def name(code):
+        info = tier_info(code, table)
+        return info.label() if info is not None else code
+
+    for change in changes:
+        if change.reason == change.Reason.GRACE:
+            text = _("%(tier)s, kept until %(date)s") % {"tier": name(change.from_tier),
+                                                        "date": change.grace_until}
+        elif change.reason == change.Reason.RECOVERED:
+            text = _("%(tier)s, kept") % {"tier": name(change.from_tier)}
+        else:
+            text = f"{name(change.from_tier)} → {name(change.to_tier)}"
+        rows.append({"change": change, "at": change.at, "text": text})
+    rows.sort(key=lambda row: row["at"], reverse=True)  # stable: entries keep their order
+    return rows
 
 
 # --------------------------------------------------------------------------- the mall
@@ -569,6 +609,7 @@ def account(request):
     return render(request, "pages/account.html", {
         "form": form,
         "invite_code": invite.invite_code(member),
+        "tier_name": tier_name(member.tier),
         "nav": "me",
     }, status=status)
 

@@ -23,8 +23,12 @@ RULE_SET = {
     "tier_window_days": 365,
     "tier_grace_days": 30,
 }
-# tier, multiplier, points earned in the window to qualify
-TIERS = [("normal", Decimal("1"), 0), ("silver", Decimal("1.2"), 2000), ("gold", Decimal("1.5"), 10000)]
+# code, Chinese name, English name, rank, multiplier, points earned in the window to qualify
+TIERS = [
+    ("normal", "普通会员", "Normal", 1, Decimal("1"), 0),
+    ("silver", "银卡会员", "Silver", 2, Decimal("1.2"), 2000),
+    ("gold", "金卡会员", "Gold", 3, Decimal("1.5"), 10000),
+]
 # category, label, bonus %
 CATEGORY_BONUSES = [("imported", "进口水果", Decimal("50")), ("seasonal", "应季水果", Decimal("30"))]
 # threshold (yuan), bonus points
@@ -40,16 +44,16 @@ BEHAVIOURS = [
 CHECK_IN_POINTS = [5, 8, 10, 12, 15, 18, 20]
 
 
-def install(models, *, version: int = 1, status: str = "published", published_at=None):
+def install(models, *, version: int = 1, status: str = "published", published_at=None,
+            tiers: bool = True):
     """Create the default rule set with ``models`` (the real models module, or a migration's
-    ``apps`` registry wrapped by ``migration_models``). Returns the rule set."""
+    ``apps`` registry wrapped by ``migration_models``). Returns the rule set. ``tiers=False``
+    leaves the tier table out (migration 0002 writes it in the shape tiers had then)."""
     rule_set = models.RuleSet.objects.create(
         version=version, status=status, published_at=published_at, **RULE_SET
     )
-    models.TierRule.objects.bulk_create(
-        models.TierRule(rule_set=rule_set, tier=tier, multiplier=mult, qualify_points=qualify)
-        for tier, mult, qualify in TIERS
-    )
+    if tiers:
+        install_tiers(models, rule_set)
     models.CategoryBonus.objects.bulk_create(
         models.CategoryBonus(rule_set=rule_set, category=cat, label=label, bonus_percent=pct)
         for cat, label, pct in CATEGORY_BONUSES
@@ -68,6 +72,14 @@ def install(models, *, version: int = 1, status: str = "published", published_at
         for day, points in enumerate(CHECK_IN_POINTS, start=1)
     )
     return rule_set
+
+
+def install_tiers(models, rule_set) -> None:
+    models.TierRule.objects.bulk_create(
+        models.TierRule(rule_set=rule_set, code=code, name=name, name_en=name_en, rank=rank,
+                        multiplier=mult, qualify_points=qualify)
+        for code, name, name_en, rank, mult, qualify in TIERS
+    )
 
 
 class migration_models:

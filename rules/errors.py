@@ -38,3 +38,16 @@ class UnknownAction(DomainError, ValueError):
         self.action = action
         super().__init__(_("Unknown action: %(action)s") % {"action": action},
                          fields={"action": [_("This action is not in the rules.")]})
+
+
+class InvalidTierTable(InvalidTransition):
+    """The rule set's tier table breaks a rule (``rules.tiers.table_errors``): it cannot be
+    released until it is fixed in the draft."""
+
+    code = "invalid_tier_table"
+
+
+class TierInUse(InvalidTransition):
+    """Releasing the rule set would drop a tier code that members or products still hold."""
+
+    code = "tier_in_use"

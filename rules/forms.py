@@ -13,9 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from rules.models import RuleSet, validate_reminder_days
 from rules.services import POLICY_FIELDS
-from rules.tiers import Tier
-
-TIER_ORDER = [Tier.NORMAL, Tier.SILVER, Tier.GOLD]
+from rules.tiers import table_errors, tier_choices
 
 
 def _amount(value) -> str:
@@ -61,29 +59,16 @@ class RuleTableFormSet(BaseInlineFormSet):
 
 
 class TierRuleFormSet(RuleTableFormSet):
+    """The tier table: staff add, rename and re-order tiers (``rules.tiers.table_errors`` says
+    what a table must be). Dropping a code members still hold is refused when releasing."""
+
     def clean(self):
         super().clean()
         if any(self.errors):
             return
-        by_tier = {row["tier"]: row for row in self.rows()}
-        missing = [str(Tier(tier).label) for tier in TIER_ORDER if tier not in by_tier]
-        if missing:
-            raise forms.ValidationError(
-                _("Every tier needs a multiplier; missing: %(tiers)s.") % {"tiers": ", ".join(missing)}
-            )
-        ordered = [by_tier[tier] for tier in TIER_ORDER]
-        for lower, higher in zip(ordered, ordered[1:], strict=False):
-            if higher["qualify_points"] <= lower["qualify_points"]:
-                raise forms.ValidationError(
-                    _("Points to qualify must rise from tier to tier: %(higher)s needs more than "
-                      "%(lower)s.")
-                    % {"higher": Tier(higher["tier"]).label, "lower": Tier(lower["tier"]).label}
-                )
-            if higher["multiplier"] < lower["multiplier"]:
-                raise forms.ValidationError(
-                    _("A higher tier cannot earn a lower multiplier: %(higher)s is below %(lower)s.")
-                    % {"higher": Tier(higher["tier"]).label, "lower": Tier(lower["tier"]).label}
-                )
+        errors = table_errors(self.rows())
+        if errors:
+            raise forms.ValidationError(errors)
 
 
 class SpendTierFormSet(RuleTableFormSet):
@@ -121,7 +106,7 @@ class GrayReleaseForm(forms.Form):
         help_text=_("Members whose stable bucket (0-99) is below this number earn under this version."),
     )
     tiers = forms.MultipleChoiceField(
-        label=_("Tiers"), choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        label=_("Tiers"), choices=tier_choices, required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("Members of these tiers earn under this version whatever their bucket."),
     )
 

@@ -18,9 +18,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rules.tiers import Tier
-
 slug_validator = RegexValidator(r"^[a-z0-9_]{1,32}$", _("Use 1-32 lower-case letters, digits or _."))
+# A tier's code is stored on members, products and gray releases (16 characters there).
+tier_code_validator = RegexValidator(
+    r"^[a-z][a-z0-9_]{0,15}$", _("Use 1-16 lower-case letters, digits or _, starting with a letter."),
+)
 
 
 class RuleSetStatus(models.TextChoices):
@@ -53,7 +55,7 @@ class RuleSet(models.Model):
         help_text=_("Share of members (stable buckets 0-99) who earn under this candidate."),
     )
     gray_tiers = ArrayField(
-        models.CharField(max_length=16, choices=Tier.choices), default=list, blank=True,
+        models.CharField(max_length=16), default=list, blank=True,
         editable=False, verbose_name=_("gray tiers"),
         help_text=_("Tiers who earn under this candidate regardless of their bucket."),
     )
@@ -171,8 +173,24 @@ class RuleSet(models.Model):
 
 
 class TierRule(models.Model):
+    """One tier of a rule set: its code (stored on members, products and gray releases), its
+    names, its rank (1 = the lowest), its earning multiplier and the points earned within the
+    tier window that qualify for it. The cross-row rules (the lowest tier qualifies at 0, higher
+    ranks need more points and never earn less) are ``rules.tiers.table_errors``, checked by the
+    admin form and again on release."""
+
     rule_set = models.ForeignKey(RuleSet, on_delete=models.CASCADE, related_name="tiers")
-    tier = models.CharField(_("tier"), max_length=16, choices=Tier.choices)
+    code = models.CharField(
+        _("code"), max_length=16, validators=[tier_code_validator],
+        help_text=_("Stored on members and products, e.g. gold. Renaming a tier keeps its code."),
+    )
+    name = models.CharField(_("name (Chinese)"), max_length=32, help_text=_("e.g. 金卡会员"))
+    name_en = models.CharField(_("name (English)"), max_length=32, blank=True,
+                               help_text=_("e.g. Gold; empty: the Chinese name."))
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Order of the tiers: 1 is the lowest; a downgrade moves one rank down."),
+    )
     multiplier = models.DecimalField(
         _("multiplier"), max_digits=5, decimal_places=2, default=Decimal("1"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("10"))],
@@ -184,13 +202,17 @@ class TierRule(models.Model):
     )
 
     class Meta:
-        verbose_name = _("tier multiplier")
-        verbose_name_plural = _("tier multipliers")
-        ordering = ["qualify_points"]
-        constraints = [models.UniqueConstraint(fields=["rule_set", "tier"], name="rules_tier_once")]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule_set", "code"], name="rules_tier_once"),
+            models.UniqueConstraint(fields=["rule_set", "rank"], name="rules_tier_rank_once"),
+            models.CheckConstraint(condition=Q(rank__gte=1), name="rules_tier_rank_positive"),
+        ]
 
     def __str__(self):
-        return f"{self.get_tier_display()} ×{self.multiplier}"
+        return f"{self.name} ({self.code}) ×{self.multiplier}"
 
 
 class CategoryBonus(models.Model):

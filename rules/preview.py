@@ -28,7 +28,7 @@ from rules.evaluator import Decision, MemberContext, Order, OrderLine, evaluate_
 from rules.models import RuleSet, RuleSetStatus, slug_validator
 from rules.selectors import active_rulebook, rulebook, rulebook_for
 from rules.simulation import MAX_DAYS, simulate_recent
-from rules.tiers import Tier
+from rules.tiers import published_tiers, tiers_of
 
 MAX_LINES = 50
 MAX_AMOUNT = Decimal("9999999999.99")  # what OrderLine.amount (12 digits, 2 places) can hold
@@ -98,7 +98,6 @@ class TryOrderForm(forms.Form):
     )
     tier = forms.ChoiceField(
         label=gettext_lazy("Tier"), required=False,
-        choices=[("", "---------"), *Tier.choices],
         help_text=gettext_lazy("Used when no member is given."),
     )
     lines = forms.CharField(
@@ -114,6 +113,16 @@ class TryOrderForm(forms.Form):
         max_value=MAX_AMOUNT, max_digits=12, decimal_places=2,
         help_text=gettext_lazy("For the spend tiers; empty: the sum of the lines."),
     )
+
+    def __init__(self, *args, rule_set: RuleSet | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The tiers of the version tried (a draft may add one, e.g. 铂金) and the published ones.
+        table = {info.code: info for info in published_tiers()}
+        if rule_set is not None:
+            table.update({info.code: info for info in tiers_of(rule_set)})
+        self.fields["tier"].choices = [("", "---------"), *(
+            (info.code, f"{info.label()} ({info.code})")
+            for info in sorted(table.values(), key=lambda info: info.rank))]
 
     def clean_member(self):
         value = self.cleaned_data["member"].strip()
@@ -238,13 +247,13 @@ def try_order_view(request, rule_set_id):
     rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
     result = None
     if request.method == "POST":
-        form = TryOrderForm(request.POST)
+        form = TryOrderForm(request.POST, rule_set=rule_set)
         if form.is_valid():
             data = form.cleaned_data
             result = try_order(rule_set, tier=data["tier"] or None, member=data["member"],
                                lines=data["lines"], order_amount=data["order_amount"])
     else:
-        form = TryOrderForm()
+        form = TryOrderForm(rule_set=rule_set)
     title = _("Try an order on v%(version)s") % {"version": rule_set.version}
     return TemplateResponse(request, "admin/rules/try_order.html",
                             _context(request, rule_set, title, form=form, result=result))

@@ -1,6 +1,6 @@
 """Import/export of the rule tables (django-import-export), one resource per table.
 
-Rows are keyed by (rule-set version, key column), e.g. (5, "gold") for a tier multiplier, so a
+Rows are keyed by (rule-set version, key column), e.g. (5, "gold") for a tier, so a
 file exported from one version imports into a draft after changing its ``version`` column.
 Only drafts take imports (``rules.services.check_editable``): a row for any other version, or an
 unknown one, is a row error, and any bad row leaves the whole file unimported (the admin previews
@@ -121,8 +121,8 @@ class RuleTableResource(resources.ModelResource):
 class TierRuleResource(RuleTableResource):
     class Meta(RuleTableResource.Meta):
         model = TierRule
-        fields = export_order = (VERSION, "tier", "multiplier", "qualify_points")
-        import_id_fields = (VERSION, "tier")
+        fields = export_order = (VERSION, "code", "rank", "name", "name_en", "multiplier", "qualify_points")
+        import_id_fields = (VERSION, "code")
 
 
 class CategoryBonusResource(RuleTableResource):

@@ -15,7 +15,7 @@ def build_rulebook(rule_set: RuleSet) -> RuleBook:
     return RuleBook(
         version=rule_set.version,
         base_points_per_yuan=rule_set.base_points_per_yuan,
-        tier_multipliers={row.tier: row.multiplier for row in rule_set.tiers.all()},
+        tier_multipliers={row.code: row.multiplier for row in rule_set.tiers.all()},
         category_bonuses={row.category: row.bonus_percent for row in bonuses},
         category_labels={row.category: row.label for row in bonuses if row.label},
         spend_tiers=tuple((row.threshold, row.bonus_points)

@@ -12,6 +12,12 @@ scalar policies and table rows of one edit, recorded as one history row) and ``s
 rows only, for an importer that records its edit once at the end with ``record_edit``). Each locks
 the rule set's row before writing (in id order when several): a release, which locks it too, waits
 for the edit to commit and then sees who edited last.
+
+Tiers are rows of each version (``rules.tiers``) and members hold the published version's codes.
+A release checks the version's tier table as a whole (an import writes rows past the admin
+form's checks), and publishing or rolling back refuses a version that lacks a code members or
+products still hold (``TierInUse``, naming the code and the counts): a tier is renamed by
+changing its names, keeping its code; a code is dropped once nobody holds it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from rules import defaults
-from rules.errors import InvalidTransition, RuleSetLocked, SameEditor
+from rules import tiers as tier_rules
+from rules.errors import InvalidTierTable, InvalidTransition, RuleSetLocked, SameEditor, TierInUse
 from rules.models import (
     BehaviourRule,
     CategoryBonus,
@@ -61,6 +68,33 @@ def _lock(rule_set: RuleSet) -> RuleSet:
     ) | {rule_set.pk}
     locked = {rs.pk: rs for rs in RuleSet.objects.select_for_update().filter(id__in=ids).order_by("id")}
     return locked[rule_set.pk]
+
+
+def _check_tiers(rule_set: RuleSet, *, replaces: RuleSet | None = None) -> None:
+    """Refuse to release a rule set whose tier table breaks its rules (an import writes rows past
+    the admin form's checks), or that would replace ``replaces`` (the published version) while
+    dropping a tier code members or products still hold: members carry codes of the published
+    set. A tier is renamed by changing its names, which keeps its code."""
+    errors = tier_rules.rule_set_table_errors(rule_set)
+    if errors:
+        raise InvalidTierTable(_("The tiers of v%(version)s: %(errors)s")
+                               % {"version": rule_set.version, "errors": " ".join(errors)})
+    if replaces is None:
+        return
+    kept = {info.code for info in tier_rules.tiers_of(rule_set)}
+    dropped = [info for info in tier_rules.tiers_of(replaces) if info.code not in kept]
+    in_use = tier_rules.usage(info.code for info in dropped)
+    if in_use:
+        held = "; ".join(
+            _("%(code)s (%(name)s): %(holders)s") % {
+                "code": info.code, "name": info.label(), "holders": ", ".join(in_use[info.code])}
+            for info in dropped if info.code in in_use
+        )
+        raise TierInUse(
+            _("v%(version)s has no tier for codes still in use — %(held)s. Keep the code (rename a "
+              "tier by changing its names) or move them to another tier first.")
+            % {"version": rule_set.version, "held": held}
+        )
 
 
 def _check_four_eyes(rule_set: RuleSet, actor) -> None:
@@ -213,7 +247,13 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
     tiers = sorted(set(tiers))
     if percent == 0 and not tiers:
         raise InvalidTransition("Choose a percentage above 0 or at least one tier.")
+    unknown = sorted(set(tiers) - set(tier_rules.tier_codes()))
+    if unknown:
+        # Members hold codes of the published set: another code would reach no one.
+        raise InvalidTransition(_("Not tiers of the published rule set: %(codes)s.")
+                                % {"codes": ", ".join(unknown)})
     _check_four_eyes(rule_set, actor)
+    _check_tiers(rule_set)
     if rule_set.status == RuleSetStatus.DRAFT:
         if RuleSet.objects.filter(status=RuleSetStatus.CANDIDATE).exists():
             raise InvalidTransition("Another version is already in gray release; stop or publish it first.")
@@ -234,7 +274,10 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
 
 @transaction.atomic
 def publish(rule_set: RuleSet, *, actor) -> RuleSet:
-    """Make a draft or the gray candidate the version for everyone; the old one is retired."""
+    """Make a draft or the gray candidate the version for everyone; the old one is retired.
+
+    Refused (``InvalidTierTable``, ``TierInUse``) when its tier table breaks the table's rules
+    or drops a tier code that members or products still hold."""
     rule_set = _lock(rule_set)
     if rule_set.status not in (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE):
         raise InvalidTransition(f"v{rule_set.version} is {rule_set.get_status_display()}.")
@@ -244,6 +287,7 @@ def publish(rule_set: RuleSet, *, actor) -> RuleSet:
     ).exists():
         raise InvalidTransition("Another version is in gray release; publish or stop it first.")
     previous = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+    _check_tiers(rule_set, replaces=previous)
     if previous is not None:
         previous.status = RuleSetStatus.RETIRED
         previous.save(update_fields=["status"])
@@ -276,6 +320,7 @@ def roll_back(*, actor) -> RuleSet:
     """Re-publish the version that was published before the current one; returns it.
 
     New events earn under it at once; entries already posted keep the version they recorded.
+    Refused (``TierInUse``) when members or products hold a tier code the earlier version lacks.
     """
     current = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
     if current is None:
@@ -294,6 +339,9 @@ def roll_back(*, actor) -> RuleSet:
     )
     if previous is None:
         raise InvalidTransition("There is no earlier published version to roll back to.")
+    # Members may have reached a tier only the current version has (e.g. a new 铂金): rolling
+    # back past it is refused as publishing is, naming who holds it.
+    _check_tiers(previous, replaces=current)
     current.status = RuleSetStatus.RETIRED
     current.save(update_fields=["status"])
     _log(current, Action.ROLLED_BACK, actor, f"rolled back to v{previous.version}")

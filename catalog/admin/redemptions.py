@@ -10,10 +10,11 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from catalog import services
+from catalog import selectors, services
 from catalog.admin.base import admin_url
 from catalog.errors import CatalogError
 from catalog.forms import (
@@ -38,15 +39,31 @@ REDEMPTION_FIELDS = (
 )
 
 
+class PriorityFilter(admin.SimpleListFilter):
+    """High-value members' physical redemptions waiting to ship (``selectors.with_priority``)."""
+
+    title = _("priority")
+    parameter_name = "priority"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Priority")), ("no", _("Not priority"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(priority=self.value() == "yes")
+        return queryset
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Redemption orders, read-only; staff move them with the actions and the buttons on a
     redemption's page (``catalog.services.fulfil``/``complete``/``cancel``)."""
 
     change_form_template = "admin/catalog/redemption/change_form.html"
-    list_display = ("id", "member", "product", "quantity", "points", "status", "codes_display", "created_at")
+    list_display = ("id", "priority_display", "member", "product", "quantity", "points", "status",
+                    "codes_display", "created_at")
     list_display_links = ("id", "product")
-    list_filter = ("status", ("product", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_filter = (PriorityFilter, "status", ("product", admin.RelatedOnlyFieldListFilter), "created_at")
     list_select_related = ("member", "product")
     search_fields = ("member__username", "member__nickname", "member__phone", "member__external_id")
     search_help_text = _("Search by member: username, nickname, phone or shop user id.")
@@ -58,7 +75,20 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         codes = Prefetch("codes", queryset=CouponCode.objects.order_by("id"))
-        return super().get_queryset(request).prefetch_related(codes)
+        return selectors.with_priority(super().get_queryset(request).prefetch_related(codes))
+
+    def get_ordering(self, request):
+        # The fulfilment queue: high-value members' parcels first, then oldest first. An
+        # expression, not the annotation's name: other admins order their redemption choices
+        # with it too.
+        return (selectors.priority().desc(), "created_at", "id")
+
+    @admin.display(description=_("priority"), ordering="priority")
+    def priority_display(self, obj):
+        if not obj.priority:
+            return ""
+        return format_html('<span style="background:#ba2121;color:#fff;border-radius:3px;padding:1px 6px;'
+                           'white-space:nowrap">{}</span>', _("priority"))
 
     @admin.display(description=_("code(s)"))
     def codes_display(self, obj):

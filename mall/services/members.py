@@ -27,12 +27,13 @@ from django.utils.translation import gettext as _
 from catalog import pricing
 from common.errors import InvalidFields
 from mall.errors import MemberNotFound
-from mall.models import Member
-from mall.services import messages
+from mall.models import Member, TierChange
+from mall.services import messages, tiers
 from points.services import earning
 from referrals.errors import InviteError
 from referrals.services import tree
 from rules.errors import UnknownAction
+from rules.tiers import default_tier_code, tier_codes
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def register(*, username: str, password: str, phone: str | None = None,
         try:
             with transaction.atomic():
                 member = Member.objects.create_user(username=username, password=password,
-                                                    phone=phone, date_joined=now)
+                                                    phone=phone, date_joined=now,
+                                                    tier=default_tier_code())
         except IntegrityError:
             # Someone took the username or phone between the check and the insert.
             raise InvalidFields(_taken(username, phone) or {
@@ -94,7 +96,8 @@ def upsert_from_shop(*, external_id: str, fields: dict,
     ``(member, created, register points)``.
 
     ``fields`` may hold ``username`` (default ``ext_{external_id}`` for a new member), ``phone``,
-    ``nickname``, ``tier`` and ``invite_code`` (the inviter, bound once: see
+    ``nickname``, ``tier`` (a published tier's code, recorded as a ``TierChange`` "set by the
+    shop" when it changes) and ``invite_code`` (the inviter, bound once: see
     ``referrals.services.tree.bind``); absent fields are left alone. A new member has no usable
     password (they log in through the shop), earns the ``register`` behaviour once (0 if the
     rules have no such behaviour) and gets the welcome message; an update sends nothing. A
@@ -104,11 +107,15 @@ def upsert_from_shop(*, external_id: str, fields: dict,
     now = now or timezone.now()
     fields = dict(fields)
     invite_code = fields.pop("invite_code", None)
+    tier = fields.pop("tier", None)
+    if tier is not None and tier not in tier_codes():
+        raise InvalidFields({"tier": [_("“%(code)s” is not a tier.") % {"code": tier}]})
     with transaction.atomic():
         member = Member.objects.select_for_update().filter(external_id=external_id).first()
         created = member is None
         if created:
-            member = Member(external_id=external_id, username=f"ext_{external_id}", date_joined=now)
+            member = Member(external_id=external_id, username=f"ext_{external_id}", date_joined=now,
+                            tier=default_tier_code())
             member.set_unusable_password()
         for name, value in fields.items():
             setattr(member, name, value)
@@ -120,11 +127,14 @@ def upsert_from_shop(*, external_id: str, fields: dict,
             if created and Member.objects.filter(external_id=external_id).exists():
                 # A concurrent delivery created this member first: update it instead.
                 return upsert_from_shop(external_id=external_id, now=now, fields={
-                    **fields, **({"invite_code": invite_code} if invite_code else {})})
+                    **fields, **({"invite_code": invite_code} if invite_code else {}),
+                    **({"tier": tier} if tier is not None else {})})
             _refuse_taken(member)  # a username or phone taken meanwhile: a field error, not a 500
             raise
         if created:
             tree.ensure_nodes([member.pk])
+        if tier is not None:  # recorded as a tier change, like the nightly re-evaluation's
+            tiers.set_tier(member, tier, reason=TierChange.Reason.SHOP, now=now)
         if invite_code:
             tree.bind(member, invite_code, now=now)
         points = 0

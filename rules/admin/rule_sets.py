@@ -28,7 +28,7 @@ from rules.errors import RuleSetError, RuleSetLocked
 from rules.forms import GrayReleaseForm, RuleSetForm, RuleTableFormSet
 from rules.models import RuleSet, RuleSetStatus
 from rules.resources import RESOURCES
-from rules.tiers import Tier
+from rules.tiers import tier_name
 
 PREVIEWABLE = (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE)
 
@@ -81,7 +81,7 @@ class RuleSetAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("gray tiers"))
     def gray_tiers_display(self, obj):
-        return ", ".join(str(Tier(tier).label) for tier in obj.gray_tiers) or "-"
+        return ", ".join(tier_name(tier) for tier in obj.gray_tiers) or "-"
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

@@ -16,7 +16,7 @@ from rules import services
 from rules.forms import CheckInStepFormSet, RuleTableFormSet, SpendTierFormSet, TierRuleFormSet
 from rules.models import BehaviourRule, CategoryBonus, CheckInStep, SpendTier, TierRule
 from rules.resources import RESOURCES
-from rules.tiers import Tier
+from rules.tiers import published_tiers
 
 
 class RuleTableInline(admin.TabularInline):
@@ -42,10 +42,11 @@ class RuleTableInline(admin.TabularInline):
 class TierRuleInline(RuleTableInline):
     model = TierRule
     formset = TierRuleFormSet
-    fields = ("tier", "multiplier", "qualify_points")
+    fields = ("rank", "code", "name", "name_en", "multiplier", "qualify_points")
 
     def get_extra(self, request, obj=None, **kwargs):
-        return len(Tier.choices) if obj is None else 0  # a new rule set needs all three tiers
+        # A new rule set needs at least the published tiers (members hold their codes).
+        return max(len(published_tiers()), 1) if obj is None else 0
 
 
 class CategoryBonusInline(RuleTableInline):
@@ -100,7 +101,7 @@ class RuleTableAdmin(ReadOnlyAdminMixin, AllOrNothingImport, ImportExportModelAd
 
 @admin.register(TierRule)
 class TierRuleAdmin(RuleTableAdmin):
-    list_display = ("version", "tier", "multiplier", "qualify_points")
+    list_display = ("version", "rank", "code", "name", "name_en", "multiplier", "qualify_points")
 
 
 @admin.register(CategoryBonus)

@@ -164,7 +164,8 @@ def test_register_creates_the_member_earns_the_register_points_and_returns_token
     member = Member.objects.get(username="newbie")
     assert body["member"] == {
         "id": member.pk, "username": "newbie", "nickname": "", "phone": "13800138000",
-        "tier": "normal", "invite_code": invite_code(member), "joined": body["member"]["joined"],
+        "tier": "normal", "tier_name": "Normal", "invite_code": invite_code(member),
+        "joined": body["member"]["joined"],
     }
     assert body["points"] == 200  # the default rule set's register behaviour
     assert member.check_password("correct-horse-77")

@@ -38,6 +38,7 @@ def test_me_is_the_members_profile(member_api, member):
         "nickname": member.nickname,
         "phone": "13900001111",
         "tier": "gold",
+        "tier_name": "Gold",  # in the request's language (tests/tiers: the Chinese)
         "invite_code": invite_code(member),
         "joined": "2026-01-10T10:00:00+08:00",
         "unread_messages": 0,

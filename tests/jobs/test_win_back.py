@@ -34,9 +34,9 @@ def wakeup_entries(member):
 @pytest.fixture
 def population():
     sleeper = joined(200, username="sleeper")
-    newcomer = joined(30, username="newcomer")
-    visitor = joined(200, username="visitor", last_active_at=NOW - timedelta(days=59))
-    signed_in = joined(200, username="signed_in", last_login=NOW - timedelta(days=10))
+    joined(30, username="newcomer")
+    joined(200, username="visitor", last_active_at=NOW - timedelta(days=59))
+    joined(200, username="signed_in", last_login=NOW - timedelta(days=10))
     buyer = joined(200, username="buyer")
     Order.objects.create(external_id="o-1", member=buyer, tier="normal", amount=Decimal("10"),
                          paid_at=NOW - timedelta(days=20))

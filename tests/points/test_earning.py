@@ -6,6 +6,7 @@ from unittest.mock import patch
 
 import pytest
 from django.conf import settings
+from django.db.models import F
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -380,8 +381,9 @@ def test_roll_back_restores_the_previous_version_for_new_events_only():
     before = pay(member, order_id="o-1", amount="50.00")
 
     draft = rule_services.clone_as_draft(v1, actor=editor)
-    TierRule.objects.filter(rule_set=draft, tier="normal").update(multiplier=Decimal("2"))
-    rule_services.record_edit(draft, actor=editor, detail="normal ×2")
+    # Every tier ×2 (a higher tier never earns a lower multiplier: publishing checks the table).
+    TierRule.objects.filter(rule_set=draft).update(multiplier=F("multiplier") * 2)
+    rule_services.record_edit(draft, actor=editor, detail="every tier ×2")
     with pytest.raises(SameEditor):
         rule_services.publish(draft, actor=editor)
     rule_services.publish(draft, actor=publisher)

@@ -95,7 +95,7 @@ def snapshot(rule_set):
     return (
         [(f.name, getattr(rule_set, f.name)) for f in RuleSet._meta.concrete_fields],
         sorted(rule_set.spend_tiers.values_list("threshold", "bonus_points")),
-        sorted(rule_set.tiers.values_list("tier", "multiplier", "qualify_points")),
+        sorted(rule_set.tiers.values_list("code", "multiplier", "qualify_points")),
         RuleSetEvent.objects.filter(rule_set=rule_set).count(),
     )
 
@@ -188,7 +188,8 @@ def test_adding_a_rule_set_creates_a_draft_through_the_services(client, editor):
     data["name"] = "Double points week"
     for index, (tier, multiplier, qualify) in enumerate([("normal", "2", "0"), ("silver", "2.4", "2000"),
                                                          ("gold", "3", "10000")]):
-        data.update({f"tiers-{index}-tier": tier, f"tiers-{index}-multiplier": multiplier,
+        data.update({f"tiers-{index}-code": tier, f"tiers-{index}-name": tier.title(),
+                     f"tiers-{index}-rank": str(index + 1), f"tiers-{index}-multiplier": multiplier,
                      f"tiers-{index}-qualify_points": qualify})
     response = client.post(reverse("admin:rules_ruleset_add"), data)
     assert response.status_code == 302, response.context["errors"]
@@ -196,7 +197,7 @@ def test_adding_a_rule_set_creates_a_draft_through_the_services(client, editor):
     assert (rule_set.version, rule_set.status, rule_set.created_by, rule_set.updated_by) == (
         2, RuleSetStatus.DRAFT, editor, editor
     )
-    assert sorted(rule_set.tiers.values_list("tier", "multiplier")) == [
+    assert sorted(rule_set.tiers.values_list("code", "multiplier")) == [
         ("gold", Decimal("3.00")), ("normal", Decimal("2.00")), ("silver", Decimal("2.40"))
     ]
     assert events(rule_set) == [(Action.CREATED, "editor", "")]
@@ -210,11 +211,15 @@ def test_adding_a_rule_set_creates_a_draft_through_the_services(client, editor):
         ({"tier_grace_days": "400"}, "The downgrade grace cannot be longer than the tier window."),
         ({"spend_tiers-1-bonus_points": "5"}, "Bonus points must rise with the order amount: 满300 gives 5, "
                                               "not more than 满100 (10)."),
-        ({"tiers-2-DELETE": "on"}, "Every tier needs a multiplier; missing: Gold."),
+        ({"tiers-0-qualify_points": "5"},
+         "The lowest tier (普通会员) must qualify at 0 points: every member has a tier."),
         ({"tiers-1-qualify_points": "20000"},
-         "Points to qualify must rise from tier to tier: Gold needs more than Silver."),
+         "Points to qualify must rise with the rank: 金卡会员 needs more than 银卡会员."),
         ({"tiers-2-multiplier": "1.1"},
-         "A higher tier cannot earn a lower multiplier: Gold is below Silver."),
+         "A higher tier cannot earn a lower multiplier: 金卡会员 is below 银卡会员."),
+        ({"tiers-2-rank": "2"}, "Please correct the duplicate data for rank"),
+        ({"tiers-2-code": "silver"}, "Please correct the duplicate data for code"),
+        ({"tiers-2-code": "Gold"}, "Use 1-16 lower-case letters, digits or _, starting with a letter."),
         ({"tiers-2-multiplier": "11"}, "Ensure this value is less than or equal to 10."),
         ({"check_in_steps-0-DELETE": "on"}, "The check-in streak must start with day 1."),
         ({"behaviours-2-action": "Review!"}, "Use 1-32 lower-case letters, digits or _."),
@@ -224,8 +229,8 @@ def test_adding_a_rule_set_creates_a_draft_through_the_services(client, editor):
 def test_invalid_input_is_shown_as_form_errors_and_saves_nothing(client, editor, draft, change, error):
     client = as_user(client, editor)
     data = form_data(client.get(change_url(draft)))
-    # Inline rows come in the model's ordering: tiers by points to qualify, the rest by key.
-    assert (data["tiers-2-tier"], data["spend_tiers-1-threshold"], data["behaviours-2-action"]) == (
+    # Inline rows come in the model's ordering: tiers by rank, the rest by key.
+    assert (data["tiers-2-code"], data["spend_tiers-1-threshold"], data["behaviours-2-action"]) == (
         "gold", Decimal("300.00"), "review"
     )
     data.update(change)
@@ -494,7 +499,8 @@ def test_the_rows_of_a_new_rule_set_are_saved_through_save_rows(client, editor):
     data = form_data(client.get(reverse("admin:rules_ruleset_add")))
     data["name"] = "New"
     for index, (tier, qualify) in enumerate([("normal", "0"), ("silver", "2000"), ("gold", "10000")]):
-        data.update({f"tiers-{index}-tier": tier, f"tiers-{index}-multiplier": "1",
+        data.update({f"tiers-{index}-code": tier, f"tiers-{index}-name": tier,
+                     f"tiers-{index}-rank": index + 1, f"tiers-{index}-multiplier": "1",
                      f"tiers-{index}-qualify_points": qualify})
 
     with patch("rules.services.save_rows", wraps=services.save_rows) as save_rows:
@@ -503,7 +509,7 @@ def test_the_rows_of_a_new_rule_set_are_saved_through_save_rows(client, editor):
     rule_set = RuleSet.objects.get(name="New")
     assert save_rows.call_count == 1
     assert save_rows.call_args.args[0] == rule_set
-    assert sorted(row.tier for row in save_rows.call_args.args[1]) == ["gold", "normal", "silver"]
+    assert sorted(row.code for row in save_rows.call_args.args[1]) == ["gold", "normal", "silver"]
 
 
 def test_the_preview_pages_are_wired_through_the_admin(client, editor, draft):

@@ -362,7 +362,7 @@ def _default_book():
     return RuleBook(
         version=1,
         base_points_per_yuan=defaults.RULE_SET["base_points_per_yuan"],
-        tier_multipliers={tier: mult for tier, mult, _q in defaults.TIERS},
+        tier_multipliers={code: mult for code, _name, _en, _rank, mult, _q in defaults.TIERS},
         category_bonuses={cat: pct for cat, _label, pct in defaults.CATEGORY_BONUSES},
         spend_tiers=tuple(defaults.SPEND_TIERS),
     )

@@ -71,7 +71,7 @@ def candidate(db):
     """A draft cloned from the default, gold ×2, edited by one staff member."""
     editor = StaffFactory()
     draft = services.clone_as_draft(RuleSet.objects.get(status=RuleSetStatus.PUBLISHED), actor=editor)
-    TierRule.objects.filter(rule_set=draft, tier="gold").update(multiplier=Decimal("2"))
+    TierRule.objects.filter(rule_set=draft, code="gold").update(multiplier=Decimal("2"))
     services.record_edit(draft, actor=editor)
     return draft
 

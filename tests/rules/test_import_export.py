@@ -66,7 +66,7 @@ def confirm(client, model, preview):
 
 def tiers(rule_set):
     rows = TierRule.objects.filter(rule_set=rule_set)
-    return sorted(rows.values_list("tier", "multiplier", "qualify_points"))
+    return sorted(rows.values_list("code", "multiplier", "qualify_points"))
 
 
 def history(rule_set):
@@ -87,8 +87,9 @@ def test_export_csv(editor_client, draft):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     lines = sorted(response.content.decode("utf-8-sig").splitlines())
-    assert lines == ["2,gold,1.50,10000", "2,normal,1.00,0", "2,silver,1.20,2000",
-                     "version,tier,multiplier,qualify_points"]
+    assert lines == ["2,gold,3,金卡会员,Gold,1.50,10000", "2,normal,1,普通会员,Normal,1.00,0",
+                     "2,silver,2,银卡会员,Silver,1.20,2000",
+                     "version,code,rank,name,name_en,multiplier,qualify_points"]
 
 
 def test_export_xlsx(editor_client, draft):
@@ -103,7 +104,7 @@ def test_export_xlsx(editor_client, draft):
 
 def test_import_previews_with_a_dry_run_then_imports_on_confirm(editor_client, editor, draft):
     before = tiers(draft)
-    content = "version,tier,multiplier,qualify_points\n2,gold,1.80,12000\n2,silver,1.20,2000\n"
+    content = "version,code,multiplier,qualify_points\n2,gold,1.80,12000\n2,silver,1.20,2000\n"
     preview = upload(editor_client, TierRule, content)
     assert preview.status_code == 200
     result = preview.context["result"]
@@ -120,7 +121,7 @@ def test_import_previews_with_a_dry_run_then_imports_on_confirm(editor_client, e
                             ("silver", Decimal("1.20"), 2000)]
     draft.refresh_from_db()
     assert draft.updated_by == editor  # so the importer cannot release it
-    assert history(draft)[-1] == ("edited", "editor", "import: 1 row(s) of tier multipliers (rules.csv)")
+    assert history(draft)[-1] == ("edited", "editor", "import: 1 row(s) of tiers (rules.csv)")
 
 
 def test_imported_rows_are_written_through_save_rows(editor_client, draft):
@@ -153,12 +154,13 @@ def test_an_import_adds_new_keys(editor_client, draft):
         ("9,gold,1.80,12000", "There is no rule set v9."),
         ("x,gold,1.80,12000", "Enter the version number of a draft rule set."),
         ("2,gold,11,12000", "Ensure this value is less than or equal to 10."),
-        ("2,platinum,2,50000", "Value &#x27;platinum&#x27; is not a valid choice."),
+        ("2,Platinum!,2,50000", "Use 1-16 lower-case letters, digits or _, starting with a letter."),
+        ("2,platinum,2,50000", "This field cannot be blank."),  # a new tier needs its name and rank
     ],
 )
 def test_a_bad_row_imports_nothing(editor_client, draft, bad_row, error):
     before_draft, before_v1 = tiers(draft), tiers(RuleSet.objects.get(version=1))
-    content = f"version,tier,multiplier,qualify_points\n2,silver,1.30,3000\n{bad_row}\n"
+    content = f"version,code,multiplier,qualify_points\n2,silver,1.30,3000\n{bad_row}\n"
     preview = upload(editor_client, TierRule, content)
     result = preview.context["result"]
     assert result.has_validation_errors()
@@ -171,7 +173,7 @@ def test_a_bad_row_imports_nothing(editor_client, draft, bad_row, error):
 
 
 def test_a_version_released_between_preview_and_confirm_imports_nothing(editor_client, draft, publisher):
-    preview = upload(editor_client, TierRule, "version,tier,multiplier,qualify_points\n2,gold,1.80,12000\n")
+    preview = upload(editor_client, TierRule, "version,code,multiplier,qualify_points\n2,gold,1.80,12000\n")
     assert "confirm_form" in preview.context
     services.publish(draft, actor=publisher)
     before, events = tiers(draft), RuleSetEvent.objects.count()
@@ -218,7 +220,7 @@ def test_every_table_has_an_import_and_export_link_on_the_rule_set_page(editor_c
 def test_the_resource_keeps_nothing_from_a_dry_run_outside_the_admin(draft, editor):
     import tablib
 
-    dataset = tablib.Dataset(headers=["version", "tier", "multiplier", "qualify_points"])
+    dataset = tablib.Dataset(headers=["version", "code", "multiplier", "qualify_points"])
     dataset.append([2, "gold", "2.00", 20000])
     before = tiers(draft)
     result = TierRuleResource().import_data(dataset, dry_run=True, user=editor)
@@ -226,4 +228,4 @@ def test_the_resource_keeps_nothing_from_a_dry_run_outside_the_admin(draft, edit
     assert tiers(draft) == before
     result = TierRuleResource().import_data(dataset, dry_run=False, user=editor)
     assert ("gold", Decimal("2.00"), 20000) in tiers(draft)
-    assert history(draft)[-1] == ("edited", "editor", "import: 1 row(s) of tier multipliers")
+    assert history(draft)[-1] == ("edited", "editor", "import: 1 row(s) of tiers")

@@ -39,8 +39,8 @@ def make_candidate(*, redemption_points_per_yuan=50):
     (was 50%), 50 points per yuan of deduction (was 100)."""
     editor = StaffFactory()
     draft = services.clone_as_draft(RuleSet.objects.get(status=RuleSetStatus.PUBLISHED), actor=editor)
-    TierRule.objects.filter(rule_set=draft, tier="silver").update(multiplier=Decimal("1.1"))
-    TierRule.objects.filter(rule_set=draft, tier="gold").update(multiplier=Decimal("2"))
+    TierRule.objects.filter(rule_set=draft, code="silver").update(multiplier=Decimal("1.1"))
+    TierRule.objects.filter(rule_set=draft, code="gold").update(multiplier=Decimal("2"))
     CategoryBonus.objects.filter(rule_set=draft, category="imported").update(bonus_percent=Decimal("100"))
     RuleSet.objects.filter(pk=draft.pk).update(redemption_points_per_yuan=redemption_points_per_yuan)
     services.record_edit(draft, actor=editor)
@@ -139,7 +139,7 @@ def test_simulating_the_active_version_changes_nothing(orders):
 def test_a_cheaper_candidate_has_a_negative_cost(orders):
     editor = StaffFactory()
     draft = services.clone_as_draft(RuleSet.objects.get(status=RuleSetStatus.PUBLISHED), actor=editor)
-    TierRule.objects.filter(rule_set=draft, tier="gold").update(multiplier=Decimal("1"))
+    TierRule.objects.filter(rule_set=draft, code="gold").update(multiplier=Decimal("1"))
     result = simulate_recent(RuleSet.objects.get(pk=draft.pk), days=30, now=NOW)
     # a's 225 -> 150 (+10 tier bonus kept), c's 120 -> 80.
     assert result.difference == -75 - 40

@@ -13,7 +13,6 @@ from django.db import transaction
 
 from catalog import cache, services
 from catalog.models import Category, CouponCode, Product, ProductKind
-from rules.tiers import Tier
 
 CATEGORIES = {
     # parent: children, in display order
@@ -25,7 +24,7 @@ CATEGORIES = {
 PRODUCTS = [
     ("免运费券", ProductKind.PRIVILEGE, ("券", "特权"), 200, "0.00", 1000, None, [],
      "下一笔订单免运费，兑换后立即生效。"),
-    ("会员日 95 折券", ProductKind.PRIVILEGE, ("券", "特权"), 500, "0.00", 200, 1, [Tier.SILVER, Tier.GOLD],
+    ("会员日 95 折券", ProductKind.PRIVILEGE, ("券", "特权"), 500, "0.00", 200, 1, ["silver", "gold"],
      "会员日全场 95 折，每位会员限兑 1 次，银卡及以上可见。"),
     ("满50减5 优惠券", ProductKind.COUPON, ("券", "优惠券"), 300, "0.00", 20, None, [],
      "订单满 50 元减 5 元，兑换后发放券码。"),

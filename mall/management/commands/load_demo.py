@@ -13,13 +13,12 @@ from mall.models import Member
 from points import services
 from referrals.models import Merchant
 from referrals.services import orders, tree
-from rules.tiers import Tier
 
 DEMO_MEMBERS = [
     # username, nickname, tier, phone
-    ("alice", "爱丽丝", Tier.GOLD, "13800000001"),
-    ("bob", "小宝", Tier.SILVER, "13800000002"),
-    ("carol", "卡罗", Tier.NORMAL, "13800000003"),
+    ("alice", "爱丽丝", "gold", "13800000001"),
+    ("bob", "小宝", "silver", "13800000002"),
+    ("carol", "卡罗", "normal", "13800000003"),
 ]
 
 
