@@ -123,11 +123,10 @@ def test_many_members_in_chunks(monkeypatch, ledger_invariants):
 def test_two_workers_at_once_grant_and_send_once(ledger_invariants):
     members = [joined(200) for _ in range(40)]
 
-    def work(_):
-        with clock(NOW):
-            return jobs.win_back(now=NOW)
-
-    results = run_together(2, work)
+    # One patch around both threads: a patch entered and left in each thread can leave the
+    # other's mock in place for every later test.
+    with clock(NOW):
+        results = run_together(2, lambda _: jobs.win_back(now=NOW))
     assert not [r for r in results if isinstance(r, Exception)], results
     assert Entry.objects.filter(key__startswith="winback:").count() == 40
     assert Message.objects.filter(purpose="win_back").count() == 40
