@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext, ngettext, override
 
 from catalog.models import ProductKind, RedemptionStatus
+from mall.models import MessageKind, TierChange
 from points.models import EntryKind, HoldStatus
 from referrals.models import Outcome, PlanStatus, RewardKind, RewardPlanEvent, Rotation
 from rules.models import RuleSetEvent, RuleSetStatus
@@ -52,7 +53,8 @@ STORED = sorted(
     | set(literals("mall/jobs.py", "gettext_noop"))
 )
 # Tiers are rows of the rule set with their own Chinese and English names (tests/tiers).
-CHOICES = [EntryKind, HoldStatus, ProductKind, RedemptionStatus, RuleSetStatus, RuleSetEvent.Action,
+CHOICES = [EntryKind, HoldStatus, MessageKind, TierChange.Reason, ProductKind, RedemptionStatus,
+           RuleSetStatus, RuleSetEvent.Action,
            RewardKind, Outcome, PlanStatus, Rotation, RewardPlanEvent.Action]
 
 

@@ -97,7 +97,7 @@ def test_priority_redemptions_come_first_then_oldest_first(admin_client):
 
     assert list(response.context["cl"].result_list) == [vip_parcel, old_plain, vip_coupon, new_plain]
     assert [r.priority for r in response.context["cl"].result_list] == [True, False, False, False]
-    assert response.content.decode().count(">priority</span>") == 1
+    assert response.content.decode().count(">优先</span>") == 1  # the badge, in Chinese
     assert list(admin_client.get(url, {"priority": "yes"}).context["cl"].result_list) == [vip_parcel]
     assert len(admin_client.get(url, {"priority": "no"}).context["cl"].result_list) == 3
     # The flag follows the member's tier now, and leaves the queue once shipped.
