@@ -155,9 +155,11 @@ def test_register_check_in_redeem_and_see_the_history(browser, live_server):
         _wait(driver, "[data-testid=confirm-redeem]")
         _fill(driver, "address", "Room 1, 100 Nanjing Road, Shanghai")
         _shot(driver, size, "06-confirm")
+        # A member who joined today pays the new-member offer's 50 points less.
+        assert "50 points off the first redemption" in driver.page_source
         _click(driver, "[data-testid=confirm-redeem]")
         _wait(driver, "[data-testid=cancel]")
-        assert "Redeemed Organic apple gift box × 1 for 150 points." in driver.page_source
+        assert "Redeemed Organic apple gift box × 1 for 100 points." in driver.page_source
         _shot(driver, size, "07-redemption")
 
         # The history shows the spend with its reason, and the check-in with its explanation.
@@ -165,7 +167,7 @@ def test_register_check_in_redeem_and_see_the_history(browser, live_server):
         _wait(driver, ".entries")
         entries = driver.find_elements("css selector", ".entry")
         assert len(entries) == 3
-        assert "Organic apple gift box" in entries[0].text and "-150" in entries[0].text
+        assert "Organic apple gift box" in entries[0].text and "-100" in entries[0].text
         assert "+5" in entries[1].text and "+200" in entries[2].text
         _shot(driver, size, "08-history")
 
@@ -181,7 +183,7 @@ def test_register_check_in_redeem_and_see_the_history(browser, live_server):
 
         member = Member.objects.get(username=username)
         redemption = Redemption.objects.get(member=member)
-        assert (redemption.product_id, redemption.points, redemption.status) == (apples.pk, 150, "created")
+        assert (redemption.product_id, redemption.points, redemption.status) == (apples.pk, 100, "created")
         assert redemption.address == "Room 1, 100 Nanjing Road, Shanghai"
 
     # The site's default language (Simplified Chinese), as a first visit without a preference.
