@@ -328,3 +328,7 @@ class CheckoutHold(models.Model):
 
     def __str__(self):
         return f"{self.order_id}: hold {self.hold_id}"
+
+
+# Points auctions live in their own module; imported here so Django registers them.
+from catalog.auction_models import Auction, AuctionStatus, Bid, BidStatus  # noqa: E402, F401

@@ -50,6 +50,7 @@ from catalog.services._helpers import (
     MAX_STOCK,
     MAX_STOCK_DELTA,
 )
+from catalog.services.auctions import close_due_auctions, place_bid
 from catalog.services.redemption import cancel, complete, fulfil, redeem
 from catalog.services.stock import adjust_stock, import_coupon_codes, save_product
 
@@ -62,9 +63,11 @@ __all__ = [
     "MAX_STOCK_DELTA",
     "adjust_stock",
     "cancel",
+    "close_due_auctions",
     "complete",
     "fulfil",
     "import_coupon_codes",
+    "place_bid",
     "redeem",
     "save_product",
 ]

@@ -5,7 +5,12 @@ and only the ones it needs:
 
     member row          (SELECT ... FOR NO KEY UPDATE: ``lock_member``; catalog redemptions,
                          behaviours and check-ins)
-      -> redemption row (``catalog.services``: fulfil, complete, cancel)
+      -> auction row    (``catalog.services.auctions``: FOR NO KEY UPDATE by a bid, FOR UPDATE
+                         SKIP LOCKED by the close job; serializes an auction's bids and its close.
+                         A bid then locks the bidder's and the outbid leader's accounts together
+                         in id order, ``lock_accounts_of_members``; the close takes the product
+                         row, then every open bid's account the same way)
+        -> redemption row (``catalog.services``: fulfil, complete, cancel)
         -> product row  (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (a posting locks exactly one: ``lock_account``,
