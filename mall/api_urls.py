@@ -3,6 +3,7 @@
 from django.urls import path, re_path
 
 from catalog import api as catalog_api
+from catalog import auctions_api
 from mall import checkout_api, hooks, member_api, messages_api, team_api
 from points import api as points_api
 
@@ -43,4 +44,9 @@ urlpatterns = [
             catalog_api.RedemptionCancelView.as_view(), name="redemption-cancel"),
     re_path(r"^redemptions/(?P<redemption_id>.*)/$", catalog_api.RedemptionDetailView.as_view(),
             name="redemption"),
+    path("auctions/", auctions_api.AuctionListView.as_view(), name="auctions"),
+    re_path(r"^auctions/(?P<auction_id>.*)/bids/$", auctions_api.BidCreateView.as_view(),
+            name="auction-bids"),
+    re_path(r"^auctions/(?P<auction_id>.*)/$", auctions_api.AuctionDetailView.as_view(),
+            name="auction"),
 ]

@@ -13,14 +13,16 @@ The shop's endpoints are signed correctly (``tests.mall.signing``): the body is 
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from catalog import checkout
 from catalog import services as catalog_services
-from catalog.models import CheckoutHold, CouponCode, Product, Redemption, StockMovement
+from catalog.models import Auction, Bid, CheckoutHold, CouponCode, Product, Redemption, StockMovement
 from mall.models import HookEvent, Member, Message
 from mall.services import messages
 from points import services
@@ -33,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 TABLES = [Member, Account, Entry, Lot, Hold, Order, Refund, BehaviourRecord, CheckIn, HookEvent,
-          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message]
+          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message, Auction, Bid]
 
 
 def strings_to(value, replacement):
@@ -141,13 +143,17 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("message read", "post", f"/api/v1/me/messages/{world.message_id}/read/", "member",
                  {}, ["read"]),
         Endpoint("messages read-all", "post", "/api/v1/me/messages/read-all/", "member", {}, ["all"]),
+        Endpoint("auctions", "get", "/api/v1/auctions/", "member", get_only=True),
+        Endpoint("auction", "get", f"/api/v1/auctions/{world.auction_id}/", "member", get_only=True),
+        Endpoint("bid", "post", f"/api/v1/auctions/{world.auction_id}/bids/", "member",
+                 {"points": 100}, {"points": "100"}, ok=201),
     ]
 
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
-         "messages", "message read", "messages read-all"]
+         "messages", "message read", "messages read-all", "auctions", "auction", "bid"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -171,6 +177,7 @@ class World:
     redemption: Redemption
     hold_id: int
     message_id: int
+    auction_id: int
 
 
 @pytest.fixture
@@ -186,8 +193,11 @@ def world(settings):
                                  key=checkout.hold_key("h-1"))
     messages.send(member, "welcome", period="join")
     message_id = Message.objects.get(member=member).pk
+    now = timezone.now()
+    auction = Auction.objects.create(product=product, starts_at=now - timedelta(minutes=1),
+                                     ends_at=now + timedelta(hours=1), start_price=100, increment=10)
     return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
-                 message_id)
+                 message_id, auction.pk)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -246,5 +256,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 24
+    assert covered == routes and len(routes) == 27
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES
