@@ -293,3 +293,16 @@ class TestConcurrency:
 
         assert failures(run_together(2, race)) == []
         assert ledger_invariants() == []
+
+
+@pytest.mark.django_db
+def test_the_job_closes_due_auctions():
+    from catalog.tasks import close_due_auctions
+
+    auction = make_auction()
+    Auction.objects.filter(pk=auction.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+    assert close_due_auctions.name == "catalog.close_due_auctions"
+    assert close_due_auctions.apply().get() == 1
+    assert close_due_auctions.apply().get() == 0
+    auction.refresh_from_db()
+    assert auction.status == AuctionStatus.NO_WINNER

@@ -1,0 +1,18 @@
+"""Scheduled jobs of the points mall. Each calls a service, is safe to run twice, and logs what it
+did. (The beat schedule lives in a migration of the periodic tasks, written by the lead.)"""
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="catalog.close_due_auctions")
+def close_due_auctions():
+    """Every minute: close the auctions whose end has passed (exactly once each)."""
+    from catalog import services
+
+    closed = services.close_due_auctions()
+    logger.info("closed %s auctions", closed)
+    return closed
