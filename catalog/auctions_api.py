@@ -15,7 +15,6 @@ Errors are raised as domain errors and rendered by ``common.api.exception_handle
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, IntegerField, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -23,6 +22,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog import auction_selectors as selectors
 from catalog import services
 from catalog.api import (
     IDEMPOTENCY_KEY_PARAMETER,
@@ -32,28 +32,14 @@ from catalog.api import (
     not_found,
     parse_id,
 )
-from catalog.models import Auction, AuctionStatus, Bid, BidStatus
-from catalog.services.auctions import minimum_bid
+from catalog.models import Auction, AuctionStatus, BidStatus
 from common.fields import StrictIntegerField
 from common.headers import idempotency_key
 from common.schema import error_responses
 
 
-def mask(name: str) -> str:
-    """A bidder as other members see them: the first character and three stars."""
-    return f"{name[:1]}***" if name else "***"
-
-
-def auctions():
-    return (Auction.objects.select_related("product", "leading_bid__member")
-            .annotate(bid_count=Count("bids"),
-                      open_first=Case(When(status=AuctionStatus.OPEN, then=Value(0)), default=Value(1),
-                                      output_field=IntegerField()))
-            .order_by("open_first", "ends_at", "id"))
-
-
 def auction_or_404(raw: str) -> Auction:
-    auction = auctions().filter(pk=parse_id(raw, _("No such auction."))).first()
+    auction = selectors.auction(parse_id(raw, _("No such auction.")))
     if auction is None:
         raise not_found(_("No such auction."))
     return auction
@@ -102,17 +88,17 @@ class AuctionSerializer(serializers.Serializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True, help_text=gettext_lazy(
         "The leading bid; null before the first bid.")))
     def get_current_price(self, auction):
-        return auction.leading_bid.points if auction.leading_bid_id else None
+        return selectors.current_price(auction)
 
     @extend_schema_field(serializers.IntegerField(help_text=gettext_lazy(
         "The lowest bid accepted now.")))
     def get_minimum_bid(self, auction) -> int:
-        return minimum_bid(auction, auction.leading_bid.points if auction.leading_bid_id else None)
+        return selectors.lowest_bid(auction)
 
     @extend_schema_field(serializers.CharField(allow_null=True, help_text=gettext_lazy(
         "The leading bidder, masked; null before the first bid.")))
     def get_leader(self, auction):
-        return mask(auction.leading_bid.member.username) if auction.leading_bid_id else None
+        return selectors.leader(auction)
 
     @extend_schema_field(serializers.BooleanField())
     def get_leading_is_you(self, auction) -> bool:
@@ -120,7 +106,7 @@ class AuctionSerializer(serializers.Serializer):
 
     @extend_schema_field(OwnBidSerializer(allow_null=True))
     def get_your_bid(self, auction):
-        bid = Bid.objects.filter(auction=auction, member=self._member()).order_by("-id").first()
+        bid = selectors.own_bid(auction, self._member())
         return OwnBidSerializer(bid).data if bid else None
 
 
@@ -130,7 +116,7 @@ class AuctionListView(generics.ListAPIView):
     serializer_class = AuctionSerializer
 
     def get_queryset(self):
-        return auctions()
+        return selectors.auctions()
 
     @extend_schema(operation_id="auctions_list", tags=["mall"],
                    responses={200: AuctionSerializer(many=True), **error_responses(400, 401, 404, 429)})

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from mall import views
+from mall import auction_views, views
 
 # Under /api/ these answer JSON in the API's error shape; a database outage is a 503 (common.http).
 handler400 = "common.http.bad_request"
@@ -31,6 +31,10 @@ urlpatterns = [
     path("redemptions/", views.redemptions, name="redemptions"),
     path("redemptions/<int:redemption_id>/", views.redemption, name="redemption"),
     path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),
+    path("auctions/", auction_views.auctions, name="auctions"),
+    path("auctions/<int:auction_id>/", auction_views.auction, name="auction"),
+    path("auctions/<int:auction_id>/price/", auction_views.auction_price, name="auction-price"),
+    path("auctions/<int:auction_id>/bid/", auction_views.bid, name="auction-bid"),
     path("invite/", views.invite_page, name="invite"),
     path("team/", views.team, name="team"),
     path("messages/", views.inbox, name="messages"),
