@@ -114,6 +114,9 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
     now = now or timezone.now()
     refusal = None
     with transaction.atomic():
+        # The key and the leader are read after the lock, in statements of their own: a join or
+        # subquery in the locking statement would be evaluated against the snapshot taken before
+        # waiting for the lock, missing the bid that the previous lock holder committed.
         locked = (Auction.objects.select_for_update(no_key=True)
                   .filter(pk=auction.pk).first())
         if locked is None:

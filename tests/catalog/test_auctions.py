@@ -277,6 +277,15 @@ class TestConcurrency:
         assert stock(product) == (0, 1)
         assert ledger_invariants() == []
 
+    def test_one_key_sent_five_times_at_once_is_one_bid(self, ledger_invariants):
+        (alice,) = members(1)
+        auction = make_auction()
+        results = run_together(5, lambda i: services.place_bid(alice, auction, 300, key="same"))
+        assert failures(results) == []
+        assert len({bid.pk for bid in results}) == 1
+        assert Bid.objects.count() == 1 and totals(alice)["held"] == 300
+        assert ledger_invariants() == []
+
     def test_swapped_bidders_on_two_auctions_do_not_deadlock(self, ledger_invariants):
         alice, bob = members(2, points=100_000)
         one, two = make_auction(), make_auction()
