@@ -75,6 +75,16 @@ def test_programme_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
     assert set(jobs) <= set(current_app.tasks)
 
 
+def test_closing_due_auctions_is_scheduled_every_minute(db):
+    from celery import current_app
+
+    import catalog.tasks  # noqa: F401  (registers the task)
+
+    task = PeriodicTask.objects.select_related("crontab").get(task="catalog.close_due_auctions")
+    assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("*", "*", True)
+    assert task.task in current_app.tasks
+
+
 def test_member_job_tasks_call_the_jobs(db):
     from mall import tasks
 
