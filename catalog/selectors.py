@@ -23,6 +23,7 @@ from catalog.errors import InvalidArgument
 from catalog.models import (
     Category,
     CouponCode,
+    Prize,
     Product,
     ProductKind,
     Redemption,
@@ -276,3 +277,27 @@ def priority():
 def with_priority(redemptions):
     """``redemptions`` annotated with ``priority`` (see ``priority``)."""
     return redemptions.annotate(priority=priority())
+
+
+# --------------------------------------------------------------------------- lottery
+
+
+def lottery_odds(lottery) -> list[dict]:
+    """The lottery's prizes with the chance of each on the next draw: weight ÷ the total weight of
+    the prizes in stock (a prize out of stock has odds 0). Read from the database, not cached:
+    members see these before they draw."""
+    prizes = list(Prize.objects.filter(lottery_id=lottery.pk).select_related("product").order_by("id"))
+    total = sum(p.weight for p in prizes if p.stock != 0)
+    return [
+        {
+            "id": p.pk,
+            "name": p.name,
+            "kind": p.kind,
+            "points": p.points,
+            "product_id": p.product_id,
+            "weight": p.weight,
+            "stock": p.stock,
+            "odds": (p.weight / total) if total and p.stock != 0 else 0.0,
+        }
+        for p in prizes
+    ]

@@ -6,6 +6,7 @@ and only the ones it needs:
     member row          (SELECT ... FOR NO KEY UPDATE: ``lock_member``; catalog redemptions,
                          behaviours and check-ins)
       -> redemption row (``catalog.services``: fulfil, complete, cancel)
+        -> lottery prize row (``catalog.services.draw``: the conditional stock UPDATE)
         -> product row  (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (a posting locks exactly one: ``lock_account``,
