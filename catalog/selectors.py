@@ -23,6 +23,7 @@ from catalog.errors import InvalidArgument
 from catalog.models import (
     Category,
     CouponCode,
+    Lottery,
     Prize,
     Product,
     ProductKind,
@@ -286,7 +287,7 @@ def lottery_odds(lottery) -> list[dict]:
     """The lottery's prizes with the chance of each on the next draw: weight ÷ the total weight of
     the prizes in stock (a prize out of stock has odds 0). Read from the database, not cached:
     members see these before they draw."""
-    prizes = list(Prize.objects.filter(lottery_id=lottery.pk).select_related("product").order_by("id"))
+    prizes = sorted(lottery.prizes.all(), key=lambda p: p.pk)  # prefetched by open_lotteries
     total = sum(p.weight for p in prizes if p.stock != 0)
     return [
         {
@@ -301,3 +302,16 @@ def lottery_odds(lottery) -> list[dict]:
         }
         for p in prizes
     ]
+
+
+def open_lotteries(now=None):
+    """Lotteries members can draw at ``now`` (active, inside their window), newest first, with
+    their prizes prefetched (``lottery_odds`` reads them)."""
+    now = now or timezone.now()
+    return (
+        Lottery.objects.filter(active=True)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .prefetch_related(Prefetch("prizes", queryset=Prize.objects.order_by("id")))
+        .order_by("-id")
+    )

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from catalog.errors import DailyLimitReached, LotteryClosed, NoPrizeLeft
+from catalog.errors import DailyLimitReached, InvalidArgument, LotteryClosed, NoPrizeLeft
 from catalog.models import (
     CouponCode,
     Draw,
@@ -37,7 +37,6 @@ from catalog.models import (
     StockMovement,
 )
 from catalog.services._helpers import (
-    _check_key,
     _invalidate_after_commit,
     _is_unique_violation,
     _lock_member,
@@ -45,13 +44,25 @@ from catalog.services._helpers import (
 )
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
+from points.errors import InvalidArgument as LedgerInvalidArgument
 from points.models import Account
 
 DRAW_PREFIX = "draw:"
 PRIZE_PREFIX = "draw-prize:"
 REDEMPTION_PREFIX = "draw:"
 
+# The longest ledger key is PRIZE_PREFIX + key (the redemption's DRAW_PREFIX + key fits too).
+MAX_DRAW_KEY = ledger.MAX_KEY - len(PRIZE_PREFIX)
+
 _random = secrets.SystemRandom()
+
+
+def _check_key(key) -> str:
+    try:
+        return ledger.validate_key(key, max_length=MAX_DRAW_KEY)
+    except LedgerInvalidArgument:
+        raise InvalidArgument(_("The key must be a non-empty string of at most %(max)s characters.")
+                              % {"max": MAX_DRAW_KEY}) from None
 
 
 def pick(prizes, rng=_random):

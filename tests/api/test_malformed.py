@@ -20,7 +20,17 @@ from django.conf import settings
 
 from catalog import checkout
 from catalog import services as catalog_services
-from catalog.models import CheckoutHold, CouponCode, Product, Redemption, StockMovement
+from catalog.models import (
+    CheckoutHold,
+    CouponCode,
+    Draw,
+    Lottery,
+    Prize,
+    PrizeKind,
+    Product,
+    Redemption,
+    StockMovement,
+)
 from mall.models import HookEvent, Member, Message
 from mall.services import messages
 from points import services
@@ -33,7 +43,7 @@ pytestmark = pytest.mark.django_db
 
 LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 TABLES = [Member, Account, Entry, Lot, Hold, Order, Refund, BehaviourRecord, CheckIn, HookEvent,
-          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message]
+          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message, Draw]
 
 
 def strings_to(value, replacement):
@@ -141,13 +151,16 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("message read", "post", f"/api/v1/me/messages/{world.message_id}/read/", "member",
                  {}, ["read"]),
         Endpoint("messages read-all", "post", "/api/v1/me/messages/read-all/", "member", {}, ["all"]),
+        Endpoint("lotteries", "get", "/api/v1/lotteries/", "member", get_only=True),
+        Endpoint("draw", "post", f"/api/v1/lotteries/{world.lottery_id}/draw/", "member",
+                 {}, ["draw"], ok=201),
     ]
 
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
-         "messages", "message read", "messages read-all"]
+         "messages", "message read", "messages read-all", "lotteries", "draw"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -171,6 +184,7 @@ class World:
     redemption: Redemption
     hold_id: int
     message_id: int
+    lottery_id: int
 
 
 @pytest.fixture
@@ -186,8 +200,10 @@ def world(settings):
                                  key=checkout.hold_key("h-1"))
     messages.send(member, "welcome", period="join")
     message_id = Message.objects.get(member=member).pk
+    lottery = Lottery.objects.create(name="Draw", cost_points=10)
+    Prize.objects.create(lottery=lottery, name="Thanks", kind=PrizeKind.NOTHING, weight=1)
     return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
-                 message_id)
+                 message_id, lottery.pk)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -246,5 +262,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 24
+    assert covered == routes and len(routes) == 26
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -3,6 +3,7 @@ threads on PostgreSQL for the races."""
 
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -241,3 +242,34 @@ class TestConcurrency:
         assert totals(member)["available"] == 90
         assert Entry.objects.filter(kind="spend").count() == 1
         assert ledger_invariants() == []
+
+
+@pytest.mark.django_db
+def test_a_key_too_long_for_the_prize_posting_is_refused(member):
+    from catalog.errors import InvalidArgument
+    from catalog.services.lottery import MAX_DRAW_KEY
+
+    lottery = make_lottery([NOTHING], cost_points=0)
+    with pytest.raises(InvalidArgument):
+        services.draw(member, lottery, key="k" * (MAX_DRAW_KEY + 1))
+    assert services.draw(member, lottery, key="k" * MAX_DRAW_KEY).pk
+
+
+class TestSimulation:
+    def test_the_expected_cost_follows_the_weights(self):
+        from catalog.lottery_sim import SimPrize, simulate
+
+        prizes = [SimPrize("100", 1, None, 100), SimPrize("nothing", 3, None, 0)]
+        result = simulate(prizes, 100_000, rng=random.Random(1))
+        assert result.wins["100"] + result.wins["nothing"] == 100_000
+        assert 24 < result.cost_per_draw() < 26  # 100 × 1/4
+        assert Decimal("0.24") < result.cost_per_draw_yuan(100) < Decimal("0.26")
+
+    def test_a_prize_runs_out_and_then_nothing_is_left(self):
+        from catalog.lottery_sim import SimPrize, simulate
+
+        result = simulate([SimPrize("top", 1_000, 5, 500), SimPrize("small", 1, 10, 1)], 100,
+                          rng=random.Random(2))
+        assert result.wins == {"top": 5, "small": 10}
+        assert result.empty == 85
+        assert result.prize_points == 5 * 500 + 10
