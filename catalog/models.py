@@ -406,7 +406,8 @@ class Prize(models.Model):
             models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0),
                                    name="catalog_prize_stock_non_negative"),
             models.CheckConstraint(
-                condition=(Q(kind="points", points__gt=0, product__isnull=True)
+                # points__isnull=False: a NULL points would make the CHECK pass (NULL > 0 is NULL).
+                condition=(Q(kind="points", points__isnull=False, points__gt=0, product__isnull=True)
                            | Q(kind__in=["product", "coupon"], product__isnull=False,
                                points__isnull=True)
                            | Q(kind="nothing", product__isnull=True, points__isnull=True)),
