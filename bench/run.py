@@ -194,6 +194,7 @@ EXTRA_BENCHES = {
     "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
     "grants": ("bench/bench_grants.py", [], ["--members", "10000", "--rounds", "1"]),
     "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),
+    "lottery": ("bench/bench_lottery.py", [], ["--draws", "400"]),
 }
 
 

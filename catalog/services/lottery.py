@@ -20,6 +20,7 @@ import secrets
 from datetime import datetime, time
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -115,28 +116,42 @@ def _replay(existing: Draw, call: tuple) -> Draw:
     return existing
 
 
+def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
+    """One statement, after the member lock: the lottery, the draw already made under ``key``
+    (if any), the member's available points and their draws of it since ``since``."""
+    return (
+        Lottery.objects.filter(pk=lottery_id)
+        .annotate(
+            existing_id=Subquery(Draw.objects.filter(key=key).values("id")[:1]),
+            available_points=Subquery(
+                Account.objects.filter(member_id=member_id).values("available")[:1]),
+            drawn_today=Subquery(
+                Draw.objects.filter(member_id=member_id, lottery_id=OuterRef("pk"),
+                                    created_at__gte=since)
+                .values("lottery_id").annotate(n=Count("id")).values("n")[:1]),
+        )
+        .first()
+    )
+
+
 def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw:
-    existing = Draw.objects.filter(key=key).select_related("prize").first()
-    if existing is not None:
-        return _replay(existing, call)
-    lottery = Lottery.objects.filter(pk=lottery_id).first()
+    lottery = _read_for_draw(member.pk, lottery_id, key, start_of_day(now))
+    existing_id = lottery.existing_id if lottery else (
+        Draw.objects.filter(key=key).values_list("id", flat=True).first())
+    if existing_id is not None:
+        return _replay(Draw.objects.select_related("prize").get(pk=existing_id), call)
     if lottery is None or not lottery.is_open(now):
         raise LotteryClosed()
-    if lottery.daily_limit is not None:
-        today = Draw.objects.filter(member_id=member.pk, lottery_id=lottery_id,
-                                    created_at__gte=start_of_day(now)).count()
-        if today >= lottery.daily_limit:
-            raise DailyLimitReached(
-                _("You can draw this lottery %(limit)s times a day.") % {"limit": lottery.daily_limit})
+    if lottery.daily_limit is not None and (lottery.drawn_today or 0) >= lottery.daily_limit:
+        raise DailyLimitReached(
+            _("You can draw this lottery %(limit)s times a day.") % {"limit": lottery.daily_limit})
     cost = lottery.cost_points
-    if cost:
-        # Advisory, under the member lock: refuse before locking any prize row and without writing
-        # the ledger's refusal record. The ledger's own check in spend() is the one that counts.
-        available = (Account.objects.filter(member_id=member.pk)
-                     .values_list("available", flat=True).first() or 0)
-        if available < cost:
-            raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
-                                     % {"points": cost, "available": available})
+    # Advisory, under the member lock: refuse before locking any prize row and without writing
+    # the ledger's refusal record. The ledger's own check in spend() is the one that counts.
+    available = lottery.available_points or 0
+    if cost and available < cost:
+        raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
+                                 % {"points": cost, "available": available})
 
     candidates = list(Prize.objects.filter(lottery_id=lottery_id)
                       .exclude(stock=0).select_related("product").order_by("id"))
@@ -170,22 +185,27 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
 
 def _take_prize(member, prize: Prize, *, draw_id: int, key: str, now):
     """Take one unit of ``prize`` (and of its product); False when it ran out, else the
-    redemption of a product prize or None. A savepoint undoes the prize's unit when its product
-    has none left."""
+    redemption of a product prize or None. For a product prize a savepoint undoes the prize's
+    unit when its product has none left (other prizes need none: one UPDATE is all they write)."""
+    if prize.kind not in (PrizeKind.PRODUCT, PrizeKind.COUPON):
+        return None if _take_unit(prize) else False
     try:
         with transaction.atomic():
-            if prize.stock is not None:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE catalog_prize SET stock = stock - 1 "
-                        "WHERE id = %s AND stock > 0 RETURNING stock", [prize.pk])
-                    if cursor.fetchone() is None:
-                        return False
-            if prize.kind in (PrizeKind.PRODUCT, PrizeKind.COUPON):
-                return _redeem_prize(member, prize, draw_id=draw_id, key=key, now=now)
-            return None
+            if not _take_unit(prize):
+                return False
+            return _redeem_prize(member, prize, draw_id=draw_id, key=key, now=now)
     except _ProductGone:
         return False
+
+
+def _take_unit(prize: Prize) -> bool:
+    """The conditional UPDATE of a prize with stock; a prize with unlimited stock needs none."""
+    if prize.stock is None:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_prize SET stock = stock - 1 WHERE id = %s AND stock > 0 "
+                       "RETURNING stock", [prize.pk])
+        return cursor.fetchone() is not None
 
 
 class _ProductGone(Exception):
