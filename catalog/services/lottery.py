@@ -160,9 +160,14 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
                                  % {"points": cost, "available": available})
 
-    candidates = list(Prize.objects.filter(lottery_id=lottery_id)
-                      .exclude(stock=0).select_related("product").order_by("id"))
+    # Raw, with the draw's id drawn here so the ledger entries can name it; a product prize's
+    # product is read only if it is won (``prize.product``).
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, name, kind, weight, stock, points, product_id FROM catalog_prize "
+            "WHERE lottery_id = %s AND (stock IS NULL OR stock <> 0) ORDER BY id", [lottery_id])
+        candidates = [Prize(id=r[0], lottery_id=lottery_id, name=r[1], kind=r[2], weight=r[3],
+                            stock=r[4], points=r[5], product_id=r[6]) for r in cursor.fetchall()]
         cursor.execute("SELECT nextval(pg_get_serial_sequence('catalog_draw', 'id'))")
         draw_id = cursor.fetchone()[0]
     while True:
