@@ -195,6 +195,7 @@ EXTRA_BENCHES = {
     "grants": ("bench/bench_grants.py", [], ["--members", "10000", "--rounds", "1"]),
     "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),
     "auction": ("bench/bench_auctions.py", [], ["--quick"]),
+    "lottery": ("bench/bench_lottery.py", [], ["--draws", "400"]),
 }
 
 

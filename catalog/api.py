@@ -16,6 +16,10 @@
 * ``GET /api/v1/redemptions/`` (newest first), ``GET /api/v1/redemptions/{id}/``,
   ``POST /api/v1/redemptions/{id}/cancel/`` ``{"reason"?}``: the member's own only; anyone
   else's id is a 404.
+* ``GET /api/v1/lotteries/``: the lotteries open now with their prizes and each prize's odds
+  (``catalog.selectors.lottery_odds``); ``POST /api/v1/lotteries/{id}/draw/`` with an
+  ``Idempotency-Key`` -> 201 with the draw and its prize (``catalog.services.draw``; the key is
+  namespaced per member as for redemptions, and the same key returns the same draw).
 
 Idempotency. The header is required (400 ``idempotency_key_required``), at most 80 visible
 ASCII characters. It reaches ``redeem`` as ``api:{member id}:{key}``, so two members' keys never
@@ -47,7 +51,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from catalog import selectors, services
-from catalog.models import Product, RedemptionStatus
+from catalog.models import Draw, Lottery, Product, RedemptionStatus
 from common.fields import StrictCharField, StrictIntegerField
 from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
 from common.pagination import Pagination, page_number
@@ -383,3 +387,111 @@ class RedemptionCancelView(APIView):
         services.cancel(redemption, reason=reason)
         return Response(RedemptionSerializer(own_redemption(request.user, redemption.pk)).data)
 
+
+
+# --------------------------------------------------------------------------- lotteries
+
+
+class PrizeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+    points = serializers.IntegerField(allow_null=True,
+                                      help_text=gettext_lazy("Points won, for a points prize."))
+    product_id = serializers.IntegerField(allow_null=True,
+                                          help_text=gettext_lazy("For a product or coupon prize."))
+    odds = serializers.FloatField(help_text=gettext_lazy(
+        "Chance of this prize on the next draw: its weight over the total weight of the prizes "
+        "in stock (0 when out of stock)."))
+
+
+class LotterySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    cost_points = serializers.IntegerField(help_text=gettext_lazy("Points per draw."))
+    daily_limit = serializers.IntegerField(allow_null=True, help_text=gettext_lazy(
+        "Draws per member per day; null: no limit."))
+    starts_at = serializers.DateTimeField(allow_null=True)
+    ends_at = serializers.DateTimeField(allow_null=True)
+    prizes = serializers.SerializerMethodField()
+
+    @extend_schema_field(PrizeSerializer(many=True))
+    def get_prizes(self, lottery) -> list[dict]:
+        return PrizeSerializer(selectors.lottery_odds(lottery), many=True).data
+
+
+class DrawSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    lottery = serializers.IntegerField(source="lottery_id")
+    prize = serializers.SerializerMethodField()
+    points_spent = serializers.IntegerField()
+    redemption = serializers.IntegerField(source="redemption_id", allow_null=True, help_text=(
+        gettext_lazy("The redemption of a product or coupon prize (see /api/v1/redemptions/).")))
+    created_at = serializers.DateTimeField()
+
+    class WonPrizeSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+        points = serializers.IntegerField(allow_null=True)
+        product_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema_field(WonPrizeSerializer)
+    def get_prize(self, draw) -> dict:
+        return self.WonPrizeSerializer(draw.prize).data
+
+
+class LotteryListView(generics.ListAPIView):
+    """``GET /api/v1/lotteries/``: the lotteries open now, with their prizes and odds."""
+
+    serializer_class = LotterySerializer
+
+    def get_queryset(self):
+        return selectors.open_lotteries()
+
+    @extend_schema(operation_id="lotteries_list", tags=["mall"],
+                   description=gettext_lazy("Open lotteries with their prizes and odds."),
+                   responses={200: LotterySerializer(many=True),
+                              **error_responses(400, 401, 404, 429)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+DRAW_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key", {"type": "string", "pattern": f"^[!-~]{{1,{MAX_IDEMPOTENCY_KEY}}}$"},
+    OpenApiParameter.HEADER, required=True,
+    description=gettext_lazy(
+        "Required; at most 80 visible ASCII characters, chosen by the app for each draw. "
+        "Repeated, it returns the same draw (201); for another lottery it is a 409 "
+        "idempotency_conflict."
+    ),
+)
+
+
+class DrawView(APIView):
+    """``POST /api/v1/lotteries/{id}/draw/``: draw once; 201 with the prize won.
+
+    It takes no body, but one that is sent must be a JSON object (``{}``)."""
+
+    class InputSerializer(serializers.Serializer):
+        pass
+
+    @extend_schema(
+        operation_id="lotteries_draw", tags=["mall"], request=None,
+        parameters=[id_parameter("lottery_id"), DRAW_KEY_PARAMETER],
+        responses={201: DrawSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
+        description=gettext_lazy(
+            "Draw the lottery once. 409 refusals: lottery_closed, daily_limit_reached, "
+            "insufficient_points, no_prize_left, idempotency_conflict. 404: no such lottery."
+        ),
+    )
+    def post(self, request, lottery_id: str):
+        key = idempotency_key(request)
+        self.InputSerializer(data=request.data).is_valid(raise_exception=True)
+        lottery = Lottery.objects.filter(
+            pk=parse_id(lottery_id, _("No such lottery."))).only("id").first()
+        if lottery is None:
+            raise not_found(_("No such lottery."))
+        draw = services.draw(request.user, lottery, key=api_key(request.user, key))
+        draw = Draw.objects.select_related("prize").get(pk=draw.pk)
+        return Response(DrawSerializer(draw).data, status=status.HTTP_201_CREATED)

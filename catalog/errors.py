@@ -134,3 +134,28 @@ class InvalidField(InvalidFields, InvalidArgument):
     def __init__(self, message: str = "", *, field: str):
         super().__init__({field: [str(message)]})
         self.field = field
+
+
+# --------------------------------------------------------------------------- lottery
+# Refusals of ``catalog.services.draw``; nothing is written when one is raised.
+
+
+class LotteryClosed(CatalogError):
+    """The lottery is inactive or outside its window."""
+
+    code = "lottery_closed"
+    default_message = _("This lottery is not open.")
+
+
+class DailyLimitReached(CatalogError):
+    """The member has drawn the lottery's daily limit today (local time)."""
+
+    code = "daily_limit_reached"
+    default_message = _("You have used all of today's draws.")
+
+
+class NoPrizeLeft(CatalogError):
+    """Every prize of the lottery is out of stock."""
+
+    code = "no_prize_left"
+    default_message = _("No prizes are left in this lottery.")

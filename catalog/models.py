@@ -330,5 +330,139 @@ class CheckoutHold(models.Model):
         return f"{self.order_id}: hold {self.hold_id}"
 
 
+# --------------------------------------------------------------------------- lottery
+
+
+class Lottery(models.Model):
+    """A points lottery: each draw costs ``cost_points`` (0 for free draws, e.g. a check-in
+    streak's) and picks one of its prizes by weight among those in stock
+    (``catalog.services.draw``)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    cost_points = models.PositiveIntegerField(
+        _("points per draw"), default=0, help_text=_("0 for free draws (e.g. a check-in streak's)."),
+    )
+    daily_limit = models.PositiveIntegerField(
+        _("draws per member per day"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("Empty: no limit."),
+    )
+    starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("lottery")
+        verbose_name_plural = _("lotteries")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True) | Q(ends_at__isnull=True)
+                | Q(ends_at__gt=models.F("starts_at")),
+                name="catalog_lottery_window_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def is_open(self, now) -> bool:
+        """Members can draw at ``now``: active and inside its window."""
+        return (self.active and (self.starts_at is None or self.starts_at <= now)
+                and (self.ends_at is None or self.ends_at > now))
+
+
+class PrizeKind(models.TextChoices):
+    POINTS = "points", _("Points")
+    PRODUCT = "product", _("Product")
+    COUPON = "coupon", _("Coupon")
+    NOTHING = "nothing", _("Nothing")
+
+
+class Prize(models.Model):
+    """One prize of a lottery. ``stock`` empty is unlimited (the usual for "nothing" and small
+    points prizes); a prize with stock 0 is out of the draw and out of the odds."""
+
+    lottery = models.ForeignKey(Lottery, on_delete=models.PROTECT, related_name="prizes",
+                                verbose_name=_("lottery"))
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=PrizeKind.choices)
+    weight = models.PositiveIntegerField(_("weight"), validators=[MinValueValidator(1)])
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True,
+                                        help_text=_("Empty: unlimited."))
+    points = models.PositiveIntegerField(_("points"), null=True, blank=True,
+                                         help_text=_("Points won, for a points prize."))
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, null=True, blank=True, related_name="prizes",
+        verbose_name=_("product"), help_text=_("For a product or coupon prize."),
+    )
+
+    class Meta:
+        verbose_name = _("prize")
+        verbose_name_plural = _("prizes")
+        ordering = ["lottery", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weight__gt=0), name="catalog_prize_weight_positive"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0),
+                                   name="catalog_prize_stock_non_negative"),
+            models.CheckConstraint(
+                # points__isnull=False: a NULL points would make the CHECK pass (NULL > 0 is NULL).
+                condition=(Q(kind="points", points__isnull=False, points__gt=0, product__isnull=True)
+                           | Q(kind__in=["product", "coupon"], product__isnull=False,
+                               points__isnull=True)
+                           | Q(kind="nothing", product__isnull=True, points__isnull=True)),
+                name="catalog_prize_kind_fields",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Draw(models.Model):
+    """One draw of a lottery by a member; written once, never changed. ``entry`` is the spend of
+    the cost (empty for a free draw), ``prize_entry`` the earning of a points prize,
+    ``redemption`` the (0-point) redemption of a product or coupon prize."""
+
+    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="draws", verbose_name=_("member"))
+    lottery = models.ForeignKey(Lottery, on_delete=models.PROTECT, related_name="draws",
+                                verbose_name=_("lottery"))
+    prize = models.ForeignKey(Prize, on_delete=models.PROTECT, related_name="draws",
+                              verbose_name=_("prize"))
+    points_spent = models.PositiveIntegerField(_("points spent"))
+    entry = models.ForeignKey(
+        "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("spend entry"),
+    )
+    prize_entry = models.ForeignKey(
+        "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("prize entry"),
+    )
+    redemption = models.OneToOneField(
+        Redemption, on_delete=models.PROTECT, null=True, blank=True, related_name="draw",
+        verbose_name=_("redemption"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("draw")
+        verbose_name_plural = _("draws")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_spent=0, entry__isnull=True)
+                | Q(points_spent__gt=0, entry__isnull=False),
+                name="catalog_draw_entry_iff_points",
+            ),
+        ]
+        indexes = [models.Index(fields=["member", "lottery", "created_at"],
+                                name="catalog_draw_member_day")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.lottery}: {self.prize}"
+
+
 # Points auctions live in their own module; imported here so Django registers them.
 from catalog.auction_models import Auction, AuctionStatus, Bid, BidStatus  # noqa: E402, F401

@@ -23,6 +23,8 @@ from catalog.errors import InvalidArgument
 from catalog.models import (
     Category,
     CouponCode,
+    Lottery,
+    Prize,
     Product,
     ProductKind,
     Redemption,
@@ -276,3 +278,40 @@ def priority():
 def with_priority(redemptions):
     """``redemptions`` annotated with ``priority`` (see ``priority``)."""
     return redemptions.annotate(priority=priority())
+
+
+# --------------------------------------------------------------------------- lottery
+
+
+def lottery_odds(lottery) -> list[dict]:
+    """The lottery's prizes with the chance of each on the next draw: weight ÷ the total weight of
+    the prizes in stock (a prize out of stock has odds 0). Read from the database, not cached:
+    members see these before they draw."""
+    prizes = sorted(lottery.prizes.all(), key=lambda p: p.pk)  # prefetched by open_lotteries
+    total = sum(p.weight for p in prizes if p.stock != 0)
+    return [
+        {
+            "id": p.pk,
+            "name": p.name,
+            "kind": p.kind,
+            "points": p.points,
+            "product_id": p.product_id,
+            "weight": p.weight,
+            "stock": p.stock,
+            "odds": (p.weight / total) if total and p.stock != 0 else 0.0,
+        }
+        for p in prizes
+    ]
+
+
+def open_lotteries(now=None):
+    """Lotteries members can draw at ``now`` (active, inside their window), newest first, with
+    their prizes prefetched (``lottery_odds`` reads them)."""
+    now = now or timezone.now()
+    return (
+        Lottery.objects.filter(active=True)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .prefetch_related(Prefetch("prizes", queryset=Prize.objects.order_by("id")))
+        .order_by("-id")
+    )

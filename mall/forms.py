@@ -85,6 +85,14 @@ class MallFilterForm(forms.Form):
     affordable = forms.BooleanField(required=False)
 
 
+class DrawForm(forms.Form):
+    """A lottery draw's form: ``key`` is made when the page is shown, so a double click posts
+    one draw."""
+
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64,
+                          validators=[RegexValidator(r"^[0-9a-f]{32}\Z")])
+
+
 class RedeemForm(forms.Form):
     """The confirmation form; ``key`` is made when it is first shown, so a double submit of the
     same form posts one redemption."""

@@ -28,6 +28,7 @@ urlpatterns = [
     path("mall/", views.mall, name="mall"),
     path("mall/<int:product_id>/", views.product, name="product"),
     path("mall/<int:product_id>/redeem/", views.redeem, name="redeem"),
+    path("lottery/<int:lottery_id>/", views.lottery, name="lottery"),
     path("redemptions/", views.redemptions, name="redemptions"),
     path("redemptions/<int:redemption_id>/", views.redemption, name="redemption"),
     path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),

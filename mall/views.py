@@ -41,6 +41,7 @@ from mall.errors import MessageNotFound
 from mall.forms import (
     AccountForm,
     CancelForm,
+    DrawForm,
     HistoryFilterForm,
     LoginForm,
     MallFilterForm,
@@ -379,6 +380,7 @@ def mall(request):
         "next_page": listing["page"] + 1 if listing["page"] < listing["num_pages"] else None,
         "available": available,
         "affordable": bool(filters.get("affordable")),
+        "lotteries": list(catalog_selectors.open_lotteries()[:5]),
         "nav": "mall",
     })
 
@@ -665,3 +667,45 @@ def read_all_messages(request):
                                            "Marked %(count)s messages read.", marked)
                          % {"count": marked})
     return redirect("messages")
+
+
+# --------------------------------------------------------------------------- lottery
+
+
+def _open_lottery_or_404(lottery_id: int):
+    lottery = catalog_selectors.open_lotteries().filter(pk=lottery_id).first()
+    if lottery is None:
+        raise Http404(_("No such lottery."))
+    return lottery
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lottery(request, lottery_id: int):
+    """GET: the lottery with each prize's odds and a draw button (with a fresh key); POST: draw
+    under that key (a double click posts the same key: one draw) and show the prize."""
+    current = _open_lottery_or_404(lottery_id)
+    won, refusal, status = None, None, 200
+    if request.method == "POST":
+        form = DrawForm(request.POST)
+        if not form.is_valid():
+            refusal, status = {"code": "invalid", "title": _("The draw was refused."),
+                               "detail": _("Please try again.")}, 400
+        else:
+            try:
+                won = catalog_services.draw(request.user, current, key=form.cleaned_data["key"])
+            except DomainError as exc:
+                refusal = {"code": exc.code, "title": _("The draw was refused."),
+                           "detail": str(exc.message or exc)}
+                status = status_of(exc)
+    current = _open_lottery_or_404(lottery_id)  # the odds after this draw
+    return render(request, "pages/lottery.html", {
+        "lottery": current,
+        "prizes": [{**prize, "percent": f"{prize['odds'] * 100:.2f}"}
+                   for prize in catalog_selectors.lottery_odds(current)],
+        "form": DrawForm(initial={"key": _new_key()}),
+        "won": won,
+        "refusal": refusal,
+        "available": points_selectors.balance(request.user, months=0).available,
+        "nav": "mall",
+    }, status=status)

@@ -16,4 +16,11 @@ edited as a form: ``change_redemption`` allows fulfilling and completing them, a
 ``cancel_redemption`` (created by the staff-groups migration, for customer service) cancelling.
 """
 
-from catalog.admin import auctions, categories, coupon_codes, products, redemptions  # noqa: F401 (registers)
+from catalog.admin import (  # noqa: F401 (registers)
+    auctions,
+    categories,
+    coupon_codes,
+    lotteries,
+    products,
+    redemptions,
+)

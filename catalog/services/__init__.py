@@ -1,12 +1,14 @@
 """Every write of the points mall: redemptions and their life cycle (``redemption``), stock,
-coupon-code pools and product saves (``stock``). Pages, the API, the admin and tasks call these,
-as ``from catalog import services; services.redeem(...)``; nothing else writes catalog rows.
+coupon-code pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
+admin and tasks call these, as ``from catalog import services; services.redeem(...)``; nothing
+else writes catalog rows.
 
 Locks. Every function here takes its row locks in this one order (the project's lock order, in
 ``points.services.lock_objects``), and only the ones it needs:
 
     member row (SELECT ... FOR NO KEY UPDATE, ``points.services.lock_objects.lock_member``)
       -> redemption row
+        -> lottery prize row (``draw``: the conditional stock UPDATE)
         -> product row (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (inside ``points.services.spend`` / ``reverse``)
@@ -51,6 +53,7 @@ from catalog.services._helpers import (
     MAX_STOCK_DELTA,
 )
 from catalog.services.auctions import close_due_auctions, place_bid
+from catalog.services.lottery import draw
 from catalog.services.redemption import cancel, complete, fulfil, redeem
 from catalog.services.stock import adjust_stock, import_coupon_codes, save_product
 
@@ -65,6 +68,7 @@ __all__ = [
     "cancel",
     "close_due_auctions",
     "complete",
+    "draw",
     "fulfil",
     "import_coupon_codes",
     "place_bid",

@@ -11,6 +11,7 @@ and only the ones it needs:
                          in id order, ``lock_accounts_of_members``; the close takes the product
                          row, then every open bid's account the same way)
         -> redemption row (``catalog.services``: fulfil, complete, cancel)
+        -> lottery prize row (``catalog.services.draw``: the conditional stock UPDATE)
         -> product row  (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (a posting locks exactly one: ``lock_account``,

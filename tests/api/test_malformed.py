@@ -22,7 +22,19 @@ from django.utils import timezone
 
 from catalog import checkout
 from catalog import services as catalog_services
-from catalog.models import Auction, Bid, CheckoutHold, CouponCode, Product, Redemption, StockMovement
+from catalog.models import (
+    Auction,
+    Bid,
+    CheckoutHold,
+    CouponCode,
+    Draw,
+    Lottery,
+    Prize,
+    PrizeKind,
+    Product,
+    Redemption,
+    StockMovement,
+)
 from mall.models import HookEvent, Member, Message
 from mall.services import messages
 from points import services
@@ -35,7 +47,7 @@ pytestmark = pytest.mark.django_db
 
 LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 TABLES = [Member, Account, Entry, Lot, Hold, Order, Refund, BehaviourRecord, CheckIn, HookEvent,
-          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message, Auction, Bid]
+          Product, StockMovement, Redemption, CouponCode, CheckoutHold, Message, Auction, Bid, Draw]
 
 
 def strings_to(value, replacement):
@@ -147,13 +159,16 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("auction", "get", f"/api/v1/auctions/{world.auction_id}/", "member", get_only=True),
         Endpoint("bid", "post", f"/api/v1/auctions/{world.auction_id}/bids/", "member",
                  {"points": 100}, {"points": "100"}, ok=201),
+        Endpoint("lotteries", "get", "/api/v1/lotteries/", "member", get_only=True),
+        Endpoint("draw", "post", f"/api/v1/lotteries/{world.lottery_id}/draw/", "member",
+                 {}, ["draw"], ok=201),
     ]
 
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
-         "messages", "message read", "messages read-all", "auctions", "auction", "bid"]
+         "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -178,6 +193,7 @@ class World:
     hold_id: int
     message_id: int
     auction_id: int
+    lottery_id: int
 
 
 @pytest.fixture
@@ -196,8 +212,10 @@ def world(settings):
     now = timezone.now()
     auction = Auction.objects.create(product=product, starts_at=now - timedelta(minutes=1),
                                      ends_at=now + timedelta(hours=1), start_price=100, increment=10)
+    lottery = Lottery.objects.create(name="Draw", cost_points=10)
+    Prize.objects.create(lottery=lottery, name="Thanks", kind=PrizeKind.NOTHING, weight=1)
     return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
-                 message_id, auction.pk)
+                 message_id, auction.pk, lottery.pk)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -256,5 +274,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 27
+    assert covered == routes and len(routes) == 29
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -1,0 +1,262 @@
+"""Lottery draws: ``draw`` (the lock order is in ``catalog.services``' docstring).
+
+One draw, in one transaction: lock the member's row (the daily limit and the balance are read
+under it, and two calls with one key meet there), pick a prize by weight among those in stock with
+``secrets.SystemRandom``, take its stock with a conditional UPDATE (``stock > 0``; a prize with
+empty stock is unlimited), and if it ran out in between pick again among the rest; a product or
+coupon prize also takes one unit of the product's stock (and a coupon code) and becomes a
+0-point ``Redemption`` fulfilled as in the mall; then the ledger: the cost is spent
+(``draw:<key>``) and a points prize earned (``draw-prize:<key>``). Lock order: member row ->
+prize row -> product row -> coupon codes -> points account.
+
+A refusal writes nothing (no ledger refusal either), so a retry under the same key may succeed once
+the cause is gone; a successful draw is replayed for the same key and member and lottery, and
+another member or lottery with that key is an ``IdempotencyConflict``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, time
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from catalog.errors import DailyLimitReached, InvalidArgument, LotteryClosed, NoPrizeLeft
+from catalog.models import (
+    CouponCode,
+    Draw,
+    Lottery,
+    Prize,
+    PrizeKind,
+    ProductKind,
+    Redemption,
+    RedemptionStatus,
+    StockMovement,
+)
+from catalog.services._helpers import (
+    _invalidate_after_commit,
+    _is_unique_violation,
+    _lock_member,
+    _stored_text,
+)
+from points import services as ledger
+from points.errors import IdempotencyConflict, InsufficientPoints
+from points.errors import InvalidArgument as LedgerInvalidArgument
+
+DRAW_PREFIX = "draw:"
+PRIZE_PREFIX = "draw-prize:"
+REDEMPTION_PREFIX = "draw:"
+
+# The longest ledger key is PRIZE_PREFIX + key (the redemption's DRAW_PREFIX + key fits too).
+MAX_DRAW_KEY = ledger.MAX_KEY - len(PRIZE_PREFIX)
+
+_random = secrets.SystemRandom()
+
+
+def _check_key(key) -> str:
+    try:
+        return ledger.validate_key(key, max_length=MAX_DRAW_KEY)
+    except LedgerInvalidArgument:
+        raise InvalidArgument(_("The key must be a non-empty string of at most %(max)s characters.")
+                              % {"max": MAX_DRAW_KEY}) from None
+
+
+def pick(prizes, rng=_random):
+    """One of ``prizes`` (objects with ``weight``) chosen with probability weight / total weight;
+    None for an empty list."""
+    total = sum(prize.weight for prize in prizes)
+    if total <= 0:
+        return None
+    point = rng.randrange(total)
+    for prize in prizes:
+        point -= prize.weight
+        if point < 0:
+            return prize
+    return None  # unreachable
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Local midnight of ``now``'s day (the daily limit counts draws since then)."""
+    local = timezone.localtime(now)
+    return timezone.make_aware(datetime.combine(local.date(), time.min), local.tzinfo)
+
+
+def draw(member, lottery, *, key, now=None) -> Draw:
+    """Draw ``lottery`` once for ``member`` and return the ``Draw`` (its ``prize`` is what was won).
+
+    Raises ``LotteryClosed`` (inactive, not started or ended), ``DailyLimitReached``,
+    ``points.errors.InsufficientPoints``, ``NoPrizeLeft`` (every prize out of stock),
+    ``IdempotencyConflict`` (the key used by another member or lottery), ``InvalidArgument``
+    (malformed key). The same key returns the same draw.
+    """
+    _check_key(key)
+    now = now or timezone.now()
+    call = (member.pk, lottery.pk)
+    try:
+        with transaction.atomic():
+            _lock_member(member.pk)
+            return _draw_locked(member, lottery.pk, key=key, now=now, call=call)
+    except IntegrityError as exc:
+        if not _is_unique_violation(exc, "catalog_draw"):
+            raise
+        existing = Draw.objects.filter(key=key).first()
+        if existing is None:
+            raise
+        return _replay(existing, call)
+
+
+def _replay(existing: Draw, call: tuple) -> Draw:
+    if (existing.member_id, existing.lottery_id) != call:
+        raise IdempotencyConflict(_("This key was already used for another draw."))
+    return existing
+
+
+_READ_FOR_DRAW = """
+    SELECT l.id, l.name, l.cost_points, l.daily_limit, l.starts_at, l.ends_at, l.active,
+           l.created_at,
+           (SELECT d.id FROM catalog_draw d WHERE d.key = %(key)s),
+           (SELECT a.available FROM points_account a WHERE a.member_id = %(member)s),
+           (SELECT count(*) FROM catalog_draw d WHERE d.member_id = %(member)s
+                AND d.lottery_id = l.id AND d.created_at >= %(since)s)
+    FROM catalog_lottery l WHERE l.id = %(lottery)s
+"""
+
+
+def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
+    """One statement, after the member lock: the lottery, the draw already made under ``key``
+    (if any), the member's available points and their draws of it since ``since``. Raw SQL: the
+    ORM's compilation of the same query was a third of a draw's time (bench/bench_lottery.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_FOR_DRAW, {"key": key, "member": member_id, "since": since,
+                                        "lottery": lottery_id})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    lottery = Lottery(id=row[0], name=row[1], cost_points=row[2], daily_limit=row[3],
+                      starts_at=row[4], ends_at=row[5], active=row[6], created_at=row[7])
+    lottery.existing_id, lottery.available_points, lottery.drawn_today = row[8:11]
+    return lottery
+
+
+def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw:
+    lottery = _read_for_draw(member.pk, lottery_id, key, start_of_day(now))
+    existing_id = lottery.existing_id if lottery else (
+        Draw.objects.filter(key=key).values_list("id", flat=True).first())
+    if existing_id is not None:
+        return _replay(Draw.objects.select_related("prize").get(pk=existing_id), call)
+    if lottery is None or not lottery.is_open(now):
+        raise LotteryClosed()
+    if lottery.daily_limit is not None and (lottery.drawn_today or 0) >= lottery.daily_limit:
+        raise DailyLimitReached(
+            _("You can draw this lottery %(limit)s times a day.") % {"limit": lottery.daily_limit})
+    cost = lottery.cost_points
+    # Advisory, under the member lock: refuse before locking any prize row and without writing
+    # the ledger's refusal record. The ledger's own check in spend() is the one that counts.
+    available = lottery.available_points or 0
+    if cost and available < cost:
+        raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
+                                 % {"points": cost, "available": available})
+
+    # Raw, with the draw's id drawn here so the ledger entries can name it; a product prize's
+    # product is read only if it is won (``prize.product``).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, name, kind, weight, stock, points, product_id FROM catalog_prize "
+            "WHERE lottery_id = %s AND (stock IS NULL OR stock <> 0) ORDER BY id", [lottery_id])
+        candidates = [Prize(id=r[0], lottery_id=lottery_id, name=r[1], kind=r[2], weight=r[3],
+                            stock=r[4], points=r[5], product_id=r[6]) for r in cursor.fetchall()]
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('catalog_draw', 'id'))")
+        draw_id = cursor.fetchone()[0]
+    while True:
+        prize = pick(candidates)
+        if prize is None:
+            raise NoPrizeLeft()
+        redemption = _take_prize(member, prize, draw_id=draw_id, key=key, now=now)
+        if redemption is not False:
+            break
+        candidates.remove(prize)  # ran out in between: draw again among the rest
+
+    entry = ledger.spend(
+        member, cost, key=DRAW_PREFIX + key,
+        reason=_stored_text(gettext_noop("Lottery draw: %(lottery)s"), lottery=lottery.name)[:255],
+        reference=f"draw:{draw_id}",
+    ) if cost else None
+    prize_entry = ledger.earn(
+        member, prize.points, key=PRIZE_PREFIX + key,
+        reason=_stored_text(gettext_noop("Lottery prize: %(prize)s"), prize=prize.name)[:255],
+        reference=f"draw:{draw_id}",
+    ) if prize.kind == PrizeKind.POINTS else None
+    return Draw.objects.create(
+        id=draw_id, key=key, member=member, lottery=lottery, prize=prize, points_spent=cost,
+        entry=entry, prize_entry=prize_entry, redemption=redemption or None, created_at=now,
+    )
+
+
+def _take_prize(member, prize: Prize, *, draw_id: int, key: str, now):
+    """Take one unit of ``prize`` (and of its product); False when it ran out, else the
+    redemption of a product prize or None. For a product prize a savepoint undoes the prize's
+    unit when its product has none left (other prizes need none: one UPDATE is all they write)."""
+    if prize.kind not in (PrizeKind.PRODUCT, PrizeKind.COUPON):
+        return None if _take_unit(prize) else False
+    try:
+        with transaction.atomic():
+            if not _take_unit(prize):
+                return False
+            return _redeem_prize(member, prize, draw_id=draw_id, key=key, now=now)
+    except _ProductGone:
+        return False
+
+
+def _take_unit(prize: Prize) -> bool:
+    """The conditional UPDATE of a prize with stock; a prize with unlimited stock needs none."""
+    if prize.stock is None:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_prize SET stock = stock - 1 WHERE id = %s AND stock > 0 "
+                       "RETURNING stock", [prize.pk])
+        return cursor.fetchone() is not None
+
+
+class _ProductGone(Exception):
+    pass
+
+
+def _redeem_prize(member, prize: Prize, *, draw_id: int, key: str, now) -> Redemption:
+    """A 0-point redemption of one unit of the prize's product, taken from its stock (and its code
+    pool for a coupon) as ``redeem`` does; raises ``_ProductGone`` when there is none left."""
+    product = prize.product
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_product SET stock = stock - 1, sold = sold + 1 "
+            "WHERE id = %s AND stock >= 1 "
+            "RETURNING stock, nextval(pg_get_serial_sequence('catalog_redemption', 'id'))",
+            [product.pk])
+        row = cursor.fetchone()
+        if row is None:
+            raise _ProductGone()
+        stock_after, redemption_id = row
+        code_ids = []
+        if product.kind == ProductKind.COUPON:
+            cursor.execute(
+                "SELECT id FROM catalog_couponcode WHERE product_id = %s AND redemption_id IS NULL "
+                "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", [product.pk])
+            code_ids = [r[0] for r in cursor.fetchall()]
+            if not code_ids:
+                raise _ProductGone()
+    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
+    redemption = Redemption.objects.create(
+        id=redemption_id, key=REDEMPTION_PREFIX + key, member=member, product=product, quantity=1,
+        points=0, status=RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED,
+        created_at=now, fulfilled_at=now if immediate else None,
+    )
+    if code_ids:
+        CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now)
+    StockMovement.objects.create(
+        product=product, delta=-1, stock_after=stock_after, redemption=redemption,
+        reason=_stored_text(gettext_noop("Lottery draw #%(id)s"), id=draw_id), created_at=now,
+    )
+    _invalidate_after_commit()
+    return redemption
