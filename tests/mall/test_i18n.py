@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext, ngettext, override
 
-from catalog.models import ProductKind, RedemptionStatus
+from catalog.models import AuctionStatus, BidStatus, PrizeKind, ProductKind, RedemptionStatus
 from mall.models import MessageKind, TierChange
 from points.models import EntryKind, HoldStatus
 from referrals.models import Outcome, PlanStatus, RewardKind, RewardPlanEvent, Rotation
@@ -54,6 +54,7 @@ STORED = sorted(
 )
 # Tiers are rows of the rule set with their own Chinese and English names (tests/tiers).
 CHOICES = [EntryKind, HoldStatus, MessageKind, TierChange.Reason, ProductKind, RedemptionStatus,
+           AuctionStatus, BidStatus, PrizeKind,
            RuleSetStatus, RuleSetEvent.Action,
            RewardKind, Outcome, PlanStatus, Rotation, RewardPlanEvent.Action]
 
