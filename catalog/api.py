@@ -413,6 +413,12 @@ class LotterySerializer(serializers.Serializer):
         "Draws per member per day; null: no limit."))
     starts_at = serializers.DateTimeField(allow_null=True)
     ends_at = serializers.DateTimeField(allow_null=True)
+    tickets_only = serializers.BooleanField(help_text=gettext_lazy(
+        "Drawn only with free draws (e.g. earned by a check-in streak)."))
+    streak_days = serializers.IntegerField(allow_null=True, help_text=gettext_lazy(
+        "A check-in streak of this many days earns one free draw; null: none."))
+    free_draws = serializers.IntegerField(help_text=gettext_lazy(
+        "Your unused free draws of this lottery; the next draw uses one and costs nothing."))
     prizes = serializers.SerializerMethodField()
 
     @extend_schema_field(PrizeSerializer(many=True))
@@ -447,7 +453,7 @@ class LotteryListView(generics.ListAPIView):
     serializer_class = LotterySerializer
 
     def get_queryset(self):
-        return selectors.open_lotteries()
+        return selectors.open_lotteries(member=self.request.user)
 
     @extend_schema(operation_id="lotteries_list", tags=["mall"],
                    description=gettext_lazy("Open lotteries with their prizes and odds."),
@@ -481,8 +487,9 @@ class DrawView(APIView):
         parameters=[id_parameter("lottery_id"), DRAW_KEY_PARAMETER],
         responses={201: DrawSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
         description=gettext_lazy(
-            "Draw the lottery once. 409 refusals: lottery_closed, daily_limit_reached, "
-            "insufficient_points, no_prize_left, idempotency_conflict. 404: no such lottery."
+            "Draw the lottery once; a free draw of yours is used first (it costs nothing). 409 "
+            "refusals: lottery_closed, no_free_draw, daily_limit_reached, insufficient_points, "
+            "no_prize_left, idempotency_conflict. 404: no such lottery."
         ),
     )
     def post(self, request, lottery_id: str):

@@ -154,6 +154,13 @@ class DailyLimitReached(CatalogError):
     default_message = _("You have used all of today's draws.")
 
 
+class NoFreeDraw(CatalogError):
+    """The lottery is drawn only with free draws, and the member has none left."""
+
+    code = "no_free_draw"
+    default_message = _("This lottery is drawn with free draws only, and you have none.")
+
+
 class NoPrizeLeft(CatalogError):
     """Every prize of the lottery is out of stock."""
 

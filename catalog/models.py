@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -349,6 +349,16 @@ class Lottery(models.Model):
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    tickets_only = models.BooleanField(
+        _("free draws only"), default=False,
+        help_text=_("Members draw only with a free draw they earned (e.g. a check-in streak's)."),
+    )
+    streak_days = models.PositiveSmallIntegerField(
+        _("check-in streak for a free draw"), null=True, blank=True,
+        validators=[MinValueValidator(2), MaxValueValidator(366)],
+        help_text=_("A member whose check-in streak reaches this many consecutive days earns one "
+                    "free draw, once per streak, while the lottery is open. Empty: none."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -361,6 +371,8 @@ class Lottery(models.Model):
                 | Q(ends_at__gt=models.F("starts_at")),
                 name="catalog_lottery_window_ordered",
             ),
+            models.CheckConstraint(condition=Q(streak_days__isnull=True) | Q(streak_days__gte=2),
+                                   name="catalog_lottery_streak_days_min"),
         ]
 
     def __str__(self):
@@ -462,6 +474,31 @@ class Draw(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.lottery}: {self.prize}"
+
+
+class DrawTicket(models.Model):
+    """A free draw a member earned (a check-in streak's, say): the next draw of ``lottery`` by the
+    member uses it and costs nothing. ``key`` makes the earning once-only (one per streak)."""
+
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="draw_tickets", verbose_name=_("member"))
+    lottery = models.ForeignKey(Lottery, on_delete=models.PROTECT, related_name="tickets",
+                                verbose_name=_("lottery"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    granted_at = models.DateTimeField(_("granted at"), default=timezone.now)
+    draw = models.OneToOneField(Draw, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="ticket", verbose_name=_("used by draw"))
+
+    class Meta:
+        verbose_name = _("free draw")
+        verbose_name_plural = _("free draws")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["member", "lottery"], condition=Q(draw__isnull=True),
+                                name="catalog_ticket_unused")]
+
+    def __str__(self):
+        return f"{self.lottery} / {self.member}"
 
 
 # Points auctions live in their own module; imported here so Django registers them.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import BooleanField, Case, Min, Prefetch, Q, Value, When
+from django.db.models import BooleanField, Case, Count, Min, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from catalog import cache, pricing
@@ -23,6 +23,7 @@ from catalog.errors import InvalidArgument
 from catalog.models import (
     Category,
     CouponCode,
+    DrawTicket,
     Lottery,
     Prize,
     Product,
@@ -304,14 +305,24 @@ def lottery_odds(lottery) -> list[dict]:
     ]
 
 
-def open_lotteries(now=None):
+def open_lotteries(now=None, *, member=None):
     """Lotteries members can draw at ``now`` (active, inside their window), newest first, with
-    their prizes prefetched (``lottery_odds`` reads them)."""
+    their prizes prefetched (``lottery_odds`` reads them) and, for ``member``, ``free_draws``: how
+    many unused free draws of each they have."""
     now = now or timezone.now()
-    return (
+    lotteries = (
         Lottery.objects.filter(active=True)
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now))
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
         .prefetch_related(Prefetch("prizes", queryset=Prize.objects.order_by("id")))
         .order_by("-id")
     )
+    if member is not None:
+        lotteries = lotteries.annotate(free_draws=Count(
+            "tickets", filter=Q(tickets__member_id=member.pk, tickets__draw__isnull=True)))
+    return lotteries
+
+
+def free_draws(member, lottery) -> int:
+    """The member's unused free draws of ``lottery``."""
+    return DrawTicket.objects.filter(member_id=member.pk, lottery_id=lottery.pk, draw__isnull=True).count()

@@ -15,6 +15,12 @@ class MallConfig(AppConfig):
         # Publishing a rule set that drops a tier code members hold is refused (rules.services).
         register_usage("members", _("%(count)s member(s)"), _members_per_tier)
 
+        # Daily tasks, badges and the streak's free draw react to activity in the apps below.
+        from common.events import member_activity
+        from mall.services.play import on_activity
+
+        member_activity.connect(on_activity, dispatch_uid="mall.play")
+
 
 def _members_per_tier(codes):
     from django.db.models import Count

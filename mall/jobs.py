@@ -20,7 +20,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from mall.models import Member, Message
 from mall.selectors import inactive_members
-from mall.services import hook_events, messages
+from mall.services import hook_events, messages, play
 from mall.services.messages import Outgoing, send_many
 from points import services as points_services
 from points.models import Entry, ReconciliationRun
@@ -197,3 +197,9 @@ def reevaluate_tiers(now: datetime | None = None) -> dict[str, int]:
     from mall.services import tiers
 
     return tiers.reevaluate(now=now)
+
+
+def award_due_badges(now: datetime | None = None) -> dict:
+    """Nightly: the badges members meet and have not been awarded, for period conditions and
+    whatever the events missed (``mall.services.play.award_due_badges``)."""
+    return play.award_due_badges(now=now)

@@ -252,3 +252,16 @@ class Broadcast(models.Model):
 
     def __str__(self):
         return self.title
+
+
+# Daily tasks and badges live in their own module; imported here so Django registers them.
+from mall.play_models import (  # noqa: E402, F401
+    Badge,
+    BadgeAward,
+    BadgeMetric,
+    BadgePeriod,
+    Task,
+    TaskBehaviour,
+    TaskCompletion,
+    TaskPeriod,
+)

@@ -54,3 +54,8 @@ def reevaluate_tiers():
     counts = jobs.reevaluate_tiers()
     logger.info("tiers re-evaluated: %s", counts)
     return counts
+
+
+@shared_task(name="mall.award_due_badges")
+def award_due_badges():
+    return _run("award_due_badges")

@@ -672,8 +672,8 @@ def read_all_messages(request):
 # --------------------------------------------------------------------------- lottery
 
 
-def _open_lottery_or_404(lottery_id: int):
-    lottery = catalog_selectors.open_lotteries().filter(pk=lottery_id).first()
+def _open_lottery_or_404(lottery_id: int, member):
+    lottery = catalog_selectors.open_lotteries(member=member).filter(pk=lottery_id).first()
     if lottery is None:
         raise Http404(_("No such lottery."))
     return lottery
@@ -684,7 +684,7 @@ def _open_lottery_or_404(lottery_id: int):
 def lottery(request, lottery_id: int):
     """GET: the lottery with each prize's odds and a draw button (with a fresh key); POST: draw
     under that key (a double click posts the same key: one draw) and show the prize."""
-    current = _open_lottery_or_404(lottery_id)
+    current = _open_lottery_or_404(lottery_id, request.user)
     won, refusal, status = None, None, 200
     if request.method == "POST":
         form = DrawForm(request.POST)
@@ -698,7 +698,7 @@ def lottery(request, lottery_id: int):
                 refusal = {"code": exc.code, "title": _("The draw was refused."),
                            "detail": str(exc.message or exc)}
                 status = status_of(exc)
-    current = _open_lottery_or_404(lottery_id)  # the odds after this draw
+    current = _open_lottery_or_404(lottery_id, request.user)  # the odds after this draw
     return render(request, "pages/lottery.html", {
         "lottery": current,
         "prizes": [{**prize, "percent": f"{prize['odds'] * 100:.2f}"}

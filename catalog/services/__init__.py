@@ -53,7 +53,7 @@ from catalog.services._helpers import (
     MAX_STOCK_DELTA,
 )
 from catalog.services.auctions import close_due_auctions, place_bid
-from catalog.services.lottery import draw
+from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.redemption import cancel, complete, fulfil, redeem
 from catalog.services.stock import adjust_stock, import_coupon_codes, save_product
 
@@ -70,6 +70,7 @@ __all__ = [
     "complete",
     "draw",
     "fulfil",
+    "grant_streak_draws",
     "import_coupon_codes",
     "place_bid",
     "redeem",

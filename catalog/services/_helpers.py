@@ -4,11 +4,9 @@ invalidation after commit. Private to ``catalog.services``."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import override
 
 from catalog import cache
 from catalog.errors import (
@@ -20,6 +18,7 @@ from catalog.models import (
     Product,
     Redemption,
 )
+from common.text import stored_text
 from points import services as ledger
 from points.errors import InvalidArgument as LedgerInvalidArgument
 from points.services.lock_objects import lock_member
@@ -33,12 +32,7 @@ KEY_PREFIX = "redeem:"
 MAX_KEY = ledger.MAX_KEY - len(KEY_PREFIX)
 
 
-def _stored_text(message: str, **params) -> str:
-    """Text written into rows (ledger reasons shown to members, stock-movement reasons) is in the
-    site's default language, like the ledger's own system reasons."""
-    with override(settings.LANGUAGE_CODE):
-        text = _(message)
-    return text % params if params else text
+_stored_text = stored_text  # the module's own name for it, used across catalog.services
 
 
 # The ledger's checks, raising the mall's own InvalidArgument with a message in the active language.

@@ -17,17 +17,24 @@ another member or lottery with that key is an ``IdempotencyConflict``.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from catalog.errors import DailyLimitReached, InvalidArgument, LotteryClosed, NoPrizeLeft
+from catalog.errors import (
+    DailyLimitReached,
+    InvalidArgument,
+    LotteryClosed,
+    NoFreeDraw,
+    NoPrizeLeft,
+)
 from catalog.models import (
     CouponCode,
     Draw,
+    DrawTicket,
     Lottery,
     Prize,
     PrizeKind,
@@ -87,7 +94,11 @@ def start_of_day(now: datetime) -> datetime:
 def draw(member, lottery, *, key, now=None) -> Draw:
     """Draw ``lottery`` once for ``member`` and return the ``Draw`` (its ``prize`` is what was won).
 
-    Raises ``LotteryClosed`` (inactive, not started or ended), ``DailyLimitReached``,
+    An unused free draw of the member's (``DrawTicket``, e.g. a check-in streak's) is used first:
+    that draw costs nothing and does not count against the daily limit.
+
+    Raises ``LotteryClosed`` (inactive, not started or ended), ``NoFreeDraw`` (a lottery of free
+    draws only, and none left), ``DailyLimitReached``,
     ``points.errors.InsufficientPoints``, ``NoPrizeLeft`` (every prize out of stock),
     ``IdempotencyConflict`` (the key used by another member or lottery), ``InvalidArgument``
     (malformed key). The same key returns the same draw.
@@ -120,14 +131,18 @@ _READ_FOR_DRAW = """
            (SELECT d.id FROM catalog_draw d WHERE d.key = %(key)s),
            (SELECT a.available FROM points_account a WHERE a.member_id = %(member)s),
            (SELECT count(*) FROM catalog_draw d WHERE d.member_id = %(member)s
-                AND d.lottery_id = l.id AND d.created_at >= %(since)s)
+                AND d.lottery_id = l.id AND d.created_at >= %(since)s),
+           l.tickets_only,
+           (SELECT t.id FROM catalog_drawticket t WHERE t.member_id = %(member)s
+                AND t.lottery_id = l.id AND t.draw_id IS NULL ORDER BY t.id LIMIT 1)
     FROM catalog_lottery l WHERE l.id = %(lottery)s
 """
 
 
 def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
     """One statement, after the member lock: the lottery, the draw already made under ``key``
-    (if any), the member's available points and their draws of it since ``since``. Raw SQL: the
+    (if any), the member's available points, their draws of it since ``since`` and their oldest
+    unused free draw of it. Raw SQL: the
     ORM's compilation of the same query was a third of a draw's time (bench/bench_lottery.py)."""
     with connection.cursor() as cursor:
         cursor.execute(_READ_FOR_DRAW, {"key": key, "member": member_id, "since": since,
@@ -136,8 +151,10 @@ def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
     if row is None:
         return None
     lottery = Lottery(id=row[0], name=row[1], cost_points=row[2], daily_limit=row[3],
-                      starts_at=row[4], ends_at=row[5], active=row[6], created_at=row[7])
+                      starts_at=row[4], ends_at=row[5], active=row[6], created_at=row[7],
+                      tickets_only=row[11])
     lottery.existing_id, lottery.available_points, lottery.drawn_today = row[8:11]
+    lottery.ticket_id = row[12]
     return lottery
 
 
@@ -149,10 +166,16 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         return _replay(Draw.objects.select_related("prize").get(pk=existing_id), call)
     if lottery is None or not lottery.is_open(now):
         raise LotteryClosed()
-    if lottery.daily_limit is not None and (lottery.drawn_today or 0) >= lottery.daily_limit:
+    # A free draw the member earned is used first: it costs nothing and is not one of the day's
+    # draws. A lottery of free draws only has nothing else to offer.
+    ticket_id = lottery.ticket_id
+    if ticket_id is None and lottery.tickets_only:
+        raise NoFreeDraw()
+    if (ticket_id is None and lottery.daily_limit is not None
+            and (lottery.drawn_today or 0) >= lottery.daily_limit):
         raise DailyLimitReached(
             _("You can draw this lottery %(limit)s times a day.") % {"limit": lottery.daily_limit})
-    cost = lottery.cost_points
+    cost = 0 if ticket_id is not None else lottery.cost_points
     # Advisory, under the member lock: refuse before locking any prize row and without writing
     # the ledger's refusal record. The ledger's own check in spend() is the one that counts.
     available = lottery.available_points or 0
@@ -189,10 +212,36 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         reason=_stored_text(gettext_noop("Lottery prize: %(prize)s"), prize=prize.name)[:255],
         reference=f"draw:{draw_id}",
     ) if prize.kind == PrizeKind.POINTS else None
-    return Draw.objects.create(
+    made = Draw.objects.create(
         id=draw_id, key=key, member=member, lottery=lottery, prize=prize, points_spent=cost,
         entry=entry, prize_entry=prize_entry, redemption=redemption or None, created_at=now,
     )
+    if ticket_id is not None:  # read under the member lock: no other draw of theirs can take it
+        DrawTicket.objects.filter(pk=ticket_id, draw__isnull=True).update(draw=made)
+    return made
+
+
+def grant_streak_draws(member_id: int, *, streak: int, day, now=None) -> list[DrawTicket]:
+    """Give ``member_id`` one free draw of every open lottery whose ``streak_days`` their
+    check-in streak (``streak`` days up to ``day``) has reached, once per streak; returns the
+    tickets granted now (none again for the same streak, also under concurrency: the ticket's key
+    names the streak's first day and is unique)."""
+    now = now or timezone.now()
+    first_day = day - timedelta(days=streak - 1)
+    granted = []
+    lotteries = Lottery.objects.filter(streak_days__isnull=False, streak_days__lte=streak, active=True)
+    for lottery in lotteries:
+        if not lottery.is_open(now):
+            continue
+        reason = _stored_text(gettext_noop("%(days)s-day check-in streak"), days=lottery.streak_days)
+        ticket, created = DrawTicket.objects.get_or_create(
+            key=f"streak:{lottery.pk}:{member_id}:{first_day.isoformat()}",
+            defaults={"member_id": member_id, "lottery": lottery, "reason": reason[:255],
+                      "granted_at": now},
+        )
+        if created:
+            granted.append(ticket)
+    return granted
 
 
 def _take_prize(member, prize: Prize, *, draw_id: int, key: str, now):

@@ -43,6 +43,7 @@ from catalog.services._helpers import (
     _move_stock,
     _stored_text,
 )
+from common import events
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Account
@@ -224,6 +225,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
     )
     product.stock, product.sold = stock_after, product.sold + quantity
     _invalidate_after_commit()
+    events.announce("redemption", member.pk)
     return redemption
 
 

@@ -95,6 +95,21 @@ PURPOSES: dict[str, Purpose] = {
         "{old_tier} to {tier}. Earn points to move up again.",
         "/account/", _("Tier downgrade"),
     ),
+    "badge_earned": Purpose(
+        MessageKind.NOTICE, ("badge",),
+        "恭喜获得「{badge}」徽章", "您获得了「{badge}」徽章，快去看看您的全部徽章吧。",
+        "You earned the {badge} badge", "You earned the {badge} badge. Have a look at all your "
+        "badges.",
+        "/badges/", _("Badge earned"),
+    ),
+    "free_draw": Purpose(
+        MessageKind.OFFER, ("days", "lottery", "lottery_id"),
+        "连续签到{days}天，送您一次免费抽奖",
+        "您已连续签到{days}天，获得「{lottery}」免费抽奖一次，快去抽奖吧！",
+        "{days}-day streak: a free draw for you", "You checked in {days} days in a row and "
+        "earned a free draw of {lottery}. Go and draw!",
+        "/lottery/{lottery_id}/", _("Free draw (check-in streak)"),
+    ),
     "ledger_mismatch": Purpose(
         MessageKind.SYSTEM, ("mismatches", "accounts", "run"),
         "积分对账发现{mismatches}处不一致",
@@ -366,6 +381,9 @@ SAMPLES: dict[str, object] = {
     "mismatches": 2,
     "accounts": 12880,
     "run": 128,
+    "badge": {"zh-hans": "积分达人", "en": "Points Pro"},
+    "lottery": {"zh-hans": "连续签到7天抽大奖", "en": "7-day streak draw"},
+    "lottery_id": "1",
 }
 
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from common import events
 from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, OrderNotFound
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
@@ -193,6 +194,7 @@ def _store_paid_order(member, order_id, amount, order_lines, paid_at, now,
                   amount=line.amount, quantity=line.quantity)
         for line in order_lines
     )
+    events.announce("order", member.pk)
     book = rulebook_for(member)
     decision, reason = _in_default_language(
         lambda: (
@@ -396,7 +398,49 @@ def record_behaviour(member: AbstractUser, *, action: str, occurred_at: datetime
             member_id=member.pk, key=key, action=action, day=day, occurred_at=occurred_at,
             photo=photo, points=decision.points, reason=reason, entry=entry,
         )
+        events.announce("behaviour", member.pk, action=action, day=day)
     return decision.points, reason
+
+
+def earn_behaviour_bonus(member: AbstractUser, points: int, *, key: str, action: str, reason: str,
+                         now: datetime | None = None) -> BehaviourRecord:
+    """Credit a bonus for behaviours (a daily task's reward for sharing, say) within the rule
+    book's daily behaviour cap, and return its record: ``points`` is what was credited (0 when
+    the cap was reached, and then ``entry`` is empty).
+
+    The bonus is recorded as a ``BehaviourRecord`` of ``action`` on the local day of ``now``: it
+    counts against the day's cap like any behaviour's points, and later behaviours of the day
+    count it. The member row is locked first, as for ``record_behaviour``. Idempotent per ``key``
+    (the same key returns the first result, whatever the arguments).
+    """
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise InvalidArgument("points must be a positive integer.")
+    if not isinstance(action, str) or not action or len(action) > 32:
+        raise InvalidArgument("action must be a string of 1 to 32 characters.")
+    services.validate_key(key, max_length=MAX_KEY)
+    now = now or timezone.now()
+    _aware("now", now)
+    day = timezone.localdate(now)
+    with transaction.atomic():
+        lock_member(member.pk)
+        existing = BehaviourRecord.objects.filter(key=key).first()
+        if existing is not None:
+            return existing
+        book = rulebook_for(member)
+        granted = points
+        if book.daily_behaviour_cap is not None:
+            today = BehaviourRecord.objects.filter(member_id=member.pk, day=day).aggregate(
+                points=Sum("points"))["points"] or 0
+            granted = min(points, max(book.daily_behaviour_cap - today, 0))
+        reason = reason[:255]
+        entry = services.earn(
+            member, granted, key=f"behaviour:{key}", reason=reason, reference=action,
+            expires_at=_expiry(book, now), rule_version=str(book.version),
+        ) if granted else None
+        return BehaviourRecord.objects.create(
+            member_id=member.pk, key=key, action=action, day=day, occurred_at=now, points=granted,
+            reason=reason, entry=entry, created_at=now,
+        )
 
 
 # --------------------------------------------------------------------------- check-in
@@ -440,4 +484,5 @@ def check_in(member: AbstractUser, *, now: datetime | None = None) -> CheckInRes
             )
         CheckIn.objects.create(member_id=member.pk, day=day, streak=streak, points=decision.points,
                                entry=entry, created_at=now)
+        events.announce("check_in", member.pk, day=day, streak=streak)
     return CheckInResult(decision.points, streak, day, False)

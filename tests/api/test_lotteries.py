@@ -48,10 +48,14 @@ def test_the_open_lotteries_with_their_odds(member_api, lottery):
     response = member_api.get(LOTTERIES)
     assert response.status_code == 200
     body = response.json()
-    assert body["count"] == 1
-    [row] = body["results"]
-    assert {k: row[k] for k in ("id", "name", "cost_points", "daily_limit")} == {
-        "id": lottery.pk, "name": "Spring draw", "cost_points": 10, "daily_limit": 3}
+    # Newest first; the streak lottery of catalog 0011 is open too.
+    assert [row["name"] for row in body["results"]] == ["Spring draw", "连续签到7天抽大奖"]
+    row, streak = body["results"]
+    assert {k: row[k] for k in ("id", "name", "cost_points", "daily_limit", "tickets_only",
+                                "streak_days", "free_draws")} == {
+        "id": lottery.pk, "name": "Spring draw", "cost_points": 10, "daily_limit": 3,
+        "tickets_only": False, "streak_days": None, "free_draws": 0}
+    assert (streak["tickets_only"], streak["streak_days"], streak["free_draws"]) == (True, 7, 0)
     assert [(p["name"], p["kind"], p["points"], p["odds"]) for p in row["prizes"]] == [
         ("500 points", "points", 500, 0.0), ("20 points", "points", 20, 0.25),
         ("Thanks", "nothing", None, 0.75)]

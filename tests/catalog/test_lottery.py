@@ -52,7 +52,7 @@ class TestDraw:
         assert draw.points_spent == 10
         assert draw.entry.delta == -10 and draw.prize_entry.delta == 50
         assert totals(member)["available"] == 140
-        assert Prize.objects.get().stock == 2
+        assert Prize.objects.get(lottery=lottery).stock == 2
         assert ledger_invariants() == []
 
     def test_the_same_key_returns_the_same_draw(self, member):
