@@ -7,9 +7,10 @@ listener never sees an activity that was rolled back, and a listener's failure i
 never undoes the activity (jobs catch up on what a failed listener missed). A replay (the same
 idempotency key again) announces nothing.
 
-Activities: ``check_in`` (``day``, ``streak``), ``behaviour`` (``action``, ``day``), ``order``,
-``redemption`` and ``invitee`` (sent for the inviter). Listeners take ``member_id`` and the
-activity's details as keyword arguments, with the activity as the signal's ``sender``.
+Activities: ``check_in`` (``day``, ``streak``), ``behaviour`` (``action``), ``order``,
+``redemption`` and ``invitee`` (sent for the inviter), each with ``at``: when it happened (a
+behaviour's or an order's own time, which a late hook delivers after the fact). Listeners take
+``member_id`` and the details as keyword arguments, with the activity as the signal's ``sender``.
 """
 
 from __future__ import annotations

@@ -322,4 +322,4 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.to_label
 
 
-from mall import messages_admin  # noqa: E402, F401 (registers the message admins)
+from mall import messages_admin, play_admin  # noqa: E402, F401 (they register their admins)

@@ -4,7 +4,7 @@ from django.urls import path, re_path
 
 from catalog import api as catalog_api
 from catalog import auctions_api
-from mall import checkout_api, hooks, member_api, messages_api, team_api
+from mall import checkout_api, hooks, member_api, messages_api, play_api, team_api
 from points import api as points_api
 
 app_name = "api"
@@ -27,6 +27,8 @@ urlpatterns = [
     path("me/points/entries/", points_api.EntryListView.as_view(), name="me-entries"),
     path("me/check-in/", points_api.CheckInView.as_view(), name="me-check-in"),
     path("me/team/", team_api.TeamView.as_view(), name="me-team"),
+    path("me/tasks/", play_api.TaskListView.as_view(), name="me-tasks"),
+    path("me/badges/", play_api.BadgeListView.as_view(), name="me-badges"),
     path("me/team/rewards/", team_api.RewardListView.as_view(), name="me-team-rewards"),
     # Message ids are parsed by the view: a malformed one is the JSON 404 message_not_found.
     path("me/messages/", messages_api.MessageListView.as_view(), name="me-messages"),

@@ -38,6 +38,7 @@ urlpatterns = [
     path("auctions/<int:auction_id>/bid/", auction_views.bid, name="auction-bid"),
     path("invite/", views.invite_page, name="invite"),
     path("team/", views.team, name="team"),
+    path("badges/", views.badges, name="badges"),
     path("messages/", views.inbox, name="messages"),
     path("messages/read-all/", views.read_all_messages, name="messages-read-all"),
     path("messages/<int:message_id>/read/", views.read_message, name="message-read"),

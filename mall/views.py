@@ -48,7 +48,7 @@ from mall.forms import (
     RedeemForm,
     RegisterForm,
 )
-from mall.services import members
+from mall.services import members, play
 from mall.services import messages as inbox_messages
 from mall.services import tiers as tier_services
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
@@ -259,6 +259,7 @@ def home(request):
         "balance": balance,
         "expiring": _expiring_soon(balance),
         "check_in": points_selectors.check_in_status(member),
+        "tasks": play.tasks_today(member),
         "recommended": catalog_selectors.with_member_prices(recommended, offer),
         "affordable": affordable,
         "nav": "home",
@@ -285,10 +286,23 @@ def check_in(request):
         status = {"checked_in_today": True, "streak": result.streak, "points_today": result.points}
         # The card is swapped in place; the balance on the page is updated out of band.
         available = points_selectors.balance(request.user, months=0).available
+        # So is the task list: the check-in may have completed a task (its listener ran at commit).
         return render(request, "pages/_check_in.html",
-                      {"check_in": status, "check_in_message": text, "oob_available": available})
+                      {"check_in": status, "check_in_message": text, "oob_available": available,
+                       "oob_tasks": True, "tasks": play.tasks_today(request.user)})
     messages.add_message(request, level, text)
     return redirect("home")
+
+
+@login_required
+@require_GET
+def badges(request):
+    standings = play.badges_of(request.user)
+    return render(request, "pages/badges.html", {
+        "standings": standings,
+        "earned": [s for s in standings if s.award is not None],
+        "nav": "me",
+    })
 
 
 @login_required

@@ -12,17 +12,24 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from catalog import services
+from catalog.errors import CatalogError
 from catalog.lottery_sim import DEFAULT_DRAWS, SimPrize, simulate
-from catalog.models import Draw, Lottery, Prize, PrizeKind
+from catalog.models import Draw, DrawTicket, Lottery, Prize, PrizeKind
 from common.admin import ReadOnlyAdminMixin
 
 PRIZE_FIELDS = ("name", "kind", "weight", "stock", "points", "product")
 
 
 class PrizeForm(forms.ModelForm):
+    restock = forms.IntegerField(
+        label=_("add stock"), required=False,
+        help_text=_("Units to add (negative to take away), for a prize with limited stock."),
+    )
+
     class Meta:
         model = Prize
         fields = PRIZE_FIELDS
@@ -32,12 +39,20 @@ class PrizeForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["stock"].disabled = True
             self.fields["stock"].help_text = _("Changed by draws; set when the prize is added.")
+        else:
+            self.fields["restock"].disabled = True
+
+    def clean_restock(self):
+        delta = self.cleaned_data.get("restock")
+        if delta and self.instance.pk and self.instance.stock is None:
+            raise forms.ValidationError(_("This prize has unlimited stock."))
+        return delta or None
 
 
 class PrizeInline(admin.TabularInline):
     model = Prize
     form = PrizeForm
-    fields = PRIZE_FIELDS
+    fields = (*PRIZE_FIELDS, "restock")
     autocomplete_fields = ("product",)
     extra = 0
     can_delete = False
@@ -81,10 +96,12 @@ def simulation_of(lottery: Lottery, draws: int = DEFAULT_DRAWS) -> dict:
 @admin.register(Lottery)
 class LotteryAdmin(admin.ModelAdmin):
     change_form_template = "admin/catalog/lottery/change_form.html"
-    list_display = ("name", "cost_points", "daily_limit", "starts_at", "ends_at", "active")
-    list_filter = ("active",)
+    list_display = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
+                    "ends_at", "active")
+    list_filter = ("active", "tickets_only")
     search_fields = ("name",)
-    fields = ("name", "cost_points", "daily_limit", "starts_at", "ends_at", "active")
+    fields = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
+              "ends_at", "active")
     inlines = [PrizeInline]
 
     def save_formset(self, request, form, formset, change):
@@ -95,6 +112,18 @@ class LotteryAdmin(admin.ModelAdmin):
                 instance.lottery = form.instance
                 instance.save()
         formset.save_m2m()
+        # Restocking goes through the service's conditional UPDATE, never through the form's
+        # stock value (draws may have taken units since the page was loaded).
+        for prize_form in formset.forms:
+            delta = getattr(prize_form, "cleaned_data", {}).get("restock")
+            if delta and prize_form.instance.pk:
+                try:
+                    stock = services.restock_prize(prize_form.instance, delta)
+                except CatalogError as exc:
+                    messages.error(request, f"{prize_form.instance.name}: {exc.message}")
+                else:
+                    messages.success(request, _("%(prize)s: %(stock)s in stock now.")
+                                     % {"prize": prize_form.instance.name, "stock": stock})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
@@ -113,4 +142,15 @@ class DrawAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = ("key", "member", "lottery", "prize", "points_spent", "entry", "prize_entry",
               "redemption", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(DrawTicket)
+class DrawTicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "member", "lottery", "reason", "granted_at", "draw")
+    list_filter = (("lottery", admin.RelatedOnlyFieldListFilter), ("draw", admin.EmptyFieldListFilter),
+                   "granted_at")
+    list_select_related = ("member", "lottery", "draw")
+    search_fields = ("member__username", "member__nickname", "member__phone", "key")
+    fields = ("key", "member", "lottery", "reason", "granted_at", "draw")
     readonly_fields = fields

@@ -55,7 +55,7 @@ from catalog.services._helpers import (
 from catalog.services.auctions import close_due_auctions, place_bid
 from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.redemption import cancel, complete, fulfil, redeem
-from catalog.services.stock import adjust_stock, import_coupon_codes, save_product
+from catalog.services.stock import adjust_stock, import_coupon_codes, restock_prize, save_product
 
 __all__ = [
     "KEY_PREFIX",
@@ -74,5 +74,6 @@ __all__ = [
     "import_coupon_codes",
     "place_bid",
     "redeem",
+    "restock_prize",
     "save_product",
 ]

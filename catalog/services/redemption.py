@@ -225,7 +225,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
     )
     product.stock, product.sold = stock_after, product.sold + quantity
     _invalidate_after_commit()
-    events.announce("redemption", member.pk)
+    events.announce("redemption", member.pk, at=now)
     return redemption
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -17,6 +17,7 @@ from catalog.errors import (
 )
 from catalog.models import (
     CouponCode,
+    Prize,
     Product,
     ProductKind,
     StockMovement,
@@ -173,3 +174,25 @@ def save_product(product, *, staff=None) -> Product:
     return product
 
 
+
+
+def restock_prize(prize, delta) -> int:
+    """Add (``delta`` > 0) or take away units of a lottery prize with limited stock; returns the
+    stock after. One conditional UPDATE, like the draws' own (``stock + delta >= 0``), so a draw
+    taking a unit meanwhile is never undone. Raises ``InvalidQuantity`` for a delta that is 0 or
+    not an integer, for a prize of unlimited stock, and for taking the stock below 0."""
+    if type(delta) is not int or delta == 0 or abs(delta) > MAX_STOCK_DELTA:
+        raise InvalidQuantity(_("The stock change must be a non-zero whole number."))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE catalog_prize SET stock = stock + %s WHERE id = %s AND stock IS NOT NULL "
+            "AND stock + %s BETWEEN 0 AND %s RETURNING stock", [delta, prize.pk, delta, MAX_STOCK])
+        row = cursor.fetchone()
+    if row is None:
+        current = Prize.objects.filter(pk=prize.pk).values_list("stock", flat=True).first()
+        if current is None:
+            raise InvalidQuantity(_("This prize has unlimited stock."))
+        raise InvalidQuantity(_("Stock cannot go below 0: %(stock)s in stock, change %(delta)s.")
+                              % {"stock": current, "delta": delta})
+    prize.stock = row[0]
+    return row[0]

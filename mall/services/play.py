@@ -226,8 +226,8 @@ def _metric_rows(metric: str, since: datetime | None):
 
 
 def metric_value(member_id: int, metric: str, since: datetime | None) -> int:
-    row = _metric_rows(metric, since).filter(member_id=member_id).first()
-    return int(row["value"] or 0) if row else 0
+    rows = list(_metric_rows(metric, since).filter(member_id=member_id).order_by()[:1])
+    return int(rows[0]["value"] or 0) if rows else 0
 
 
 # The metrics an activity can move (points_earned: most activities earn).
@@ -294,15 +294,16 @@ def _badge_message(badge: Badge, period: str, member_id: int) -> messages.Outgoi
                              {"badge": {"zh-hans": badge.name, "en": badge.name_en or badge.name}})
 
 
-def award_due_badges(*, now: datetime | None = None) -> dict:
+def award_due_badges(*, now: datetime | None = None, badges=None) -> dict:
     """The nightly job: award every active badge to every member who meets its condition and
     has not earned it in its period — what the events missed (period conditions, points from
     grants and prizes, a listener that failed). Set-based: per badge one INSERT ... SELECT of the
     qualifying members (``ON CONFLICT DO NOTHING``), one ``earn_many`` and one ``send_many``.
-    Running it again awards nothing more. Returns ``{"badges", "awarded"}``."""
+    Running it again awards nothing more. ``badges``: only these (the admin's "award now").
+    Returns ``{"badges", "awarded"}``."""
     now = now or timezone.now()
     awarded = 0
-    badges = list(Badge.objects.filter(active=True))
+    badges = list((badges if badges is not None else Badge.objects.all()).filter(active=True))
     for badge in badges:
         period, since = badge_window(badge, now)
         rows = _metric_rows(badge.metric, since).filter(value__gte=badge.threshold)
@@ -378,13 +379,14 @@ BEHAVIOUR_OF = {"check_in": TaskBehaviour.CHECK_IN, "order": TaskBehaviour.ORDER
 
 
 def on_activity(sender: str, member_id: int, **details) -> None:
-    """``common.events.member_activity``'s listener: tasks, the streak's draw, then badges."""
-    now = timezone.now()
+    """``common.events.member_activity``'s listener: tasks (in the period of the activity's own
+    time), the streak's draw, then badges."""
+    at = details.get("at") or timezone.now()
     behaviour = BEHAVIOUR_OF.get(sender)
     if sender == "behaviour" and details.get("action") in CAPPED_BEHAVIOURS:
         behaviour = details["action"]
     if behaviour is not None:
-        award_tasks(member_id, behaviour, now=now)
+        award_tasks(member_id, behaviour, now=at)
     if sender == "check_in":
-        grant_streak_draws(member_id, streak=details["streak"], day=details["day"], now=now)
-    award_badges(member_id, metrics=METRICS_OF.get(sender), now=now)
+        grant_streak_draws(member_id, streak=details["streak"], day=details["day"], now=at)
+    award_badges(member_id, metrics=METRICS_OF.get(sender), now=at)

@@ -194,7 +194,7 @@ def _store_paid_order(member, order_id, amount, order_lines, paid_at, now,
                   amount=line.amount, quantity=line.quantity)
         for line in order_lines
     )
-    events.announce("order", member.pk)
+    events.announce("order", member.pk, at=paid_at)
     book = rulebook_for(member)
     decision, reason = _in_default_language(
         lambda: (
@@ -398,7 +398,7 @@ def record_behaviour(member: AbstractUser, *, action: str, occurred_at: datetime
             member_id=member.pk, key=key, action=action, day=day, occurred_at=occurred_at,
             photo=photo, points=decision.points, reason=reason, entry=entry,
         )
-        events.announce("behaviour", member.pk, action=action, day=day)
+        events.announce("behaviour", member.pk, at=occurred_at, action=action)
     return decision.points, reason
 
 
@@ -484,5 +484,5 @@ def check_in(member: AbstractUser, *, now: datetime | None = None) -> CheckInRes
             )
         CheckIn.objects.create(member_id=member.pk, day=day, streak=streak, points=decision.points,
                                entry=entry, created_at=now)
-        events.announce("check_in", member.pk, day=day, streak=streak)
+        events.announce("check_in", member.pk, at=now, day=day, streak=streak)
     return CheckInResult(decision.points, streak, day, False)

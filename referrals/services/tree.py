@@ -131,7 +131,7 @@ def bind(member, code: str, *, now: datetime | None = None) -> Node:
     node.leader_id = inviter.member_id if inviter.is_leader else inviter.leader_id
     node.save(update_fields=["inviter", "inviter_2", "inviter_3", "depth", "invited_at", "leader"])
     Node.objects.filter(pk=inviter.pk).update(direct_count=F("direct_count") + 1)
-    events.announce("invitee", inviter.member_id)
+    events.announce("invitee", inviter.member_id, at=now)
     return node
 
 

@@ -151,6 +151,8 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("profile", "get", "/api/v1/me/", "member", get_only=True),
         Endpoint("team", "get", "/api/v1/me/team/", "member", get_only=True),
         Endpoint("team rewards", "get", "/api/v1/me/team/rewards/", "member", get_only=True),
+        Endpoint("tasks", "get", "/api/v1/me/tasks/", "member", get_only=True),
+        Endpoint("badges", "get", "/api/v1/me/badges/", "member", get_only=True),
         Endpoint("messages", "get", "/api/v1/me/messages/", "member", get_only=True),
         Endpoint("message read", "post", f"/api/v1/me/messages/{world.message_id}/read/", "member",
                  {}, ["read"]),
@@ -168,6 +170,7 @@ def endpoints(world) -> list[Endpoint]:
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
+         "tasks", "badges",
          "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw"]
 
 
@@ -274,5 +277,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 29
+    assert covered == routes and len(routes) == 31
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext, ngettext, override
 
 from catalog.models import AuctionStatus, BidStatus, PrizeKind, ProductKind, RedemptionStatus
-from mall.models import MessageKind, TierChange
+from mall.models import BadgeMetric, BadgePeriod, MessageKind, TaskBehaviour, TaskPeriod, TierChange
 from points.models import EntryKind, HoldStatus
 from referrals.models import Outcome, PlanStatus, RewardKind, RewardPlanEvent, Rotation
 from rules.models import RuleSetEvent, RuleSetStatus
@@ -51,10 +51,11 @@ STORED = sorted(
     | set(literals("rules/evaluator.py", "_", "gettext"))
     | set(literals("referrals/services/orders.py", "_"))
     | set(literals("mall/jobs.py", "gettext_noop"))
+    | set(literals("mall/services/play.py", "gettext_noop"))
 )
 # Tiers are rows of the rule set with their own Chinese and English names (tests/tiers).
 CHOICES = [EntryKind, HoldStatus, MessageKind, TierChange.Reason, ProductKind, RedemptionStatus,
-           AuctionStatus, BidStatus, PrizeKind,
+           AuctionStatus, BidStatus, PrizeKind, TaskBehaviour, TaskPeriod, BadgeMetric, BadgePeriod,
            RuleSetStatus, RuleSetEvent.Action,
            RewardKind, Outcome, PlanStatus, Rotation, RewardPlanEvent.Action]
 

@@ -90,9 +90,9 @@ def test_check_in_with_htmx_returns_the_card_only(member_client, member):
     assert "Checked in: +5 points, 1 day in a row." in page
     assert "Streak: 1 day" in page
     assert "<html" not in page
-    # The balance elsewhere on the page is updated out of band.
-    assert page.rstrip().endswith(
-        '<p class="big" id="available" data-testid="available" hx-swap-oob="true">5</p>')
+    # The balance and the task list elsewhere on the page are updated out of band.
+    assert '<p class="big" id="available" data-testid="available" hx-swap-oob="true">5</p>' in page
+    assert '<section class="card tasks" id="tasks" data-testid="tasks" hx-swap-oob="true">' in page
 
 
 def test_check_in_is_post_only(member_client):
