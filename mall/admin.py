@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from common.admin import ReadOnlyAdminMixin
-from mall.models import Member, TierChange
+from mall.models import BadgeAward, Member, TierChange
 from mall.services import tiers as tier_services
 from points import selectors as points_selectors
 from points import services as points_services
@@ -83,7 +83,8 @@ class MemberAdmin(UserAdmin):
     list_filter = (TierFilter, "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
     readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
-                       "points_balance", "recent_points", "referral_position", "referral_rewards")
+                       "points_balance", "recent_points", "referral_position", "referral_rewards",
+                       "badges_earned")
     actions = ["adjust_points"]
     fieldsets = (
         (None, {"fields": ("username", "password")}),
@@ -91,6 +92,7 @@ class MemberAdmin(UserAdmin):
         (_("Tier"), {"fields": ("tier", "tier_grace_until", "tier_history")}),
         (_("Points"), {"fields": ("points_balance", "recent_points")}),
         (_("Referrals"), {"fields": ("referral_position", "referral_rewards")}),
+        (_("Badges"), {"fields": ("badges_earned",)}),
         (
             _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -208,6 +210,19 @@ class MemberAdmin(UserAdmin):
         link = reverse("admin:referrals_node_change", args=[node.pk])
         return format_html('<table>{}</table><a href="{}">{}</a>', body, link,
                            _("Open the referral position"))
+
+    @admin.display(description=_("badges earned"))
+    def badges_earned(self, obj):
+        if obj.pk is None:
+            return "-"
+        awards = list(BadgeAward.objects.filter(member=obj).select_related("badge").order_by("-id")[:50])
+        if not awards:
+            return _("No badges yet.")
+        every = reverse("admin:mall_badgeaward_changelist") + "?" + urlencode({"q": obj.username})
+        return format_html("{}<br>{}", format_html_join(
+            ", ", "{} ({}, {})",
+            ((a.badge.name, a.period, f"{timezone.localtime(a.awarded_at):%Y-%m-%d}") for a in awards),
+        ), format_html('<a href="{}">{}</a>', every, _("All badge awards of this member")))
 
     @admin.display(description=_("latest referral rewards"))
     def referral_rewards(self, obj):

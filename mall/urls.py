@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -43,3 +45,7 @@ urlpatterns = [
     path("messages/read-all/", views.read_all_messages, name="messages-read-all"),
     path("messages/<int:message_id>/read/", views.read_message, name="message-read"),
 ]
+
+# Uploads (badge icons, product images) under MEDIA_URL: served here while DEBUG (``make run``);
+# in production the web server in front serves MEDIA_ROOT (``static`` adds nothing then).
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -5,7 +5,8 @@ that runs tasks, badges, lotteries and auctions.
   check-in streak), all time, no points reward (staff add one in the admin).
 - "Award due badges (nightly)" at 02:30 Asia/Shanghai: mall.award_due_badges.
 - 活动运营 / Campaign manager: edits tasks, badges, lotteries (with prizes) and auctions, reads
-  draws, free draws, bids, completions and awards; customer service (shared group) reads those.
+  draws, free draws, bids, completions and awards (and products, to pick prizes and auction
+  lots); customer service (shared group) reads those.
 """
 
 from django.contrib.auth.management import create_permissions
@@ -62,8 +63,10 @@ def install(apps, schema_editor):
         return found
 
     manager, _ = Group.objects.get_or_create(name=CAMPAIGN_MANAGER)
+    # Products too, read-only: prizes and auctions pick one (the admin's autocomplete).
     manager.permissions.add(*permissions(_codenames(EDITS, ("view", "add", "change"))
-                                         + _codenames(READS, ("view",))))
+                                         + _codenames(READS, ("view",))
+                                         + [("catalog", "view_product")]))
     service, _ = Group.objects.get_or_create(name=CUSTOMER_SERVICE)
     service.permissions.add(*permissions(_codenames(READS, ("view",))))
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from catalog import services
 from catalog.admin.lotteries import simulation_of
+from catalog.errors import InvalidQuantity
 from catalog.models import Draw, Lottery, Prize, PrizeKind
 from tests.catalog.helpers import fund, make_product
 from tests.factories import MemberFactory, StaffFactory
@@ -103,3 +104,54 @@ def test_the_draw_list_filters_by_lottery_and_prize_kind(admin_client, lottery, 
     draw = Draw.objects.first()
     assert admin_client.get(url("draw_change", draw.pk)).status_code == 200
     assert admin_client.get(url("draw_add")).status_code == 403
+
+
+def _change_data(lottery, prizes, **per_prize):
+    data = {
+        "name": lottery.name, "cost_points": str(lottery.cost_points), "daily_limit": "",
+        "active": "on", "streak_days": "",
+        "starts_at_0": "", "starts_at_1": "", "ends_at_0": "", "ends_at_1": "",
+        "prizes-TOTAL_FORMS": str(len(prizes)), "prizes-INITIAL_FORMS": str(len(prizes)),
+        "prizes-MIN_NUM_FORMS": "0", "prizes-MAX_NUM_FORMS": "1000",
+    }
+    for n, prize in enumerate(prizes):
+        data.update({f"prizes-{n}-id": prize.pk, f"prizes-{n}-lottery": lottery.pk,
+                     f"prizes-{n}-name": prize.name, f"prizes-{n}-kind": prize.kind,
+                     f"prizes-{n}-weight": str(prize.weight), f"prizes-{n}-points": prize.points or "",
+                     f"prizes-{n}-product": "", f"prizes-{n}-restock": per_prize.get(prize.name, "")})
+    return data
+
+
+def test_restocking_a_prize_adds_to_the_stock_draws_left(admin_client, lottery):
+    top = Prize.objects.get(name="Top")
+    thanks = Prize.objects.get(name="Thanks")
+    Prize.objects.filter(pk=top.pk).update(stock=1)  # drawn meanwhile: the form said 3
+    response = admin_client.post(url("lottery_change", lottery.pk),
+                                 _change_data(lottery, [top, thanks], Top="5"), follow=True)
+    assert response.status_code == 200
+    top.refresh_from_db()
+    assert top.stock == 6
+    assert "Top: 6 in stock now." in response.content.decode()
+
+
+def test_restocking_below_zero_or_an_unlimited_prize_is_refused(admin_client, lottery):
+    top = Prize.objects.get(name="Top")
+    thanks = Prize.objects.get(name="Thanks")
+    response = admin_client.post(url("lottery_change", lottery.pk),
+                                 _change_data(lottery, [top, thanks], Thanks="5"))
+    assert response.status_code == 200 and "This prize has unlimited stock." in response.content.decode()
+    response = admin_client.post(url("lottery_change", lottery.pk),
+                                 _change_data(lottery, [top, thanks], Top="-4"), follow=True)
+    assert "Stock cannot go below 0: 3 in stock, change -4." in response.content.decode()
+    top.refresh_from_db()
+    assert top.stock == 3
+
+
+def test_the_restock_service_is_a_conditional_update(lottery):
+    top = Prize.objects.get(name="Top")
+    assert services.restock_prize(top, 2) == 5
+    with pytest.raises(InvalidQuantity):
+        services.restock_prize(top, -6)
+    with pytest.raises(InvalidQuantity):
+        services.restock_prize(top, 0)
+    assert Prize.objects.get(pk=top.pk).stock == 5
