@@ -156,6 +156,9 @@ class RedemptionSerializer(serializers.Serializer):
         "Points the new-member offer took off this redemption; 0 when none applied."))
     cash = serializers.DecimalField(max_digits=12, decimal_places=2)
     status = serializers.ChoiceField(choices=RedemptionStatus.choices)
+    status_display = serializers.CharField(source="status_label", help_text=gettext_lazy(
+        "The status in the reader's language and the product's words: a fulfilled coupon is "
+        "issued, a privilege activated, goods shipped."))
     code = serializers.SerializerMethodField()
     address = serializers.CharField()
     tracking_number = serializers.CharField()

@@ -110,6 +110,14 @@ class Product(models.Model):
     )
     stock = models.PositiveIntegerField(_("stock"), default=0)
     sold = models.PositiveIntegerField(_("sold"), default=0, editable=False)
+    usage_instructions = models.TextField(
+        _("how to use"), blank=True,
+        help_text=_("Shown with a coupon's code in the member's wallet (where and how to use it)."),
+    )
+    coupon_valid_days = models.PositiveIntegerField(
+        _("coupon valid for (days)"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("A coupon code is valid this many days after it is issued; empty: no expiry."),
+    )
     per_member_limit = models.PositiveIntegerField(
         _("limit per member"), null=True, blank=True, validators=[MinValueValidator(1)],
         help_text=_("Most units one member can redeem over the product's lifetime; empty: no limit."),
@@ -267,6 +275,18 @@ class Redemption(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.product} ×{self.quantity} ({self.get_status_display()})"
 
+    def status_label(self) -> str:
+        """The status in the member's words for this kind of product: a coupon is issued and a
+        privilege activated, not shipped."""
+        if self.status == RedemptionStatus.FULFILLED:
+            kind = self.product.kind
+            if kind == ProductKind.COUPON:
+                return str(_("Issued"))
+            if kind == ProductKind.PRIVILEGE:
+                return str(_("Activated"))
+            return str(_("Shipped"))
+        return self.get_status_display()
+
 
 class CouponCode(models.Model):
     """One code of a coupon product's imported pool; given to at most one redemption."""
@@ -280,6 +300,11 @@ class CouponCode(models.Model):
     )
     imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    valid_until = models.DateTimeField(
+        _("valid until"), null=True, blank=True,
+        help_text=_("Set when the code is issued, from the product's validity; empty: no expiry."),
+    )
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("coupon code")

@@ -326,3 +326,33 @@ def open_lotteries(now=None, *, member=None):
 def free_draws(member, lottery) -> int:
     """The member's unused free draws of ``lottery``."""
     return DrawTicket.objects.filter(member_id=member.pk, lottery_id=lottery.pk, draw__isnull=True).count()
+
+
+class CouponState:
+    VALID = "valid"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+def coupon_state(code: CouponCode, now) -> str:
+    if code.used_at is not None:
+        return CouponState.USED
+    if code.valid_until is not None and code.valid_until <= now:
+        return CouponState.EXPIRED
+    return CouponState.VALID
+
+
+def coupon_wallet(member, *, state: str = "", now=None):
+    """The member's coupon codes, newest first, with their product (for its how-to-use text);
+    ``state``: only valid, used or expired ones."""
+    now = now or timezone.now()
+    codes = (CouponCode.objects.filter(redemption__member_id=member.pk)
+             .exclude(redemption__status=RedemptionStatus.CANCELLED)
+             .select_related("product", "redemption").order_by("-assigned_at", "-id"))
+    if state == CouponState.USED:
+        codes = codes.filter(used_at__isnull=False)
+    elif state == CouponState.EXPIRED:
+        codes = codes.filter(used_at__isnull=True, valid_until__lte=now)
+    elif state == CouponState.VALID:
+        codes = codes.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now), used_at__isnull=True)
+    return codes

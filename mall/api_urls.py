@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from catalog import api as catalog_api
-from catalog import auctions_api
+from catalog import auctions_api, wallet_api
 from mall import checkout_api, hooks, member_api, messages_api, play_api, team_api
 from points import api as points_api
 
@@ -45,6 +45,9 @@ urlpatterns = [
     re_path(r"^lotteries/(?P<lottery_id>.*)/draw/$", catalog_api.DrawView.as_view(),
             name="lottery-draw"),
     path("redemptions/", catalog_api.RedemptionListView.as_view(), name="redemptions"),
+    path("me/coupons/", wallet_api.CouponListView.as_view(), name="me-coupons"),
+    re_path(r"^me/coupons/(?P<coupon_id>.*)/use/$", wallet_api.CouponUseView.as_view(),
+            name="me-coupon-use"),
     re_path(r"^redemptions/(?P<redemption_id>.*)/cancel/$",
             catalog_api.RedemptionCancelView.as_view(), name="redemption-cancel"),
     re_path(r"^redemptions/(?P<redemption_id>.*)/$", catalog_api.RedemptionDetailView.as_view(),

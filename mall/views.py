@@ -33,7 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from catalog.models import Product, ProductKind, RedemptionStatus
+from catalog.models import CouponCode, Product, ProductKind, RedemptionStatus
 from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
 from mall import invite
@@ -292,6 +292,33 @@ def check_in(request):
                        "oob_tasks": True, "tasks": play.tasks_today(request.user)})
     messages.add_message(request, level, text)
     return redirect("home")
+
+
+@login_required
+@require_GET
+def coupons(request):
+    """The coupon wallet: the member's codes with copy buttons, validity and how to use them."""
+    state = request.GET.get("state", "")
+    if state not in ("", "valid", "used", "expired"):
+        state = ""
+    now = timezone.now()
+    page = Paginator(catalog_selectors.coupon_wallet(request.user, state=state, now=now),
+                     HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "pages/coupons.html", {
+        "page": page, "state": state, "nav": "me",
+        "coupons": [{"code": code, "state": catalog_selectors.coupon_state(code, now)} for code in page],
+    })
+
+
+@login_required
+@require_POST
+def use_coupon(request, coupon_id: int):
+    code = CouponCode.objects.filter(pk=coupon_id, redemption__member_id=request.user.pk).first()
+    if code is None:
+        raise Http404(_("No such coupon."))
+    catalog_services.mark_code_used(code, member=request.user)
+    messages.success(request, _("Marked as used."))
+    return redirect("coupons")
 
 
 @login_required

@@ -34,7 +34,8 @@ class CouponCodeAdmin(ReadOnlyAdminMixin, CatalogImportMixin, ImportExportModelA
         "The file holds one code per row in a “code” column (a single column without a header works "
         "too). Blank, repeated or already imported codes are refused, and then nothing is imported."
     )
-    list_display = ("code", "product", "assigned", "redemption", "imported_at", "assigned_at")
+    list_display = ("code", "product", "assigned", "redemption", "imported_at", "assigned_at", "valid_until",
+                    "used_at")
     list_filter = (("product", admin.RelatedOnlyFieldListFilter), AssignedFilter)
     list_select_related = ("product", "redemption")
     search_fields = ("code", "product__name")

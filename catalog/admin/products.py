@@ -78,7 +78,7 @@ PRODUCT_FIELDSETS = (
     (_("Price"), {"fields": ("points_price", "cash_price")}),
     (_("Stock"), {"fields": ("stock", "sold", "per_member_limit", "recent_movements"),
                   "description": _("Stock changes through the adjustments below, each with a reason.")}),
-    (_("Coupon codes"), {"fields": ("coupon_codes",)}),
+    (_("Coupon codes"), {"fields": ("coupon_codes", "coupon_valid_days", "usage_instructions")}),
     (_("Availability"), {"fields": ("active", "visible_tiers", "sale_starts_at", "sale_ends_at",
                                     "sort_order")}),
     (_("Who and when"), {"fields": ("created_at", "updated_at")}),

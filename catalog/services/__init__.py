@@ -55,7 +55,13 @@ from catalog.services._helpers import (
 from catalog.services.auctions import close_due_auctions, place_bid
 from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.redemption import cancel, complete, fulfil, redeem
-from catalog.services.stock import adjust_stock, import_coupon_codes, restock_prize, save_product
+from catalog.services.stock import (
+    adjust_stock,
+    import_coupon_codes,
+    mark_code_used,
+    restock_prize,
+    save_product,
+)
 
 __all__ = [
     "KEY_PREFIX",
@@ -72,6 +78,7 @@ __all__ = [
     "fulfil",
     "grant_streak_draws",
     "import_coupon_codes",
+    "mark_code_used",
     "place_bid",
     "redeem",
     "restock_prize",

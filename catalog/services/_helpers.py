@@ -4,6 +4,8 @@ invalidation after commit. Private to ``catalog.services``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
@@ -102,6 +104,13 @@ def _move_stock(product_id: int, delta: int, *, sold: int = 0) -> int | None:
 
 def _free_codes(product_id: int) -> int:
     return CouponCode.objects.filter(product_id=product_id, redemption__isnull=True).count()
+
+
+def _issue_codes(code_ids, redemption, product, now) -> None:
+    """Give the picked codes to ``redemption``, valid for the product's ``coupon_valid_days``."""
+    valid_until = now + timedelta(days=product.coupon_valid_days) if product.coupon_valid_days else None
+    CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now,
+                                                      valid_until=valid_until)
 
 
 def _invalidate_after_commit() -> None:

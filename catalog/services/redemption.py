@@ -22,7 +22,6 @@ from catalog.errors import (
     WelcomeOfferUsed,
 )
 from catalog.models import (
-    CouponCode,
     Product,
     ProductKind,
     Redemption,
@@ -38,6 +37,7 @@ from catalog.services._helpers import (
     _check_text,
     _invalidate_after_commit,
     _is_unique_violation,
+    _issue_codes,
     _lock_member,
     _lock_redemption,
     _move_stock,
@@ -218,7 +218,7 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
         address=address, entry=entry, created_at=now, fulfilled_at=now if immediate else None,
     )
     if code_ids:
-        CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now)
+        _issue_codes(code_ids, redemption, product, now)
     StockMovement.objects.create(
         product=product, delta=-quantity, stock_after=stock_after, redemption=redemption,
         reason=_stored_text(gettext_noop("Redemption #%(id)s"), id=redemption_id), created_at=now,

@@ -14,6 +14,7 @@ from catalog.errors import (
     DuplicateCodes,
     InvalidArgument,
     InvalidQuantity,
+    NotAvailable,
 )
 from catalog.models import (
     CouponCode,
@@ -196,3 +197,17 @@ def restock_prize(prize, delta) -> int:
                               % {"stock": current, "delta": delta})
     prize.stock = row[0]
     return row[0]
+
+
+def mark_code_used(code, *, member) -> CouponCode:
+    """The member says they used one of their coupon codes (the wallet moves it to "used");
+    again is a no-op. Raises ``NotAvailable`` for a code that is not the member's."""
+    now = timezone.now()
+    updated = CouponCode.objects.filter(pk=code.pk, redemption__member_id=member.pk,
+                                        used_at__isnull=True).update(used_at=now)
+    fresh = CouponCode.objects.filter(pk=code.pk, redemption__member_id=member.pk).first()
+    if fresh is None:
+        raise NotAvailable(_("No such coupon."))
+    if updated:
+        fresh.used_at = fresh.used_at or now
+    return fresh

@@ -152,6 +152,9 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("team", "get", "/api/v1/me/team/", "member", get_only=True),
         Endpoint("team rewards", "get", "/api/v1/me/team/rewards/", "member", get_only=True),
         Endpoint("tasks", "get", "/api/v1/me/tasks/", "member", get_only=True),
+        Endpoint("coupons", "get", "/api/v1/me/coupons/", "member", get_only=True),
+        Endpoint("coupon use", "post", f"/api/v1/me/coupons/{world.coupon_id}/use/", "member", {},
+                 ["used"], ok=200),
         Endpoint("badges", "get", "/api/v1/me/badges/", "member", get_only=True),
         Endpoint("messages", "get", "/api/v1/me/messages/", "member", get_only=True),
         Endpoint("message read", "post", f"/api/v1/me/messages/{world.message_id}/read/", "member",
@@ -170,7 +173,7 @@ def endpoints(world) -> list[Endpoint]:
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
-         "tasks", "badges",
+         "tasks", "coupons", "coupon use", "badges",
          "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw"]
 
 
@@ -197,6 +200,7 @@ class World:
     message_id: int
     auction_id: int
     lottery_id: int
+    coupon_id: int
 
 
 @pytest.fixture
@@ -217,8 +221,11 @@ def world(settings):
                                      ends_at=now + timedelta(hours=1), start_price=100, increment=10)
     lottery = Lottery.objects.create(name="Draw", cost_points=10)
     Prize.objects.create(lottery=lottery, name="Thanks", kind=PrizeKind.NOTHING, weight=1)
+    coupon = make_product(name="Coupon", kind="coupon", points_price=10, codes=["C-1"])
+    coupon_redemption = catalog_services.redeem(member, coupon, 1, key="r-2")
+    coupon_id = CouponCode.objects.get(redemption=coupon_redemption).pk
     return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
-                 message_id, auction.pk, lottery.pk)
+                 message_id, auction.pk, lottery.pk, coupon_id)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -277,5 +284,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 31
+    assert covered == routes and len(routes) == 33
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -161,7 +161,7 @@ def test_redeem_a_coupon_shows_its_code(member_client, member):
                                   {"key": KEY_RE.search(page).group(1), "quantity": 1}, follow=True)
 
     assert "MOVIE-001" in text(response)
-    assert "Fulfilled" in text(response)
+    assert "Issued" in text(response)  # a coupon is issued, not shipped
     assert "Cancel this redemption" not in text(response)
     assert "MOVIE-001" in text(member_client.get("/redemptions/"))
 
