@@ -135,13 +135,24 @@ def lock_accounts_of_members(member_ids) -> set[int]:
         return clean_accounts(cursor.fetchall())
 
 
-def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:
-    """Lock the hold's account, then read the hold; refuse unless it is still held."""
-    cursor.execute("SELECT account_id FROM points_hold WHERE id = %s", [hold_id])
+def lock_account_of_hold(cursor: Cursor, hold_id: int) -> _Account:
+    """Lock the account of hold ``hold_id`` (one statement: a hold's account never changes, so the
+    subquery may read it from the snapshot taken before any wait for the lock). Anything else of
+    the hold is read after this, in a statement of its own."""
+    cursor.execute(
+        "SELECT id, available, pending, held, debt FROM points_account "
+        "WHERE id = (SELECT account_id FROM points_hold WHERE id = %s) FOR UPDATE",
+        [hold_id],
+    )
     row = cursor.fetchone()
     if row is None:
         raise InvalidArgument(f"No hold {hold_id}.")
-    account = lock_account_by_id(cursor, row[0])
+    return _Account(*row)
+
+
+def lock_open_hold(cursor: Cursor, hold_id: int) -> tuple[_Account, int, str]:
+    """Lock the hold's account, then read the hold; refuse unless it is still held."""
+    account = lock_account_of_hold(cursor, hold_id)
     cursor.execute("SELECT amount, status, reference FROM points_hold WHERE id = %s", [hold_id])
     amount, status, reference = cursor.fetchone()
     if status != HoldStatus.HELD:
