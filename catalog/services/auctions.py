@@ -55,6 +55,7 @@ from points import services as ledger
 from points.errors import HoldNotOpen, IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
 from points.models import Hold, HoldStatus
+from points.services._cursor import prepared_cursor
 from points.services.lock_objects import accounts_lock_sql, lock_accounts_of_members
 
 HOLD_GRACE = timedelta(days=1)
@@ -132,9 +133,10 @@ _READ_KEY_LEADER_AND_LOCK = (
 # insert wait for it, so the one-leader index never sees two leaders), the new bid, and the
 # auction's leader and end.
 _SAVE_BID = (
-    "WITH outbid AS (UPDATE catalog_bid SET status = %s WHERE id = %s RETURNING id), "
+    "WITH outbid AS (UPDATE catalog_bid SET status = %s::text WHERE id = %s RETURNING id), "
     "bid AS (INSERT INTO catalog_bid (auction_id, member_id, points, key, hold_id, status, created_at) "
-    "SELECT %s, %s, %s, %s, %s, %s, %s FROM (SELECT count(*) FROM outbid) AS done RETURNING id) "
+    "SELECT %s::bigint, %s::bigint, %s::integer, %s::text, %s::bigint, %s::text, %s::timestamptz "
+    "FROM (SELECT count(*) FROM outbid) AS done RETURNING id) "
     "UPDATE catalog_auction SET leading_bid_id = bid.id, ends_at = %s FROM bid "
     "WHERE catalog_auction.id = %s RETURNING bid.id"
 )
@@ -152,9 +154,9 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
     now = now or timezone.now()
     refusal = None
     with transaction.atomic():
-        # Raw statements: the ORM's compilation of the same reads and writes was most of a bid's
-        # Python time (bench/bench_auctions.py).
-        with connection.cursor() as cursor:
+        # Raw, prepared statements: the ORM's compilation of the same reads and writes was most
+        # of a bid's Python time (bench/bench_auctions.py).
+        with prepared_cursor() as cursor:
             cursor.execute(_LOCK_AUCTION, [auction.pk])
             row = cursor.fetchone()
             if row is None:
@@ -192,7 +194,7 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
         else:
             if leader is not None:
                 _release_hold(leader[4])
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(_SAVE_BID, [
                     BidStatus.OUTBID, leader[0] if leader else None,
                     auction.pk, member.pk, points, key, held.pk, BidStatus.LEADING, now,

@@ -52,6 +52,7 @@ from catalog.services._helpers import (
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
+from points.services._cursor import prepared_cursor
 
 DRAW_PREFIX = "draw:"
 PRIZE_PREFIX = "draw-prize:"
@@ -151,8 +152,8 @@ def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
     a draw that is refused leaves a gap) and the prizes that have stock, in id order
     (``lottery.candidates``; a product prize's product is read only if it is won,
     ``prize.product``). Raw SQL: the ORM's compilation of the same queries was half of a draw's
-    time (bench/bench_lottery.py)."""
-    with connection.cursor() as cursor:
+    time (bench/bench_lottery.py); prepared once per connection."""
+    with prepared_cursor() as cursor:
         cursor.execute(_READ_FOR_DRAW, {"key": key, "member": member_id, "since": since,
                                         "lottery": lottery_id})
         rows = cursor.fetchall()
@@ -225,7 +226,7 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         reference=f"draw:{draw_id}",
     ) if prize.kind == PrizeKind.POINTS else None
     # Raw, like the reads: the ORM's insert compiled the same statement on every draw.
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_INSERT_DRAW, [
             draw_id, key, member.pk, lottery.pk, prize.pk, cost, entry.pk if entry else None,
             prize_entry.pk if prize_entry else None, redemption.pk if redemption else None, now,
@@ -280,7 +281,7 @@ def _take_unit(prize: Prize) -> bool:
     """The conditional UPDATE of a prize with stock; a prize with unlimited stock needs none."""
     if prize.stock is None:
         return True
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("UPDATE catalog_prize SET stock = stock - 1 WHERE id = %s AND stock > 0 "
                        "RETURNING stock", [prize.pk])
         return cursor.fetchone() is not None

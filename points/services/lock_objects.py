@@ -67,12 +67,13 @@ class _Account:
 def lock_member(member_id: int) -> str:
     """Lock the member's row ``FOR NO KEY UPDATE`` and return the member's tier as it is now (not
     as the caller's possibly older object has it). Raises ``DoesNotExist`` for no such member."""
-    from django.db import connection
+    from points.services._cursor import prepared_cursor
 
     model = get_user_model()
     meta = model._meta
-    # Raw: the ORM's compilation of this one-row lock was a large part of a lottery draw's time.
-    with connection.cursor() as cursor:
+    # Raw and prepared: the ORM's compilation of this one-row lock was a large part of a lottery
+    # draw's time.
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT {meta.get_field('tier').column} FROM {meta.db_table} "
             f"WHERE {meta.pk.column} = %s FOR NO KEY UPDATE",
