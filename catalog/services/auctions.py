@@ -101,8 +101,9 @@ def _release(bid: Bid) -> None:
 
 
 def _release_hold(hold_id: int) -> None:
+    """Release a bid's hold; its account is locked already (``lock_accounts_of_members``)."""
     try:
-        ledger.release(Hold(id=hold_id), key=release_key(hold_id))
+        ledger.release(Hold(id=hold_id), key=release_key(hold_id), account_locked=True)
     except HoldNotOpen:
         pass  # already resolved (the timeout job): nothing is held any more
 
