@@ -77,7 +77,11 @@ def capture_key(auction_id: int) -> str:
 
 def minimum_bid(auction: Auction, leading_points: int | None) -> int:
     """The lowest bid the auction accepts now."""
-    return auction.start_price if leading_points is None else leading_points + auction.increment
+    return _minimum(auction.start_price, auction.increment, leading_points)
+
+
+def _minimum(start_price: int, increment: int, leading_points: int | None) -> int:
+    return start_price if leading_points is None else leading_points + increment
 
 
 def _check(points, key) -> None:
@@ -178,7 +182,7 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
         leader = rows.get("leader")  # (id, member_id, auction_id, points, hold_id)
         if leader is not None and leader[1] == member.pk:
             raise AlreadyLeading()
-        minimum = start_price if leader is None else leader[3] + increment
+        minimum = _minimum(start_price, increment, leader[3] if leader else None)
         if points < minimum:
             raise BidTooLow(_("The lowest bid now is %(min)s points.") % {"min": minimum})
         extend = timedelta(minutes=extend_minutes)
