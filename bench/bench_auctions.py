@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -62,44 +61,17 @@ def _setup(threads: int, tag: str):
     return out
 
 
-def _run_threads(threads: int, work) -> float:
-    barrier = threading.Barrier(threads + 1)
-    ends = [0.0] * threads
-    failures: list[BaseException] = []
-
-    def worker(t):
-        try:
-            work(t, barrier)
-            ends[t] = time.perf_counter()
-        except BaseException as exc:  # noqa: B036 - reported by the main thread
-            failures.append(exc)
-            barrier.abort()
-
-    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        pass
-    started = time.perf_counter()
-    for thread in pool:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return max(ends) - started
-
-
 def service_side(setup, bids: int, round_: int) -> float:
     from django.db import connection
 
+    from bench.postings import timed_threads
     from catalog import services
     from catalog.models import Auction
     from mall.models import Member
 
     share = bids // len(setup)
 
-    def work(t, barrier):
+    def work(t, barrier, ends):
         try:
             auction_id, pairs = setup[t]
             auction = Auction.objects.get(pk=auction_id)
@@ -108,10 +80,11 @@ def service_side(setup, bids: int, round_: int) -> float:
                 if n == WARMUP + 1:
                     barrier.wait()
                 services.place_bid(two[n % 2], auction, n, key=f"bench:{round_}:{t}:{n}")
+            ends[t] = time.perf_counter()
         finally:
             connection.close()
 
-    return _run_threads(len(setup), work)
+    return timed_threads(len(setup), work, name="bid")
 
 
 LOCK_AUCTION = ("SELECT id, status, ends_at, starts_at, start_price, increment, extend_minutes, "
@@ -154,10 +127,11 @@ AUCTION_UPDATE = "UPDATE catalog_auction SET leading_bid_id = %s, ends_at = %s W
 
 def sql_side(setup, bids: int, round_: int, url: str) -> float:
     from bench.dbs import connect
+    from bench.postings import timed_threads
 
     share = bids // len(setup)
 
-    def work(t, barrier):
+    def work(t, barrier, ends):
         conn = connect(url)
         try:
             cur = conn.cursor()
@@ -201,10 +175,11 @@ def sql_side(setup, bids: int, round_: int, url: str) -> float:
                 bid_id = cur.fetchone()[0]
                 cur.execute(AUCTION_UPDATE, [bid_id, ends_at, auction_id])
                 conn.commit()
+            ends[t] = time.perf_counter()
         finally:
             conn.close()
 
-    return _run_threads(len(setup), work)
+    return timed_threads(len(setup), work, name="bid-sql")
 
 
 def check(setup) -> None:

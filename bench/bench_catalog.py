@@ -208,16 +208,14 @@ def bench_reads(queries, *, threads: int, seconds: float) -> dict:
 def bench_redeem(product_ids, members, *, scale: int, threads: int) -> float:
     from django.db import connection
 
+    from bench.postings import timed_threads
     from catalog import services
     from catalog.models import Product
     from mall.models import Member
 
-    barrier = threading.Barrier(threads + 1)
-    ends = [0.0] * threads
-    failures: list[BaseException] = []
     shares = [scale // threads + (1 if t < scale % threads else 0) for t in range(threads)]
 
-    def worker(t):
+    def worker(t, barrier, ends):
         try:
             product = Product.objects.get(pk=product_ids[t])
             mine = list(Member.objects.filter(pk__in=members[t]).order_by("pk"))
@@ -232,25 +230,10 @@ def bench_redeem(product_ids, members, *, scale: int, threads: int) -> float:
             for i in range(WARMUP_PER_THREAD, WARMUP_PER_THREAD + shares[t]):
                 redeem(i, "t")
             ends[t] = time.perf_counter()
-        except BaseException as exc:  # noqa: B036 - reported by the main thread
-            failures.append(exc)
-            barrier.abort()
         finally:
             connection.close()
 
-    pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        pass
-    started = time.perf_counter()
-    for thread in pool:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return scale / (max(ends) - started)
+    return scale / timed_threads(threads, worker, name="redeem")
 
 
 def check_redemptions(product_ids, *, scale: int, threads: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -57,36 +56,10 @@ def _setup(threads: int, per_thread: int):
     return lottery, sides
 
 
-def _run_threads(threads: int, worker) -> float:
-    barrier = threading.Barrier(threads + 1)
-    ends = [0.0] * threads
-    failures: list[BaseException] = []
-
-    def target(t):
-        try:
-            worker(t, barrier, ends)
-        except BaseException as exc:  # noqa: B036 - reported by the main thread
-            failures.append(exc)
-            barrier.abort()
-
-    pool = [threading.Thread(target=target, args=(t,)) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    try:
-        barrier.wait()
-    except threading.BrokenBarrierError:
-        pass
-    started = time.perf_counter()
-    for thread in pool:
-        thread.join()
-    if failures:
-        raise failures[0]
-    return max(ends) - started
-
-
 def bench_service(lottery, members, *, shares) -> float:
     from django.db import connection
 
+    from bench.postings import timed_threads
     from catalog import services
     from mall.models import Member
 
@@ -102,7 +75,7 @@ def bench_service(lottery, members, *, shares) -> float:
         finally:
             connection.close()
 
-    return sum(shares) / _run_threads(len(shares), worker)
+    return sum(shares) / timed_threads(len(shares), worker, name="draw")
 
 
 def bench_sql(url: str, lottery, members, *, shares) -> float:
@@ -117,6 +90,7 @@ def bench_sql(url: str, lottery, members, *, shares) -> float:
         SPEND_LOTS,
         _fingerprint,
         bench_expiry,
+        timed_threads,
     )
     from catalog.services.lottery import pick, start_of_day
 
@@ -195,7 +169,7 @@ def bench_sql(url: str, lottery, members, *, shares) -> float:
         finally:
             conn.close()
 
-    return sum(shares) / _run_threads(len(shares), worker)
+    return sum(shares) / timed_threads(len(shares), worker, name="draw")
 
 
 def check(total: int) -> None:

@@ -141,25 +141,27 @@ def plan_runs(cursor, kind: str, *, postings: int, threads: int, rounds: int) ->
 # --------------------------------------------------------------------------- thread runner
 
 
-def run_threads(run: Run, worker) -> float:
-    """Start ``run.threads`` threads of ``worker(run, thread, barrier, ends)``; return seconds.
+def timed_threads(count: int, worker, *, name: str = "bench") -> float:
+    """Start ``count`` threads of ``worker(thread, barrier, ends)``; return seconds.
 
-    The clock starts when every thread has connected and warmed up (the barrier) and stops when
-    the last thread has done its share.
+    Each worker connects and warms up, waits at ``barrier``, does its timed share and stores
+    ``time.perf_counter()`` in ``ends[thread]``. The clock starts when every thread has reached the
+    barrier and stops at the last thread's end. A worker's exception aborts the barrier and is
+    raised here. The thread runner of every multi-threaded bench (postings, referral orders,
+    redemptions, lottery draws, auction bids).
     """
-    barrier = threading.Barrier(run.threads + 1)
-    ends = [0.0] * run.threads
+    barrier = threading.Barrier(count + 1)
+    ends = [0.0] * count
     failures: list[BaseException] = []
 
     def target(thread):
         try:
-            worker(run, thread, barrier, ends)
+            worker(thread, barrier, ends)
         except BaseException as exc:  # noqa: B036 - reported by the main thread
             failures.append(exc)
             barrier.abort()
 
-    threads = [threading.Thread(target=target, args=(t,), name=f"{run.tag}:{t}")
-               for t in range(run.threads)]
+    threads = [threading.Thread(target=target, args=(t,), name=f"{name}:{t}") for t in range(count)]
     for thread in threads:
         thread.start()
     start = None
@@ -173,6 +175,13 @@ def run_threads(run: Run, worker) -> float:
     if failures:
         raise failures[0]
     return max(ends) - start
+
+
+def run_threads(run: Run, worker) -> float:
+    """``timed_threads`` for a ``Run``: ``run.threads`` threads of ``worker(run, thread, barrier,
+    ends)``."""
+    return timed_threads(run.threads, lambda thread, barrier, ends: worker(run, thread, barrier, ends),
+                         name=run.tag)
 
 
 def _key(run: Run, thread: int, phase: str, i: int) -> str:

@@ -190,7 +190,7 @@ def bench_expire(args, server, empty_template: str, base: str) -> None:
 # its own lines (script, arguments for the full run, arguments for --quick).
 EXTRA_BENCHES = {
     "simulate": ("bench/bench_simulation.py", [], ["--scale", "20000", "--rounds", "1"]),
-    "catalog": ("bench/bench_catalog.py", [], ["--quick"]),
+    "catalog": ("bench/bench_catalog.py", [], ["--scale", "400", "--seconds", "1"]),
     "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
     "grants": ("bench/bench_grants.py", [], ["--members", "10000", "--rounds", "1"]),
     "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),

@@ -54,8 +54,9 @@ from catalog.services._helpers import _invalidate_after_commit, _move_stock, _st
 from points import services as ledger
 from points.errors import HoldNotOpen, IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
-from points.models import HoldStatus
-from points.services.lock_objects import lock_accounts_of_members
+from points.models import Hold, HoldStatus
+from points.services._cursor import prepared_cursor
+from points.services.lock_objects import accounts_lock_sql, lock_accounts_of_members
 
 HOLD_GRACE = timedelta(days=1)
 BID_KEY_PREFIX = "bid:"
@@ -76,7 +77,11 @@ def capture_key(auction_id: int) -> str:
 
 def minimum_bid(auction: Auction, leading_points: int | None) -> int:
     """The lowest bid the auction accepts now."""
-    return auction.start_price if leading_points is None else leading_points + auction.increment
+    return _minimum(auction.start_price, auction.increment, leading_points)
+
+
+def _minimum(start_price: int, increment: int, leading_points: int | None) -> int:
+    return start_price if leading_points is None else leading_points + increment
 
 
 def _check(points, key) -> None:
@@ -96,10 +101,50 @@ def _ttl(ends_at):
 
 
 def _release(bid: Bid) -> None:
+    _release_hold(bid.hold_id)
+
+
+def _release_hold(hold_id: int) -> None:
+    """Release a bid's hold; its account is locked already (``lock_accounts_of_members``)."""
     try:
-        ledger.release(bid.hold, key=release_key(bid.hold_id))
+        ledger.release(Hold(id=hold_id), key=release_key(hold_id), account_locked=True)
     except HoldNotOpen:
         pass  # already resolved (the timeout job): nothing is held any more
+
+
+# The auction row, locked: everything a bid checks and changes of it.
+_LOCK_AUCTION = (
+    "SELECT status, starts_at, ends_at, start_price, increment, extend_minutes, leading_bid_id "
+    "FROM catalog_auction WHERE id = %s FOR NO KEY UPDATE"
+)
+
+# After the auction lock, one statement: the bid already made under the key (if any), the leading
+# bid, and the lock of the bidder's and the leader's accounts in id order (``accounts_lock_sql``;
+# the leader's member read by subquery: a bid's member never changes). Its snapshot is taken with
+# the auction lock held, so it sees every bid committed on this auction; the key and the leader
+# are not read in the auction's own locking statement, whose snapshot predates the wait for it.
+_READ_KEY_LEADER_AND_LOCK = (
+    "WITH locked AS (" + accounts_lock_sql(
+        "ARRAY[%(member)s::bigint, (SELECT member_id FROM catalog_bid WHERE id = %(leader)s)]") + "), "
+    "accounts AS (SELECT count(*) AS n FROM locked) "
+    "SELECT 'key', id, member_id, auction_id, points, hold_id FROM catalog_bid WHERE key = %(key)s "
+    "UNION ALL "
+    "SELECT 'leader', id, member_id, auction_id, points, hold_id FROM catalog_bid WHERE id = %(leader)s "
+    "UNION ALL "
+    "SELECT 'accounts', n, NULL, NULL, NULL, NULL FROM accounts"
+)
+
+# The new leading bid, in one statement: the outbid bid's status first (the aggregate makes the
+# insert wait for it, so the one-leader index never sees two leaders), the new bid, and the
+# auction's leader and end.
+_SAVE_BID = (
+    "WITH outbid AS (UPDATE catalog_bid SET status = %s::text WHERE id = %s RETURNING id), "
+    "bid AS (INSERT INTO catalog_bid (auction_id, member_id, points, key, hold_id, status, created_at) "
+    "SELECT %s::bigint, %s::bigint, %s::integer, %s::text, %s::bigint, %s::text, %s::timestamptz "
+    "FROM (SELECT count(*) FROM outbid) AS done RETURNING id) "
+    "UPDATE catalog_auction SET leading_bid_id = bid.id, ends_at = %s FROM bid "
+    "WHERE catalog_auction.id = %s RETURNING bid.id"
+)
 
 
 def place_bid(member, auction, points, *, key, now=None) -> Bid:
@@ -114,48 +159,58 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
     now = now or timezone.now()
     refusal = None
     with transaction.atomic():
-        # The key and the leader are read after the lock, in statements of their own: a join or
-        # subquery in the locking statement would be evaluated against the snapshot taken before
-        # waiting for the lock, missing the bid that the previous lock holder committed.
-        locked = (Auction.objects.select_for_update(no_key=True)
-                  .filter(pk=auction.pk).first())
-        if locked is None:
-            raise AuctionNotFound()
-        existing = Bid.objects.filter(key=key).first()
-        if existing is not None:
-            if (existing.member_id, existing.auction_id, existing.points) != (member.pk, locked.pk, points):
+        # Raw, prepared statements: the ORM's compilation of the same reads and writes was most
+        # of a bid's Python time (bench/bench_auctions.py).
+        with prepared_cursor() as cursor:
+            cursor.execute(_LOCK_AUCTION, [auction.pk])
+            row = cursor.fetchone()
+            if row is None:
+                raise AuctionNotFound()
+            status, starts_at, ends_at, start_price, increment, extend_minutes, leading_bid_id = row
+            cursor.execute(_READ_KEY_LEADER_AND_LOCK,
+                           {"member": member.pk, "leader": leading_bid_id, "key": key})
+            rows = {row[0]: row[1:] for row in cursor.fetchall()}
+        if "key" in rows:
+            _id, member_id, auction_id, bid_points, _hold_id = rows["key"]
+            if (member_id, auction_id, bid_points) != (member.pk, auction.pk, points):
                 raise IdempotencyConflict(_("This key was already used for another bid."))
-            return existing
-        if locked.status != AuctionStatus.OPEN or now >= locked.ends_at:
+            return Bid.objects.get(pk=_id)
+        if status != AuctionStatus.OPEN or now >= ends_at:
             raise AuctionClosed(_("This auction has ended."))
-        if now < locked.starts_at:
+        if now < starts_at:
             raise AuctionClosed(_("This auction has not started yet."))
-        leader = (Bid.objects.select_related("hold").get(pk=locked.leading_bid_id)
-                  if locked.leading_bid_id else None)
-        if leader is not None and leader.member_id == member.pk:
+        leader = rows.get("leader")  # (id, member_id, auction_id, points, hold_id)
+        if leader is not None and leader[1] == member.pk:
             raise AlreadyLeading()
-        minimum = minimum_bid(locked, leader.points if leader else None)
+        minimum = _minimum(start_price, increment, leader[3] if leader else None)
         if points < minimum:
             raise BidTooLow(_("The lowest bid now is %(min)s points.") % {"min": minimum})
-        extend = timedelta(minutes=locked.extend_minutes)
-        if locked.extend_minutes and now >= locked.ends_at - extend:
-            locked.ends_at += extend
-        lock_accounts_of_members([member.pk] + ([leader.member_id] if leader else []))
+        extend = timedelta(minutes=extend_minutes)
+        if extend_minutes and now >= ends_at - extend:
+            ends_at += extend
+        # The bidder's and the leader's accounts are locked (above), in id order, before either
+        # posting.
         try:
-            held = ledger.hold(member, points, key=bid_hold_key(key), reference=f"auction:{locked.pk}",
-                               ttl=_ttl(locked.ends_at))
+            held = ledger.hold(member, points, key=bid_hold_key(key), reference=f"auction:{auction.pk}",
+                               ttl=_ttl(ends_at))
         except InsufficientPoints as exc:
             # Recorded by the ledger under the key: it must commit, so it is raised after the block.
             refusal = exc
         else:
             if leader is not None:
-                _release(leader)
-                Bid.objects.filter(pk=leader.pk).update(status=BidStatus.OUTBID)
-            bid = Bid.objects.create(auction=locked, member=member, points=points, key=key, hold=held,
-                                     status=BidStatus.LEADING, created_at=now)
-            locked.leading_bid = bid
-            locked.save(update_fields=["leading_bid", "ends_at"])
-            auction.ends_at, auction.leading_bid = locked.ends_at, bid
+                _release_hold(leader[4])
+            with prepared_cursor() as cursor:
+                cursor.execute(_SAVE_BID, [
+                    BidStatus.OUTBID, leader[0] if leader else None,
+                    auction.pk, member.pk, points, key, held.pk, BidStatus.LEADING, now,
+                    ends_at, auction.pk,
+                ])
+                bid_id = cursor.fetchone()[0]
+            bid = Bid(id=bid_id, auction_id=auction.pk, member_id=member.pk, points=points, key=key,
+                      hold_id=held.pk, status=BidStatus.LEADING, created_at=now)
+            bid._state.adding = False
+            bid.hold = held
+            auction.ends_at, auction.leading_bid = ends_at, bid
     if refusal is not None:
         raise refusal
     return bid

@@ -52,6 +52,7 @@ from catalog.services._helpers import (
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
+from points.services._cursor import prepared_cursor
 
 DRAW_PREFIX = "draw:"
 PRIZE_PREFIX = "draw-prize:"
@@ -131,31 +132,52 @@ _READ_FOR_DRAW = """
            (SELECT d.id FROM catalog_draw d WHERE d.key = %(key)s),
            (SELECT a.available FROM points_account a WHERE a.member_id = %(member)s),
            (SELECT count(*) FROM catalog_draw d WHERE d.member_id = %(member)s
-                AND d.lottery_id = l.id AND d.created_at >= %(since)s),
+                AND d.lottery_id = %(lottery)s AND d.created_at >= %(since)s),
            l.tickets_only,
            (SELECT t.id FROM catalog_drawticket t WHERE t.member_id = %(member)s
-                AND t.lottery_id = l.id AND t.draw_id IS NULL ORDER BY t.id LIMIT 1)
-    FROM catalog_lottery l WHERE l.id = %(lottery)s
+                AND t.lottery_id = %(lottery)s AND t.draw_id IS NULL ORDER BY t.id LIMIT 1),
+           (SELECT nextval(pg_get_serial_sequence('catalog_draw', 'id'))),
+           p.id, p.name, p.kind, p.weight, p.stock, p.points, p.product_id
+    FROM catalog_lottery l
+    LEFT JOIN catalog_prize p ON p.lottery_id = l.id AND (p.stock IS NULL OR p.stock <> 0)
+    WHERE l.id = %(lottery)s
+    ORDER BY p.id
 """
 
 
 def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
     """One statement, after the member lock: the lottery, the draw already made under ``key``
-    (if any), the member's available points, their draws of it since ``since`` and their oldest
-    unused free draw of it. Raw SQL: the
-    ORM's compilation of the same query was a third of a draw's time (bench/bench_lottery.py)."""
-    with connection.cursor() as cursor:
+    (if any), the member's available points, their draws of it since ``since``, their oldest
+    unused free draw of it, the id of the new draw (drawn here so the ledger entries can name it;
+    a draw that is refused leaves a gap) and the prizes that have stock, in id order
+    (``lottery.candidates``; a product prize's product is read only if it is won,
+    ``prize.product``). Raw SQL: the ORM's compilation of the same queries was half of a draw's
+    time (bench/bench_lottery.py); prepared once per connection."""
+    with prepared_cursor() as cursor:
         cursor.execute(_READ_FOR_DRAW, {"key": key, "member": member_id, "since": since,
                                         "lottery": lottery_id})
-        row = cursor.fetchone()
-    if row is None:
+        rows = cursor.fetchall()
+    if not rows:
         return None
+    row = rows[0]
     lottery = Lottery(id=row[0], name=row[1], cost_points=row[2], daily_limit=row[3],
                       starts_at=row[4], ends_at=row[5], active=row[6], created_at=row[7],
                       tickets_only=row[11])
+    lottery._state.adding = False
     lottery.existing_id, lottery.available_points, lottery.drawn_today = row[8:11]
-    lottery.ticket_id = row[12]
+    lottery.ticket_id, lottery.draw_id = row[12:14]
+    lottery.candidates = [
+        Prize(id=r[14], lottery_id=lottery_id, name=r[15], kind=r[16], weight=r[17], stock=r[18],
+              points=r[19], product_id=r[20])
+        for r in rows if r[14] is not None
+    ]
     return lottery
+
+
+_INSERT_DRAW = (
+    "INSERT INTO catalog_draw (id, key, member_id, lottery_id, prize_id, points_spent, entry_id, "
+    "prize_entry_id, redemption_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw:
@@ -183,16 +205,7 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         raise InsufficientPoints(_("%(points)s points needed, %(available)s available.")
                                  % {"points": cost, "available": available})
 
-    # Raw, with the draw's id drawn here so the ledger entries can name it; a product prize's
-    # product is read only if it is won (``prize.product``).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, name, kind, weight, stock, points, product_id FROM catalog_prize "
-            "WHERE lottery_id = %s AND (stock IS NULL OR stock <> 0) ORDER BY id", [lottery_id])
-        candidates = [Prize(id=r[0], lottery_id=lottery_id, name=r[1], kind=r[2], weight=r[3],
-                            stock=r[4], points=r[5], product_id=r[6]) for r in cursor.fetchall()]
-        cursor.execute("SELECT nextval(pg_get_serial_sequence('catalog_draw', 'id'))")
-        draw_id = cursor.fetchone()[0]
+    draw_id, candidates = lottery.draw_id, lottery.candidates
     while True:
         prize = pick(candidates)
         if prize is None:
@@ -212,10 +225,15 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         reason=_stored_text(gettext_noop("Lottery prize: %(prize)s"), prize=prize.name)[:255],
         reference=f"draw:{draw_id}",
     ) if prize.kind == PrizeKind.POINTS else None
-    made = Draw.objects.create(
-        id=draw_id, key=key, member=member, lottery=lottery, prize=prize, points_spent=cost,
-        entry=entry, prize_entry=prize_entry, redemption=redemption or None, created_at=now,
-    )
+    # Raw, like the reads: the ORM's insert compiled the same statement on every draw.
+    with prepared_cursor() as cursor:
+        cursor.execute(_INSERT_DRAW, [
+            draw_id, key, member.pk, lottery.pk, prize.pk, cost, entry.pk if entry else None,
+            prize_entry.pk if prize_entry else None, redemption.pk if redemption else None, now,
+        ])
+    made = Draw(id=draw_id, key=key, member=member, lottery=lottery, prize=prize, points_spent=cost,
+                entry=entry, prize_entry=prize_entry, redemption=redemption or None, created_at=now)
+    made._state.adding = False
     if ticket_id is not None:  # read under the member lock: no other draw of theirs can take it
         DrawTicket.objects.filter(pk=ticket_id, draw__isnull=True).update(draw=made)
     return made
@@ -263,7 +281,7 @@ def _take_unit(prize: Prize) -> bool:
     """The conditional UPDATE of a prize with stock; a prize with unlimited stock needs none."""
     if prize.stock is None:
         return True
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("UPDATE catalog_prize SET stock = stock - 1 WHERE id = %s AND stock > 0 "
                        "RETURNING stock", [prize.pk])
         return cursor.fetchone() is not None

@@ -44,8 +44,26 @@ class _PreparedCursor:
         return self._cursor.fetchall()
 
 
+# Django opens its psycopg connections with ``prepare_threshold=None``, which turns prepared
+# statements off for the whole connection: ``execute(..., prepare=True)`` is then silently
+# ignored. Our cursors switch them back on; with this threshold only the statements executed with
+# ``prepare=True`` (ours) are prepared, as Django's own cursors bind client-side and never
+# prepare anyway.
+_ONLY_WHEN_ASKED = 2**62
+
+
 @contextmanager
-def _posting_cursor():
+def prepared_cursor():
+    """A ``_PreparedCursor`` on Django's connection (in its transaction, if any): what every
+    posting runs on, and what the catalog services use for their own hot statements (lottery
+    draws, auction bids). Statements with parameters whose type PostgreSQL cannot infer from
+    their context need casts (``%s::bigint``)."""
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = _ONLY_WHEN_ASKED
+    with psycopg.Cursor(raw) as cursor:
         yield _PreparedCursor(cursor)
+
+
+_posting_cursor = prepared_cursor

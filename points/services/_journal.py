@@ -67,13 +67,17 @@ _ENTRY_COLUMNS = tuple(_ENTRY_TYPES)
 
 
 def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | None = None,
-                  **fields) -> Entry:
+                  source: tuple[str, list, str, dict[str, str]] | None = None, **fields) -> Entry:
     """Append one journal row and return it as an ``Entry`` without reading it back.
 
     With ``guard_key`` the insert does nothing when a refusal holds the key (raising
     ``_KeyTaken``); a duplicate entry key is caught by the unique index. ``then`` is
     ``(more CTEs, their parameters)`` run in the same statement, reading the new row as
     ``entry``: the lot of an earning, the lots taken by a spending, one round trip instead of two.
+    ``source`` is ``(CTEs, their parameters, FROM list, {column: SQL expression})``: CTEs that
+    come before the insert in the same statement, and the columns it takes from them instead of
+    from ``fields`` (a hold's entry names the hold inserted with it: ``("hold AS (INSERT ...)",
+    [...], "hold", {"hold_id": "hold.id"})``); the returned entry carries their stored values.
     """
     fields.setdefault("reason", "")
     fields.setdefault("reference", "")
@@ -81,28 +85,43 @@ def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | N
     fields.setdefault("rule_version", "")
     for name in ("reverses_id", "hold_id", "explanation", "staff_id"):
         fields.setdefault(name, None)
-    values = [fields[name] for name in _ENTRY_COLUMNS]
-    explanation_index = _ENTRY_COLUMNS.index("explanation")
-    if values[explanation_index] is not None:
-        values[explanation_index] = json.dumps(values[explanation_index], ensure_ascii=False)
-    # Explicit types: in INSERT ... SELECT a NULL bound on the server would otherwise be text.
-    placeholders = ", ".join(f"%s::{_ENTRY_TYPES[name]}" for name in _ENTRY_COLUMNS)
+    prefix, params, from_, computed = "", [], "", {}
+    if source is not None:
+        source_ctes, source_params, source_from, computed = source
+        prefix, params, from_ = f"{source_ctes}, ", list(source_params), f" FROM {source_from}"
+    placeholders = []
+    for name in _ENTRY_COLUMNS:
+        if name in computed:
+            placeholders.append(computed[name])
+            continue
+        value = fields[name]
+        if name == "explanation" and value is not None:
+            value = json.dumps(value, ensure_ascii=False)
+        params.append(value)
+        # Explicit types: in INSERT ... SELECT a NULL bound on the server would otherwise be text.
+        placeholders.append(f"%s::{_ENTRY_TYPES[name]}")
+    placeholders = ", ".join(placeholders)
     columns = ", ".join(_ENTRY_COLUMNS)
+    returned = ", ".join(["id", *computed])
     if guard_key:
-        sql = (f"INSERT INTO points_entry ({columns}) SELECT {placeholders} "
-               "WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING id")
-        params = [*values, fields["key"]]
+        sql = (f"INSERT INTO points_entry ({columns}) SELECT {placeholders}{from_} "
+               f"WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING {returned}")
+        params.append(fields["key"])
+    elif from_:
+        sql = f"INSERT INTO points_entry ({columns}) SELECT {placeholders}{from_} RETURNING {returned}"
     else:
-        sql = f"INSERT INTO points_entry ({columns}) VALUES ({placeholders}) RETURNING id"
-        params = values
-    if then is not None:
-        more_ctes, more_params = then
-        sql = f"WITH entry AS ({sql}), {more_ctes} SELECT id FROM entry"
-        params = [*params, *more_params]
+        sql = f"INSERT INTO points_entry ({columns}) VALUES ({placeholders}) RETURNING {returned}"
+    if then is not None or prefix:
+        more_ctes, more_params = then if then is not None else ("", [])
+        more = f", {more_ctes}" if more_ctes else ""
+        sql = f"WITH {prefix}entry AS ({sql}){more} SELECT {returned} FROM entry"
+        params.extend(more_params)
     cursor.execute(sql, params)
     row = cursor.fetchone()
     if row is None:
         raise _KeyTaken
+    for name, value in zip(computed, row[1:], strict=True):
+        fields[name] = value
     entry = Entry(id=row[0], **fields)
     entry._state.adding = False
     return entry

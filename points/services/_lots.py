@@ -16,8 +16,9 @@ SPEND_ORDER = "expires_at ASC NULLS LAST, id ASC"
 
 
 # Takes points from an account's lots in one pass: a running sum picks the lots in ``{order}``,
-# they are decremented, and an allocation row per lot records it for ``{entry_id}`` (a parameter,
-# or ``entry.id`` of an entry inserted in the same statement, joined in ``{source}``).
+# they are decremented, and an allocation row per lot records it for ``{entry_id}`` and
+# ``{hold_id}`` (parameters, or columns of an entry inserted in the same statement, joined in
+# ``{source}``).
 _TAKE_FROM_LOTS = """
     candidates AS (
         SELECT id, remaining, pending, SUM(remaining) OVER (ORDER BY {order}) AS running
@@ -32,7 +33,7 @@ _TAKE_FROM_LOTS = """
         RETURNING l.id, taken.amount, taken.pending
     ), allocated AS (
         INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
-        SELECT %s::bigint, updated.id, {entry_id}, %s::bigint, updated.amount FROM {source}
+        SELECT %s::bigint, updated.id, {entry_id}, {hold_id}, updated.amount FROM {source}
     )
 """
 
@@ -45,7 +46,7 @@ def _take_from_lots(cursor, account_id: int, points: int, *, entry_id=None, hold
     must be exact. Only called with the account row locked, which guards its lots.
     """
     ctes = _TAKE_FROM_LOTS.format(order=order, lot_filter=lot_filter, entry_id="%s::bigint",
-                                  source="updated")
+                                  hold_id="%s::bigint", source="updated")
     cursor.execute(
         f"WITH {ctes} SELECT id, amount, pending FROM updated",
         [*order_params, account_id, points, points, account_id, entry_id, hold_id],
@@ -57,8 +58,16 @@ def _spend_lots_after_entry(account_id: int, points: int):
     """``then`` for ``_insert_entry``: the spending's lots, soonest-expiring first. Joined with
     the new entry, so a guarded insert that wrote nothing allocates nothing either."""
     ctes = _TAKE_FROM_LOTS.format(order=SPEND_ORDER, lot_filter="NOT pending", entry_id="entry.id",
-                                  source="updated CROSS JOIN entry")
-    return ctes, [account_id, points, points, account_id, None]
+                                  hold_id="NULL::bigint", source="updated CROSS JOIN entry")
+    return ctes, [account_id, points, points, account_id]
+
+
+def _hold_lots_after_entry(account_id: int, points: int):
+    """``then`` for ``_insert_entry``: the lots a new hold reserves (allocations of the hold, no
+    entry), soonest-expiring first; joined with the hold's entry like ``_spend_lots_after_entry``."""
+    ctes = _TAKE_FROM_LOTS.format(order=SPEND_ORDER, lot_filter="NOT pending", entry_id="NULL::bigint",
+                                  hold_id="entry.hold_id", source="updated CROSS JOIN entry")
+    return ctes, [account_id, points, points, account_id]
 
 
 def _allocate(cursor, account_id: int, lot_ids: list, amounts: list, *, entry_id: int,

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
+from points.errors import HoldNotOpen, InsufficientPoints, InvalidAmount, InvalidArgument
 from points.models import Entry, EntryKind, Hold, HoldStatus
 from points.services._idempotency import _entry_by_id, _fingerprint, _hold_of_entry, _posting, _record_refusal
 from points.services._journal import _in_default_language, _insert_entry, _save_totals, _take_available
-from points.services._lots import _allocate, _return_to_lots, _take_from_lots
+from points.services._lots import _allocate, _hold_lots_after_entry, _return_to_lots
 from points.services._validation import _check_points, validate_key, validate_text
-from points.services.lock_objects import _Account, lock_open_hold
+from points.services.lock_objects import _Account, lock_account_of_hold
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractUser
@@ -44,21 +44,24 @@ def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
         if not enough:
             return _record_refusal(cursor, account, key, fingerprint, InsufficientPoints(
                 f"{points} points needed, {account.available} available."))
-        cursor.execute(
-            "INSERT INTO points_hold (account_id, amount, captured, status, reference, "
-            "expires_at, created_at) VALUES (%s, %s, 0, 'held', %s, %s, %s) RETURNING id",
-            [account.id, points, reference, now + ttl, now],
+        expires_at = now + ttl
+        # One statement after the account's: the hold row, its entry naming it, and the lots it
+        # reserves (joined with the entry: a guarded insert that wrote nothing reserves nothing).
+        new_hold = (
+            "hold AS (INSERT INTO points_hold (account_id, amount, captured, status, reference, "
+            "expires_at, created_at) VALUES (%s::bigint, %s::bigint, 0, 'held', %s::text, "
+            "%s::timestamptz, %s::timestamptz) RETURNING id)",
+            [account.id, points, reference, expires_at, now], "hold", {"hold_id": "hold.id"},
         )
-        hold_id = cursor.fetchone()[0]
-        _insert_entry(
-            cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.HOLD, delta=0,
+        entry = _insert_entry(
+            cursor, guard_key=True, source=new_hold, then=_hold_lots_after_entry(account.id, points),
+            account_id=account.id, key=key, kind=EntryKind.HOLD, delta=0,
             balance_after=account.total, reference=reference, fingerprint=fingerprint,
-            hold_id=hold_id, created_at=now,
+            created_at=now,
             reason=_in_default_language(gettext_noop("%(points)s points reserved"), points=points),
         )
-        _take_from_lots(cursor, account.id, points, hold_id=hold_id)
-        hold_obj = Hold(id=hold_id, account_id=account.id, amount=points, captured=0,
-                        status=HoldStatus.HELD, reference=reference, expires_at=now + ttl,
+        hold_obj = Hold(id=entry.hold_id, account_id=account.id, amount=points, captured=0,
+                        status=HoldStatus.HELD, reference=reference, expires_at=expires_at,
                         created_at=now)
         hold_obj._state.adding = False
         return hold_obj
@@ -66,16 +69,42 @@ def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
     return _posting(key, fingerprint, work, _hold_of_entry)
 
 
-def _reserved_lots(cursor, hold_id: int):
-    """The hold's reservation per lot, in spending order: ``[(lot_id, amount, expires_at)]``."""
-    cursor.execute(
-        "SELECT a.lot_id, a.amount, l.expires_at FROM points_allocation a "
-        "JOIN points_lot l ON l.id = a.lot_id "
-        "WHERE a.hold_id = %s AND a.entry_id IS NULL "
-        "ORDER BY l.expires_at ASC NULLS LAST, l.id ASC",
-        [hold_id],
-    )
-    return cursor.fetchall()
+_HOLD_AND_LOTS = (
+    "SELECT h.amount, h.status, h.reference, a.lot_id, a.amount, l.expires_at{account} "
+    "FROM points_hold h{join} "
+    "LEFT JOIN points_allocation a ON a.hold_id = h.id AND a.entry_id IS NULL "
+    "LEFT JOIN points_lot l ON l.id = a.lot_id "
+    "WHERE h.id = %s ORDER BY l.expires_at ASC NULLS LAST, l.id ASC{lock}"
+)
+_READ_HOLD_AND_LOTS = _HOLD_AND_LOTS.format(account="", join="", lock="")
+_LOCK_ACCOUNT_READ_HOLD_AND_LOTS = _HOLD_AND_LOTS.format(
+    account=", ac.id, ac.available, ac.pending, ac.held, ac.debt",
+    join=" JOIN points_account ac ON ac.id = h.account_id", lock=" FOR UPDATE OF ac")
+
+
+def _lock_open_hold_with_lots(cursor, hold_id: int, *, account_locked: bool = False):
+    """``lock_open_hold`` and the hold's reservation per lot, in spending order, in two statements:
+    ``(account, amount, reference, [(lot_id, amount, expires_at)])``. The hold and its lots are
+    read after the account lock, which guards them.
+
+    ``account_locked``: the caller's transaction holds the account's lock already, so no other
+    transaction can have changed the hold or its lots since, and one statement locks (again) and
+    reads all of it."""
+    if account_locked:
+        cursor.execute(_LOCK_ACCOUNT_READ_HOLD_AND_LOTS, [hold_id])
+        rows = cursor.fetchall()
+        if not rows:
+            raise InvalidArgument(f"No hold {hold_id}.")
+        account = _Account(*rows[0][6:])
+    else:
+        account = lock_account_of_hold(cursor, hold_id)
+        cursor.execute(_READ_HOLD_AND_LOTS, [hold_id])
+        rows = cursor.fetchall()
+    amount, status, reference = rows[0][:3]
+    if status != HoldStatus.HELD:
+        raise HoldNotOpen(f"Hold {hold_id} is {status}.")
+    reserved = [row[3:6] for row in rows if row[3] is not None]
+    return account, amount, reference, reserved
 
 
 def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
@@ -93,11 +122,10 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     now = timezone.now()
 
     def work(cursor):
-        account, amount, reference = lock_open_hold(cursor, hold_id)
+        account, amount, reference, reserved = _lock_open_hold_with_lots(cursor, hold_id)
         captured = amount if points is None else points
         if captured > amount:
             raise InvalidAmount(f"Cannot capture {captured} points of a hold of {amount}.")
-        reserved = _reserved_lots(cursor, hold_id)
         take, give_back, left = [], [], captured
         for lot_id, lot_amount, expires in reserved:
             part = min(lot_amount, left)
@@ -134,32 +162,44 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     return _posting(key, fingerprint, work, _entry_by_id)
 
 
-def release(hold: Hold, *, key: str) -> Entry:
+def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
     """Give all of an open hold back to its lots; returns the ``release`` entry.
 
     Points whose lot expired while held expire at once. Raises ``HoldNotOpen``.
+
+    ``account_locked``: the caller's transaction already holds the lock of the hold's account
+    (``lock_objects.lock_accounts_of_members``, as a bid does for the leader it outbids); the
+    account, the hold and its lots are then read in one statement instead of two. A caller that
+    does not hold the lock must not pass it: the hold would be read from the snapshot taken
+    before waiting for the lock.
     """
     validate_key(key)
     hold_id = hold.pk
     fingerprint = _fingerprint("release", hold_id)
     return _posting(key, fingerprint,
-                    lambda cursor: _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.RELEASED),
+                    lambda cursor: _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.RELEASED,
+                                                 account_locked=account_locked),
                     _entry_by_id)
 
 
-def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None) -> Entry:
-    account, amount, reference = lock_open_hold(cursor, hold_id)
+def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None, *,
+                  account_locked: bool = False) -> Entry:
+    account, amount, reference, reserved = _lock_open_hold_with_lots(cursor, hold_id,
+                                                                      account_locked=account_locked)
     # The timeout job resolves at its own ``now``: the deadline and the lots' expiry are judged
     # at the same instant.
     now = now or timezone.now()
-    reserved = _reserved_lots(cursor, hold_id)
     account.held -= amount
+    reason = _in_default_language(
+        gettext_noop("%(points)s reserved points released") if status == HoldStatus.RELEASED
+        else gettext_noop("Reservation of %(points)s points timed out"), points=amount)
+    if all(expires is None or expires > now for _lot, _amount, expires in reserved):
+        return _resolve_live_hold(cursor, account, hold_id, reserved, amount, key=key,
+                                  fingerprint=fingerprint, status=status, reference=reference,
+                                  now=now, reason=reason)
     entry, expired = _release_to_lots(
         cursor, account, hold_id, reserved, amount, key=key, entry_key=key, guard_key=True,
-        fingerprint=fingerprint, reference=reference, now=now,
-        reason=_in_default_language(
-            gettext_noop("%(points)s reserved points released") if status == HoldStatus.RELEASED
-            else gettext_noop("Reservation of %(points)s points timed out"), points=amount),
+        fingerprint=fingerprint, reference=reference, now=now, reason=reason,
     )
     _save_totals(cursor, account, expired=expired)
     cursor.execute(
@@ -167,6 +207,48 @@ def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str,
         [status, now, hold_id],
     )
     return entry
+
+
+# Every write of a hold given back whole to lots that are all still live, after its ``release``
+# entry (joined with it: a guarded insert that wrote nothing writes nothing else): the allocations,
+# the lots, the account's totals and the hold's status.
+_RESOLVE_LIVE = """
+    allocated AS (
+        INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
+        SELECT %s::bigint, v.lot_id, entry.id, %s::bigint, v.amount
+        FROM unnest(%s::bigint[], %s::bigint[]) AS v(lot_id, amount) CROSS JOIN entry
+    ), lots AS (
+        UPDATE points_lot l SET remaining = l.remaining + v.amount
+        FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, amount) CROSS JOIN entry
+        WHERE l.id = v.id
+    ), totals AS (
+        UPDATE points_account SET available = %s, pending = %s, held = %s, debt = %s
+        FROM entry WHERE points_account.id = %s
+    ), resolved AS (
+        UPDATE points_hold SET status = %s, resolved_at = %s FROM entry WHERE points_hold.id = %s
+    )
+"""
+
+
+def _resolve_live_hold(cursor, account: _Account, hold_id: int, reserved, amount: int, *, key: str,
+                       fingerprint: str, status: str, reference: str, now, reason: str) -> Entry:
+    """``_resolve_hold`` when none of the reserved lots has expired (nothing to expire at once):
+    what ``_release_to_lots``, ``_save_totals`` and the hold's UPDATE write, in one statement."""
+    lot_ids = [lot_id for lot_id, _amount, _expires in reserved]
+    amounts = [part for _lot, part, _expires in reserved]
+    balance_after = account.total + amount
+    account.available += sum(amounts)
+    then = (_RESOLVE_LIVE, [
+        account.id, hold_id, lot_ids, amounts,
+        lot_ids, amounts,
+        account.available, account.pending, account.held, account.debt, account.id,
+        status, now, hold_id,
+    ])
+    return _insert_entry(
+        cursor, guard_key=True, then=then, account_id=account.id, key=key, kind=EntryKind.RELEASE,
+        delta=0, balance_after=balance_after, reference=reference, fingerprint=fingerprint,
+        hold_id=hold_id, created_at=now, reason=reason,
+    )
 
 
 def _release_to_lots(cursor, account: _Account, hold_id: int, reserved, points: int, *, key: str,
