@@ -50,7 +50,7 @@ from catalog.models import (
     RedemptionStatus,
     StockMovement,
 )
-from catalog.services._helpers import _invalidate_after_commit, _move_stock, _stored_text
+from catalog.services._helpers import _invalidate_after_commit, _issue_codes, _move_stock, _stored_text
 from points import services as ledger
 from points.errors import HoldNotOpen, IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
@@ -291,9 +291,7 @@ def _close_locked(auction: Auction, now) -> None:
             entry=entry, created_at=now, fulfilled_at=now if immediate else None,
         )
         if code_id is not None:
-            from catalog.models import CouponCode
-
-            CouponCode.objects.filter(pk=code_id).update(redemption=redemption, assigned_at=now)
+            _issue_codes([code_id], redemption, product, now)
         StockMovement.objects.create(
             product=product, delta=-1, stock_after=stock_after, redemption=redemption,
             reason=_stored_text(gettext_noop("Auction #%(id)s"), id=auction.pk), created_at=now,

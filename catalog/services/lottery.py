@@ -32,7 +32,6 @@ from catalog.errors import (
     NoPrizeLeft,
 )
 from catalog.models import (
-    CouponCode,
     Draw,
     DrawTicket,
     Lottery,
@@ -46,6 +45,7 @@ from catalog.models import (
 from catalog.services._helpers import (
     _invalidate_after_commit,
     _is_unique_violation,
+    _issue_codes,
     _lock_member,
     _stored_text,
 )
@@ -320,7 +320,7 @@ def _redeem_prize(member, prize: Prize, *, draw_id: int, key: str, now) -> Redem
         created_at=now, fulfilled_at=now if immediate else None,
     )
     if code_ids:
-        CouponCode.objects.filter(id__in=code_ids).update(redemption=redemption, assigned_at=now)
+        _issue_codes(code_ids, redemption, product, now)
     StockMovement.objects.create(
         product=product, delta=-1, stock_after=stock_after, redemption=redemption,
         reason=_stored_text(gettext_noop("Lottery draw #%(id)s"), id=draw_id), created_at=now,
