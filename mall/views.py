@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,6 +36,7 @@ from catalog import services as catalog_services
 from catalog.models import CouponCode, Product, ProductKind, RedemptionStatus
 from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
+from common.text import stored_text
 from mall import invite
 from mall.errors import MessageNotFound
 from mall.forms import (
@@ -359,7 +360,8 @@ def _history_rows(member, entries, page, filters) -> list[dict]:
     them, newest first: a change is on the page whose entries surround it (after this page's
     last entry, before the previous page's last one)."""
     page.object_list = list(page.object_list)  # read once, for the rows and the bounds
-    rows = [{"entry": entry, "at": entry.created_at} for entry in page.object_list]
+    rows = [{"entry": entry, "at": entry.created_at, "reason": points_selectors.reason_text(entry),
+             "lines": points_selectors.explanation_lines(entry)} for entry in page.object_list]
     if filters.get("kind") not in ("", None, "tier"):
         return rows
     changes = tier_services.changes_of(member)
@@ -566,7 +568,8 @@ def cancel_redemption(request, redemption_id: int):
     item = _own_redemption(request, redemption_id)
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        reason = form.cleaned_data["reason"].strip() or _("Cancelled by the member")
+        reason = form.cleaned_data["reason"].strip() or stored_text(
+            gettext_noop("Cancelled by the member"))
         try:
             cancelled = catalog_services.cancel(item, reason=reason)
         except DomainError as exc:

@@ -68,6 +68,7 @@ class EntryListView(generics.ListAPIView):
     """``GET /api/v1/me/points/entries/``: the member's ledger entries, newest first."""
 
     class OutputSerializer(serializers.ModelSerializer):
+        reason = serializers.SerializerMethodField()
         explanation = serializers.SerializerMethodField()
 
         class Meta:
@@ -75,13 +76,14 @@ class EntryListView(generics.ListAPIView):
             fields = ("id", "delta", "kind", "reason", "balance_after", "created_at", "explanation")
             read_only_fields = fields
 
+        def get_reason(self, entry) -> str:
+            # In the request's language (Accept-Language), whatever language it was stored in.
+            return selectors.reason_text(entry)
+
         @extend_schema_field(serializers.ListField(child=serializers.CharField()))
         def get_explanation(self, entry) -> list[str]:
             # How an earning was computed, line by line (empty for other entries).
-            explanation = entry.explanation
-            if isinstance(explanation, dict):
-                return [str(line) for line in explanation.get("lines") or []]
-            return []
+            return selectors.explanation_lines(entry)
 
     serializer_class = OutputSerializer
     filterset_class = EntryFilter

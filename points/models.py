@@ -81,6 +81,9 @@ class Entry(models.Model):
     delta = models.BigIntegerField(_("delta"))
     balance_after = models.BigIntegerField(_("balance after"))
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # The message ids and parameters ``reason`` was made from, to show it in the reader's language
+    # (``common.text.render``); empty for reasons typed by staff and rows older than it.
+    reason_message = models.JSONField(_("reason message"), null=True, blank=True, editable=False)
     reference = models.CharField(_("reference"), max_length=100, blank=True, db_index=True)
     # Hash of the caller's arguments: a retry with the same key must bring the same arguments.
     fingerprint = models.CharField(max_length=64, blank=True)

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
+from common.text import render
 from points.models import Account, CheckIn, Entry, Lot, Order, ReconciliationRun
 from points.policy import last_valid_day, month_end_expiry
 from rules import evaluator
@@ -93,8 +94,23 @@ def entries(member, *, kind: str = "", date_from: date | None = None,
         queryset = queryset.filter(created_at__date__gte=date_from)
     if date_to is not None:
         queryset = queryset.filter(created_at__date__lte=date_to)
-    return queryset.only("id", "kind", "delta", "balance_after", "reason", "explanation",
-                         "created_at")
+    return queryset.only("id", "kind", "delta", "balance_after", "reason", "reason_message",
+                         "explanation", "created_at")
+
+
+def reason_text(entry: Entry) -> str:
+    """An entry's reason in the reader's (active) language: rendered from the message it was made
+    from when it has one, else the stored text (reasons typed by staff, rows written before)."""
+    return render(entry.reason_message, entry.reason)
+
+
+def explanation_lines(entry: Entry) -> list[str]:
+    """The lines of an entry's rule explanation in the reader's language (stored text as above)."""
+    explanation = entry.explanation if isinstance(entry.explanation, dict) else {}
+    lines = explanation.get("lines") or []
+    messages = explanation.get("messages") or []
+    return [render(messages[position] if position < len(messages) else None, str(line))
+            for position, line in enumerate(lines)]
 
 
 PAID_ORDERS_CHUNK = 5000

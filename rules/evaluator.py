@@ -15,8 +15,9 @@ import zlib
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
+from common.text import Text, message_of
 from rules.errors import UnknownAction
 
 HUNDRED = Decimal(100)
@@ -88,14 +89,17 @@ class BehaviourCounters:
 class Decision:
     points: int
     version: int
-    explanation: tuple[str, ...] = ()
+    explanation: tuple[str, ...] = ()  # ``Text`` lines: rendered now, renderable again later
 
     @property
-    def reason(self) -> str:
-        return "; ".join(self.explanation)
+    def reason(self) -> Text:
+        return Text.join("; ", self.explanation)
 
     def as_json(self) -> dict:
-        return {"version": self.version, "points": self.points, "lines": list(self.explanation)}
+        """Stored on the ledger entry: ``lines`` as rendered, ``messages`` to render them again in
+        the reader's language (``common.text.render``)."""
+        return {"version": self.version, "points": self.points, "lines": list(self.explanation),
+                "messages": [message_of(line) for line in self.explanation]}
 
 
 def _floor(value: Decimal) -> int:
@@ -124,29 +128,25 @@ def evaluate_order(book: RuleBook, member: MemberContext, order: Order, *,
                 bonus_category, bonus = category, percent
         points = _floor(line.amount * book.base_points_per_yuan * multiplier * (1 + bonus / HUNDRED))
         total += points
-        text = _("%(sku)s: %(amount)s yuan × %(rate)s/yuan × %(tier)s ×%(multiplier)s") % {
-            "sku": line.sku, "amount": f"{line.amount:.2f}", "rate": _fmt(book.base_points_per_yuan),
-            "tier": member.tier, "multiplier": _fmt(multiplier),
-        }
+        text = Text.of(N_("%(sku)s: %(amount)s yuan × %(rate)s/yuan × %(tier)s ×%(multiplier)s"),
+                       sku=line.sku, amount=f"{line.amount:.2f}", rate=_fmt(book.base_points_per_yuan),
+                       tier=member.tier, multiplier=_fmt(multiplier))
         if bonus_category:
             label = book.category_labels.get(bonus_category) or bonus_category
-            text += _(" × (1 + %(category)s %(percent)s%%)") % {
-                "category": label, "percent": _fmt(bonus),
-            }
-        lines.append(f"{text} = {points}")
+            text += Text.of(N_(" × (1 + %(category)s %(percent)s%%)"), category=label,
+                            percent=_fmt(bonus))
+        lines.append(text + f" = {points}")
     reached = [(threshold, bonus) for threshold, bonus in book.spend_tiers if order.amount >= threshold]
     if reached:
         threshold, bonus = reached[-1]
         total += bonus
-        lines.append(_("spend tier: order %(amount)s ≥ %(threshold)s, +%(bonus)s") % {
-            "amount": f"{order.amount:.2f}", "threshold": _fmt(threshold), "bonus": bonus,
-        })
+        lines.append(Text.of(N_("spend tier: order %(amount)s ≥ %(threshold)s, +%(bonus)s"),
+                             amount=f"{order.amount:.2f}", threshold=_fmt(threshold), bonus=bonus))
     if book.max_points_per_order is not None and total > book.max_points_per_order:
-        lines.append(_("capped at %(cap)s points per order") % {"cap": book.max_points_per_order})
+        lines.append(Text.of(N_("capped at %(cap)s points per order"), cap=book.max_points_per_order))
         total = book.max_points_per_order
-    lines.append(_("total %(points)s points (rules v%(version)s)") % {
-        "points": total, "version": book.version,
-    })
+    lines.append(Text.of(N_("total %(points)s points (rules v%(version)s)"), points=total,
+                         version=book.version))
     return Decision(points=total, version=book.version, explanation=tuple(lines))
 
 
@@ -182,25 +182,24 @@ def evaluate_behaviour(book: RuleBook, member: MemberContext, action: str,
         raise UnknownAction(action)
     label = spec.label or action
     if spec.lifetime_limit is not None and counters.lifetime_count >= spec.lifetime_limit:
-        return Decision(0, book.version, (_("%(action)s: already earned %(limit)s time(s), the most "
-                                            "allowed") % {"action": label, "limit": spec.lifetime_limit},))
+        return Decision(0, book.version, (Text.of(N_("%(action)s: already earned %(limit)s time(s), "
+                                                     "the most allowed"),
+                                                  action=label, limit=spec.lifetime_limit),))
     if spec.daily_limit is not None and counters.today_count >= spec.daily_limit:
-        return Decision(0, book.version, (_("%(action)s: daily limit of %(limit)s reached") % {
-            "action": label, "limit": spec.daily_limit},))
+        return Decision(0, book.version, (Text.of(N_("%(action)s: daily limit of %(limit)s reached"),
+                                                  action=label, limit=spec.daily_limit),))
     points = spec.points
-    text = _("%(action)s: %(points)s") % {"action": label, "points": spec.points}
+    text = Text.of(N_("%(action)s: %(points)s"), action=label, points=spec.points)
     if photo and spec.photo_bonus_percent:
         points = _floor(Decimal(spec.points) * (1 + spec.photo_bonus_percent / HUNDRED))
-        text += _(" + photo %(percent)s%% = %(points)s") % {
-            "percent": _fmt(spec.photo_bonus_percent), "points": points,
-        }
+        text += Text.of(N_(" + photo %(percent)s%% = %(points)s"),
+                        percent=_fmt(spec.photo_bonus_percent), points=points)
     lines = [text]
     if book.daily_behaviour_cap is not None:
         room = max(book.daily_behaviour_cap - counters.today_points, 0)
         if points > room:
-            lines.append(_("daily cap of %(cap)s reached: %(points)s of %(wanted)s") % {
-                "cap": book.daily_behaviour_cap, "points": room, "wanted": points,
-            })
+            lines.append(Text.of(N_("daily cap of %(cap)s reached: %(points)s of %(wanted)s"),
+                                 cap=book.daily_behaviour_cap, points=room, wanted=points))
             points = room
     return Decision(points, book.version, tuple(lines))
 
@@ -211,8 +210,8 @@ def evaluate_check_in(book: RuleBook, streak_day: int) -> Decision:
     for day, step_points in book.check_in_steps:
         if day <= streak_day:
             points = step_points
-    return Decision(points, book.version, (_("check-in day %(day)s: %(points)s") % {
-        "day": streak_day, "points": points},))
+    return Decision(points, book.version, (Text.of(N_("check-in day %(day)s: %(points)s"),
+                                                   day=streak_day, points=points),))
 
 
 def gray_bucket(member_id: int) -> int:

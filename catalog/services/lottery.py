@@ -49,6 +49,7 @@ from catalog.services._helpers import (
     _lock_member,
     _stored_text,
 )
+from common.text import clip
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.errors import InvalidArgument as LedgerInvalidArgument
@@ -217,12 +218,12 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
 
     entry = ledger.spend(
         member, cost, key=DRAW_PREFIX + key,
-        reason=_stored_text(gettext_noop("Lottery draw: %(lottery)s"), lottery=lottery.name)[:255],
+        reason=clip(_stored_text(gettext_noop("Lottery draw: %(lottery)s"), lottery=lottery.name), 255),
         reference=f"draw:{draw_id}",
     ) if cost else None
     prize_entry = ledger.earn(
         member, prize.points, key=PRIZE_PREFIX + key,
-        reason=_stored_text(gettext_noop("Lottery prize: %(prize)s"), prize=prize.name)[:255],
+        reason=clip(_stored_text(gettext_noop("Lottery prize: %(prize)s"), prize=prize.name), 255),
         reference=f"draw:{draw_id}",
     ) if prize.kind == PrizeKind.POINTS else None
     # Raw, like the reads: the ORM's insert compiled the same statement on every draw.

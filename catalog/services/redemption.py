@@ -44,6 +44,7 @@ from catalog.services._helpers import (
     _stored_text,
 )
 from common import events
+from common.text import clip
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Account
@@ -206,8 +207,8 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
     # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
     entry = ledger.spend(
         member, points, key=KEY_PREFIX + key,
-        reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
-                            product=product.name, quantity=quantity)[:255],
+        reason=clip(_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
+                            product=product.name, quantity=quantity), 255),
         reference=f"redemption:{redemption_id}",
     ) if points else None
     immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
@@ -299,8 +300,8 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
         stock_after = _move_stock(locked.product_id, locked.quantity, sold=-locked.quantity)
         refund = ledger.reverse(
             locked.entry, key=f"redeem-cancel:{locked.pk}",
-            reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled: %(reason)s"),
-                                id=locked.pk, reason=reason)[:255],
+            reason=clip(_stored_text(gettext_noop("Redemption #%(id)s cancelled: %(reason)s"),
+                                id=locked.pk, reason=reason), 255),
         ) if locked.entry_id is not None else None  # a free redemption spent nothing
         locked.status = RedemptionStatus.CANCELLED
         locked.cancelled_at = now

@@ -28,7 +28,7 @@ from django.utils.translation import gettext_noop
 
 from catalog import services as catalog_services
 from catalog.models import Redemption, RedemptionStatus
-from common.text import stored_text
+from common.text import clip, stored_text
 from mall.models import (
     Badge,
     BadgeAward,
@@ -167,7 +167,7 @@ def _complete(member_id: int, task: Task, period: Period, now: datetime) -> Task
             return None  # a concurrent run completed it while we waited for the lock
         member = Member.objects.get(pk=member_id)
         key = f"task:{task.pk}:{period.key}:{member_id}"
-        reason = stored_text(gettext_noop("Task completed: %(task)s"), task=task.name)[:255]
+        reason = clip(stored_text(gettext_noop("Task completed: %(task)s"), task=task.name), 255)
         if task.behaviour in CAPPED_BEHAVIOURS:
             record = earning.earn_behaviour_bonus(member, task.points, key=key, action=TASK_ACTION,
                                                   reason=reason, now=now)
@@ -295,7 +295,7 @@ def _badge_key_prefix(badge: Badge, period: str) -> str:
 
 
 def _badge_reason(badge: Badge) -> str:
-    return stored_text(gettext_noop("Badge earned: %(badge)s"), badge=badge.name)[:255]
+    return clip(stored_text(gettext_noop("Badge earned: %(badge)s"), badge=badge.name), 255)
 
 
 def _badge_message(badge: Badge, period: str, member_id: int) -> messages.Outgoing:

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 
-from django.utils.translation import gettext as _
-from django.utils.translation import override
-
+from common.text import Text, message_of, stored_text
 from points.models import Entry
 from points.services._idempotency import _KeyTaken
 from points.services.lock_objects import _Account, lock_account
 
 
-def _in_default_language(message: str, **params) -> str:
-    """Reasons written by the system are stored in the site's default language."""
-    from django.conf import settings
-
-    with override(settings.LANGUAGE_CODE):
-        return _(message) % params if params else _(message)
+def _in_default_language(message: str, **params) -> Text:
+    """Reasons written by the system are stored in the site's default language, with the message
+    they were made from (``Entry.reason_message``) to be shown in the reader's language."""
+    return stored_text(message, **params)
 
 
 def _take_available(cursor, member_id: int, points: int, *, into_hold: bool):
@@ -59,7 +55,8 @@ def _save_totals(cursor, account: _Account, *, earned=0, spent=0, expired=0) -> 
 
 _ENTRY_TYPES = {
     "account_id": "bigint", "key": "text", "kind": "text", "delta": "bigint",
-    "balance_after": "bigint", "reason": "text", "reference": "text", "fingerprint": "text",
+    "balance_after": "bigint", "reason": "text", "reason_message": "jsonb", "reference": "text",
+    "fingerprint": "text",
     "reverses_id": "bigint", "hold_id": "bigint", "rule_version": "text", "explanation": "jsonb",
     "staff_id": "bigint", "created_at": "timestamptz",
 }
@@ -80,6 +77,8 @@ def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | N
     [...], "hold", {"hold_id": "hold.id"})``); the returned entry carries their stored values.
     """
     fields.setdefault("reason", "")
+    fields["reason_message"] = message_of(fields["reason"])
+    fields["reason"] = str(fields["reason"])
     fields.setdefault("reference", "")
     fields.setdefault("fingerprint", "")
     fields.setdefault("rule_version", "")
@@ -95,7 +94,7 @@ def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | N
             placeholders.append(computed[name])
             continue
         value = fields[name]
-        if name == "explanation" and value is not None:
+        if name in ("explanation", "reason_message") and value is not None:
             value = json.dumps(value, ensure_ascii=False)
         params.append(value)
         # Explicit types: in INSERT ... SELECT a NULL bound on the server would otherwise be text.

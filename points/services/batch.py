@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
+from common.text import message_of
 from points.errors import InvalidArgument
 from points.models import Entry, EntryKind
 from points.policy import default_expires_at
@@ -164,6 +165,11 @@ class _Member:
     pk: int
 
 
+def _message_json(reason) -> str | None:
+    message = message_of(reason)
+    return None if message is None else json.dumps(message, ensure_ascii=False)
+
+
 def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
     now = timezone.now()
     lot_available_at = available_at or now
@@ -171,7 +177,8 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
     lot_expires_at = (default_expires_at(now) if expires_at is None
                       else None if expires_at == postings.NEVER else expires_at)
     rows = [
-        (position, credit.member_id, credit.key, credit.points, reason, reference,
+        (position, credit.member_id, credit.key, credit.points, str(reason), _message_json(reason),
+         reference,
          _fingerprint(EntryKind.EARN, credit.member_id, credit.points, reference, available_at,
                       expires_at),
          rule_version,
@@ -181,16 +188,16 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
     # One statement: credit each account once with its members' sum (only accounts without debt),
     # append each entry with its balance after (the account's new total less the same member's
     # later credits of the batch), and its lot. An account missing from ``account`` leaves its
-    # entries out, which the caller sees and rolls back. The rows travel as nine arrays
+    # entries out, which the caller sees and rolls back. The rows travel as ten arrays
     # (``unnest``): the same statement for any batch size, and no limit on parameters.
     columns = [list(column) for column in zip(*rows, strict=True)]
     cursor.execute(
         """
         WITH v AS (
             SELECT * FROM unnest(%s::int[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
-                                 %s::text[], %s::text[], %s::text[], %s::jsonb[])
-                AS v(position, member_id, key, delta, reason, reference, fingerprint, rule_version,
-                     explanation)
+                                 %s::jsonb[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+                AS v(position, member_id, key, delta, reason, reason_message, reference,
+                     fingerprint, rule_version, explanation)
         ),
         per_member AS (SELECT member_id, SUM(delta) AS total FROM v GROUP BY member_id),
         account AS (
@@ -201,13 +208,15 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
             FROM per_member p WHERE a.member_id = p.member_id AND a.debt = 0
             RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt AS total
         ), entry AS (
-            INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason, reference,
-                                      fingerprint, rule_version, explanation, created_at)
+            INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
+                                      reason_message, reference, fingerprint, rule_version,
+                                      explanation, created_at)
             SELECT account.id, v.key, %s::text, v.delta,
                    account.total - COALESCE(SUM(v.delta) OVER (
                        PARTITION BY v.member_id ORDER BY v.position DESC
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
-                   v.reason, v.reference, v.fingerprint, v.rule_version, v.explanation, %s::timestamptz
+                   v.reason, v.reason_message, v.reference, v.fingerprint, v.rule_version,
+                   v.explanation, %s::timestamptz
             FROM v JOIN account ON account.member_id = v.member_id
             -- a refusal recorded under one of the keys: not the fast path (earn replays it)
             WHERE NOT EXISTS (SELECT 1 FROM points_refusal r WHERE r.key IN (SELECT key FROM v))
@@ -234,7 +243,8 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
         entry_id, account_id, balance_after = posted[credit.key]
         entries.append(_entry(id=entry_id, account_id=account_id, key=credit.key, kind=EntryKind.EARN,
                               delta=credit.points, balance_after=balance_after, reason=reason,
-                              reference=reference, fingerprint=row[6], rule_version=rule_version,
+                              reason_message=message_of(reason),
+                              reference=reference, fingerprint=row[7], rule_version=rule_version,
                               explanation=credit.explanation, created_at=now))
     return entries
 

@@ -30,10 +30,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_noop, override
 
 from common import events
+from common.text import Text, clip, stored_text
 from points import services
 from points.errors import IdempotencyConflict, InvalidArgument, OrderNotFound
 from points.models import BehaviourRecord, CheckIn, Entry, Lot, Order, OrderLine, Refund
@@ -200,7 +200,7 @@ def _store_paid_order(member, order_id, amount, order_lines, paid_at, now,
         lambda: (
             evaluator.evaluate_order(book, member_context(member),
                                      evaluator.Order(amount=amount, lines=order_lines)),
-            _("Points for order %(order_id)s") % {"order_id": order_id},
+            Text.of(gettext_noop("Points for order %(order_id)s"), order_id=order_id),
         )
     )
     explanation = decision.as_json()
@@ -208,7 +208,7 @@ def _store_paid_order(member, order_id, amount, order_lines, paid_at, now,
         return OrderEarning(order, None, 0, "none", None, explanation, rulebook=book)
     available_at = paid_at + timedelta(days=book.pending_days)
     entry = services.earn(
-        member, decision.points, key=f"order:{order_id}", reason=reason[:255],
+        member, decision.points, key=f"order:{order_id}", reason=clip(reason, 255),
         reference=order_id, available_at=available_at, expires_at=_expiry(book, now),
         rule_version=str(book.version), explanation=explanation,
     )
@@ -311,10 +311,9 @@ def record_refund(*, order_id: str, refund_amount: Decimal | str | int, key: str
             target = earned if refunded >= order.amount else _share(earned, refunded, order.amount)
             points = target - _reversed_so_far(order)
             if points > 0:
-                reason = _in_default_language(
-                    lambda: _("Refund of order %(order_id)s") % {"order_id": order_id}
-                )
-                entry = services.reverse(order.entry, points, key=f"refund:{key}", reason=reason[:255])
+                reason = stored_text(gettext_noop("Refund of order %(order_id)s"), order_id=order_id)
+                entry = services.reverse(order.entry, points, key=f"refund:{key}",
+                                         reason=clip(reason, 255))
             else:
                 points = 0
         order.refunded_amount = refunded
@@ -385,7 +384,7 @@ def record_behaviour(member: AbstractUser, *, action: str, occurred_at: datetime
         decision = _in_default_language(
             evaluator.evaluate_behaviour, book, member_context(member), action, counters, photo=photo
         )
-        reason = decision.reason[:255]
+        reason = clip(decision.reason, 255)
         entry = None
         if decision.points > 0:
             now = timezone.now()
@@ -432,7 +431,7 @@ def earn_behaviour_bonus(member: AbstractUser, points: int, *, key: str, action:
             today = BehaviourRecord.objects.filter(member_id=member.pk, day=day).aggregate(
                 points=Sum("points"))["points"] or 0
             granted = min(points, max(book.daily_behaviour_cap - today, 0))
-        reason = reason[:255]
+        reason = clip(reason, 255)
         entry = services.earn(
             member, granted, key=f"behaviour:{key}", reason=reason, reference=action,
             expires_at=_expiry(book, now), rule_version=str(book.version),
@@ -479,7 +478,7 @@ def check_in(member: AbstractUser, *, now: datetime | None = None) -> CheckInRes
         if decision.points > 0:
             entry = services.earn(
                 member, decision.points, key=f"check-in:{member.pk}:{day.isoformat()}",
-                reason=decision.reason[:255], reference="check-in", expires_at=_expiry(book, now),
+                reason=clip(decision.reason, 255), reference="check-in", expires_at=_expiry(book, now),
                 rule_version=str(book.version), explanation=decision.as_json(),
             )
         CheckIn.objects.create(member_id=member.pk, day=day, streak=streak, points=decision.points,

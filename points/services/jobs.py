@@ -45,14 +45,16 @@ def _in_batches(due: str, statement: str, *, now: datetime, reason: str) -> int:
     its accounts locked in id order first; returns the sum of what the statement returns.
 
     ``statement`` gets ``%(ids)s`` (the batch), ``%(now)s``, ``%(run)s`` (for its entries' keys)
-    and ``%(reason)s``.
+    and ``%(reason)s`` (``reason`` a ``Text`` with a ``%s`` for the points; its message id is
+    ``%(msgid)s``, stored with the points as the entry's ``reason_message``).
     """
     run = _run_id(now)
     total = 0
     for ids in _due_account_batches(due, now):
         with transaction.atomic(), connection.cursor() as cursor:
             lock_accounts(cursor, ids)
-            cursor.execute(statement, {"ids": ids, "now": now, "run": run, "reason": reason})
+            cursor.execute(statement, {"ids": ids, "now": now, "run": run, "reason": reason,
+                                       "msgid": reason.parts[0][0]})
             total += cursor.fetchone()[0]
     return total
 
@@ -87,10 +89,13 @@ _ACTIVATE = """
         RETURNING a.id, a.available + a.pending + a.held - a.debt AS total, p.points
     ), entries AS (
         INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
-            reference, fingerprint, rule_version, created_at)
+            reason_message, reference, fingerprint, rule_version, created_at)
         SELECT id, 'activate:' || %(run)s || ':' || id,
                'activate', 0, total,
-               format(%(reason)s, points), '', '', '', %(now)s
+               format(%(reason)s, points),
+               jsonb_build_array(jsonb_build_array(%(msgid)s::text,
+                                                   jsonb_build_object('points', points))),
+               '', '', '', %(now)s
         FROM accounts
         -- A pending lot emptied by a reversal or by debt recovery still turns
         -- available, but "0 points became available" is no news to the member.
@@ -135,10 +140,13 @@ _EXPIRE = """
                   p.from_available + p.from_pending AS points
     ), entries AS (
         INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
-            reference, fingerprint, rule_version, created_at)
+            reason_message, reference, fingerprint, rule_version, created_at)
         SELECT id, 'expire:' || %(run)s || ':' || id,
                'expire', -points, total,
-               format(%(reason)s, points), '', '', '', %(now)s
+               format(%(reason)s, points),
+               jsonb_build_array(jsonb_build_array(%(msgid)s::text,
+                                                   jsonb_build_object('points', points))),
+               '', '', '', %(now)s
         FROM accounts
     )
     SELECT COALESCE(SUM(points), 0) FROM accounts

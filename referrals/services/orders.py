@@ -24,14 +24,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_noop
 
+from common.text import clip, stored_text
 from points import services as ledger
 from points.errors import IdempotencyConflict, OrderNotFound
 from points.models import Order
@@ -284,15 +283,14 @@ def _reward(order: Order, base: Decimal, plan, shop: Merchant | None, positions:
                                        _standing(positions, terms, now))
     available_at = order.paid_at + timedelta(days=book.pending_days)
     paid = [reward for reward in decided if reward.outcome != Outcome.LAPSED and reward.points > 0]
-    with override(settings.LANGUAGE_CODE):  # ledger reasons are stored in the site's language
-        kinds = {kind: str(label) for kind, label in RewardKind.choices}
-        credits = [ledger.Credit(
-            reward.beneficiary, reward.points, key=f"reward:{order.external_id}:{reward.kind}",
-            reason=(_("%(kind)s, order %(order)s") % {"kind": kinds[reward.kind],
-                                                       "order": order.external_id})[:255],
-            reference=order.external_id, rule_version=f"plan v{plan.version}",
-            explanation={**reward.detail, "order": order.external_id, "kind": reward.kind},
-        ) for reward in paid]
+    kinds = dict(RewardKind.choices)
+    credits = [ledger.Credit(
+        reward.beneficiary, reward.points, key=f"reward:{order.external_id}:{reward.kind}",
+        reason=clip(stored_text(gettext_noop("%(kind)s, order %(order)s"),
+                                kind=kinds[reward.kind], order=order.external_id), 255),
+        reference=order.external_id, rule_version=f"plan v{plan.version}",
+        explanation={**reward.detail, "order": order.external_id, "kind": reward.kind},
+    ) for reward in paid]
     # The order is new (a replay returned before), so are its reward keys; the accounts were locked
     # at the start: with all of them clean, the batch needs no savepoint.
     entries = ledger.earn_many(credits, available_at=available_at,
@@ -421,10 +419,10 @@ def _reverse_rewards(order: Order, key: str) -> int:
         delta = target - record.points_reversed
         if delta <= 0:
             continue
-        with override(settings.LANGUAGE_CODE):
-            reason = _("Refund of order %(order)s: %(kind)s reversed") % {
-                "order": order.external_id, "kind": record.get_kind_display()}
-        ledger.reverse(record.entry, delta, key=f"reward-refund:{record.pk}:{key}", reason=reason[:255])
+        reason = stored_text(gettext_noop("Refund of order %(order)s: %(kind)s reversed"),
+                             order=order.external_id, kind=RewardKind(record.kind).label)
+        ledger.reverse(record.entry, delta, key=f"reward-refund:{record.pk}:{key}",
+                       reason=clip(reason, 255))
         RewardRecord.objects.filter(pk=record.pk).update(points_reversed=F("points_reversed") + delta)
         if record.kind in REFERRAL_KINDS:
             # The reversed part no longer counts towards the repurchase threshold.
