@@ -99,7 +99,6 @@ def test_batch_earnings_store_the_message(member):
 
 def test_the_api_shows_reasons_in_the_requests_language(member):
     from rest_framework.test import APIClient
-
     from rest_framework_simplejwt.tokens import RefreshToken
 
     earning.check_in(member)
