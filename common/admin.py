@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 
 class ReadOnlyAdminMixin:
@@ -41,3 +42,42 @@ class AllOrNothingImport:
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_import", current_app=self.admin_site.name
             ))
         return super().process_result(result, request)
+
+
+# Permission rows store their names in English when migrations create them; the admin shows them
+# in the reader's language instead: Django's four per model, and our own (``Meta.permissions``,
+# whose names are in the catalog).
+_BUILT_IN_PERMISSIONS = {
+    "add": gettext_noop("Can add %(model)s"),
+    "change": gettext_noop("Can change %(model)s"),
+    "delete": gettext_noop("Can delete %(model)s"),
+    "view": gettext_noop("Can view %(model)s"),
+}
+
+
+def permission_label(permission) -> str:
+    """``app | model | permission`` for a permission checkbox or list, in the active language."""
+    content_type = permission.content_type
+    model = content_type.model_class()
+    model_name = str(model._meta.verbose_name) if model is not None else content_type.model
+    try:
+        app_name = str(apps.get_app_config(content_type.app_label).verbose_name)
+    except LookupError:
+        app_name = content_type.app_label
+    action = permission.codename.split("_", 1)[0]
+    if action in _BUILT_IN_PERMISSIONS and permission.codename == f"{action}_{content_type.model}":
+        name = gettext(_BUILT_IN_PERMISSIONS[action]) % {"model": model_name}
+    else:
+        name = gettext(permission.name)
+    return f"{app_name} | {model_name} | {name}"
+
+
+class TranslatedPermissionsMixin:
+    """Labels the ``permissions`` / ``user_permissions`` choices with ``permission_label``."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name in ("permissions", "user_permissions") and field is not None:
+            field.queryset = field.queryset.select_related("content_type")
+            field.label_from_instance = permission_label
+        return field

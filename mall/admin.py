@@ -2,8 +2,9 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin, TranslatedPermissionsMixin
 from mall.models import BadgeAward, Member, TierChange
 from mall.services import tiers as tier_services
 from points import selectors as points_selectors
@@ -77,7 +78,7 @@ class AdjustPointsForm(forms.Form):
 
 
 @admin.register(Member)
-class MemberAdmin(UserAdmin):
+class MemberAdmin(TranslatedPermissionsMixin, UserAdmin):
     form = MemberChangeForm
     list_display = ("username", "nickname", "phone", "tier_display", "external_id", "is_staff", "date_joined")
     list_filter = (TierFilter, "is_staff", "is_active")
@@ -335,6 +336,14 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("to"), ordering="to_tier")
     def to_name(self, obj):
         return obj.to_label
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin):
+    """Django's group admin with the permissions named in the reader's language."""
 
 
 from mall import messages_admin, play_admin  # noqa: E402, F401 (they register their admins)

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from common.text import Text, message_of
 from rules.errors import UnknownAction
@@ -128,24 +128,25 @@ def evaluate_order(book: RuleBook, member: MemberContext, order: Order, *,
                 bonus_category, bonus = category, percent
         points = _floor(line.amount * book.base_points_per_yuan * multiplier * (1 + bonus / HUNDRED))
         total += points
-        text = Text.of(N_("%(sku)s: %(amount)s yuan × %(rate)s/yuan × %(tier)s ×%(multiplier)s"),
+        text = Text.of(gettext_noop("%(sku)s: %(amount)s yuan × %(rate)s/yuan × %(tier)s ×%(multiplier)s"),
                        sku=line.sku, amount=f"{line.amount:.2f}", rate=_fmt(book.base_points_per_yuan),
                        tier=member.tier, multiplier=_fmt(multiplier))
         if bonus_category:
             label = book.category_labels.get(bonus_category) or bonus_category
-            text += Text.of(N_(" × (1 + %(category)s %(percent)s%%)"), category=label,
+            text += Text.of(gettext_noop(" × (1 + %(category)s %(percent)s%%)"), category=label,
                             percent=_fmt(bonus))
         lines.append(text + f" = {points}")
     reached = [(threshold, bonus) for threshold, bonus in book.spend_tiers if order.amount >= threshold]
     if reached:
         threshold, bonus = reached[-1]
         total += bonus
-        lines.append(Text.of(N_("spend tier: order %(amount)s ≥ %(threshold)s, +%(bonus)s"),
+        lines.append(Text.of(gettext_noop("spend tier: order %(amount)s ≥ %(threshold)s, +%(bonus)s"),
                              amount=f"{order.amount:.2f}", threshold=_fmt(threshold), bonus=bonus))
     if book.max_points_per_order is not None and total > book.max_points_per_order:
-        lines.append(Text.of(N_("capped at %(cap)s points per order"), cap=book.max_points_per_order))
+        lines.append(Text.of(gettext_noop("capped at %(cap)s points per order"),
+                             cap=book.max_points_per_order))
         total = book.max_points_per_order
-    lines.append(Text.of(N_("total %(points)s points (rules v%(version)s)"), points=total,
+    lines.append(Text.of(gettext_noop("total %(points)s points (rules v%(version)s)"), points=total,
                          version=book.version))
     return Decision(points=total, version=book.version, explanation=tuple(lines))
 
@@ -182,23 +183,24 @@ def evaluate_behaviour(book: RuleBook, member: MemberContext, action: str,
         raise UnknownAction(action)
     label = spec.label or action
     if spec.lifetime_limit is not None and counters.lifetime_count >= spec.lifetime_limit:
-        return Decision(0, book.version, (Text.of(N_("%(action)s: already earned %(limit)s time(s), "
-                                                     "the most allowed"),
-                                                  action=label, limit=spec.lifetime_limit),))
+        text = Text.of(gettext_noop("%(action)s: already earned %(limit)s time(s), the most allowed"),
+                       action=label, limit=spec.lifetime_limit)
+        return Decision(0, book.version, (text,))
     if spec.daily_limit is not None and counters.today_count >= spec.daily_limit:
-        return Decision(0, book.version, (Text.of(N_("%(action)s: daily limit of %(limit)s reached"),
-                                                  action=label, limit=spec.daily_limit),))
+        text = Text.of(gettext_noop("%(action)s: daily limit of %(limit)s reached"), action=label,
+                       limit=spec.daily_limit)
+        return Decision(0, book.version, (text,))
     points = spec.points
-    text = Text.of(N_("%(action)s: %(points)s"), action=label, points=spec.points)
+    text = Text.of(gettext_noop("%(action)s: %(points)s"), action=label, points=spec.points)
     if photo and spec.photo_bonus_percent:
         points = _floor(Decimal(spec.points) * (1 + spec.photo_bonus_percent / HUNDRED))
-        text += Text.of(N_(" + photo %(percent)s%% = %(points)s"),
+        text += Text.of(gettext_noop(" + photo %(percent)s%% = %(points)s"),
                         percent=_fmt(spec.photo_bonus_percent), points=points)
     lines = [text]
     if book.daily_behaviour_cap is not None:
         room = max(book.daily_behaviour_cap - counters.today_points, 0)
         if points > room:
-            lines.append(Text.of(N_("daily cap of %(cap)s reached: %(points)s of %(wanted)s"),
+            lines.append(Text.of(gettext_noop("daily cap of %(cap)s reached: %(points)s of %(wanted)s"),
                                  cap=book.daily_behaviour_cap, points=room, wanted=points))
             points = room
     return Decision(points, book.version, tuple(lines))
@@ -210,7 +212,7 @@ def evaluate_check_in(book: RuleBook, streak_day: int) -> Decision:
     for day, step_points in book.check_in_steps:
         if day <= streak_day:
             points = step_points
-    return Decision(points, book.version, (Text.of(N_("check-in day %(day)s: %(points)s"),
+    return Decision(points, book.version, (Text.of(gettext_noop("check-in day %(day)s: %(points)s"),
                                                    day=streak_day, points=points),))
 
 
