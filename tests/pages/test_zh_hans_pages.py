@@ -38,7 +38,8 @@ def _english_phrases() -> list[re.Pattern]:
         if not msgid or msgid in SAME_IN_BOTH or "\n" in msgid or " " not in msgid.strip():
             continue
         translated = catalog[key]
-        if not isinstance(translated, str) or translated == msgid or not re.search(r"[\u4e00-\u9fff]", translated):
+        if (not isinstance(translated, str) or translated == msgid
+                or not re.search(r"[\u4e00-\u9fff]", translated)):
             continue
         literal = [re.escape(part) for part in PLACEHOLDER.split(msgid)]
         if max(len(part) for part in PLACEHOLDER.split(msgid)) < 8:
