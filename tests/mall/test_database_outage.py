@@ -92,12 +92,12 @@ def test_a_login_during_the_outage_is_a_503(api, member):
 def test_the_503_is_translated(api, member):
     with database_down():
         response = api.get("/api/v1/me/", HTTP_ACCEPT_LANGUAGE="zh-hans", **bearer(member))
-    assert response.json()["error"]["message"] == "服务暂时不可用,请几秒后重试。"
+    assert response.json()["error"]["message"] == "服务暂时不可用，请几秒后重试。"
 
 
 @pytest.mark.parametrize(("language", "title", "text"), [
     ("en", "Back in a moment", "The points mall is briefly unavailable. Please try again in a few seconds."),
-    ("zh-hans", "马上回来", "积分商城暂时无法访问,请几秒后重试。"),
+    ("zh-hans", "马上回来", "积分商城暂时无法访问，请几秒后重试。"),
 ])
 def test_a_page_answers_a_friendly_503(member, language, title, text):
     client = Client(HTTP_ACCEPT_LANGUAGE=language)
