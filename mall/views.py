@@ -627,10 +627,18 @@ def cancel_redemption(request, redemption_id: int):
 @require_GET
 def invite_page(request):
     url = invite.invite_url(request, request.user)
+    friends = invite.invited_friends(request.user, limit=INVITEES_SHOWN)
+    total = referral_selectors.direct_invitees(request.user).count() if len(friends) >= INVITEES_SHOWN \
+        else len(friends)
     return render(request, "pages/invite.html", {
         "code": invite.invite_code(request.user),
         "url": url,
         "qr": invite.qr_svg(url),
+        "rules": invite.plan_rules(request.user),
+        "friends": friends,
+        "more_friends": max(0, total - len(friends)),
+        "share_text": _("Join me in the points mall with my invite code %(code)s.")
+        % {"code": invite.invite_code(request.user)},
         "nav": "me",
     })
 
