@@ -3,6 +3,7 @@ more points reach the next tier (``mall.selectors.tier_progress``)."""
 
 import pytest
 from django.test import Client
+from django.utils.translation import gettext, override
 
 from mall.models import Member
 from points import services as ledger
@@ -64,3 +65,8 @@ def test_the_card_in_chinese_names_the_tier(member):
 
     assert 'data-testid="tier-name">普通会员<' in page
     assert "1,200" in page and "银卡会员" in page
+    with override("zh-hans"):
+        compiled = gettext("You are at the top tier.") != "You are at the top tier."
+    if compiled:  # once the branch's strings are in the Chinese catalog
+        assert "再赚 1,200 积分升级银卡会员" in page
+        assert 'data-testid="tier-multiplier">积分 1 倍<' in page
