@@ -45,7 +45,6 @@ class TierProgress:
     points_to_next: int
     progress_percent: int  # 0..100
     exclusive_products: int
-    earned: int  # points earned in the tier window (what qualifies)
 
     @property
     def points_to_next_text(self) -> str:
@@ -80,15 +79,14 @@ def tier_progress(member, *, now: datetime | None = None) -> TierProgress:
     exclusive = (Product.objects.filter(active=True).on_sale(now).exclude(visible_tiers=[])
                  .filter(visible_tiers__contains=[member.tier]).count())
     if current is None:  # no published table (or a code it dropped): nothing to climb
-        return TierProgress(member.tier, member.tier, "1", None, None, 0, 100, exclusive, 0)
+        return TierProgress(member.tier, member.tier, "1", None, None, 0, 100, exclusive)
     higher = [info for info in table if info.rank > current.rank]
     multiplier = f"{current.multiplier.normalize():f}"
     if not higher:
-        return TierProgress(current.code, current.label(), multiplier, None, None, 0, 100,
-                            exclusive, earned_in_window(member, now=now))
+        return TierProgress(current.code, current.label(), multiplier, None, None, 0, 100, exclusive)
     following = higher[0]
     earned = earned_in_window(member, now=now)
     to_next = max(0, following.qualify_points - earned)
     percent = min(100, earned * 100 // following.qualify_points) if following.qualify_points else 100
     return TierProgress(current.code, current.label(), multiplier, following.code,
-                        following.label(), to_next, percent, exclusive, earned)
+                        following.label(), to_next, percent, exclusive)
