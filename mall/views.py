@@ -392,10 +392,13 @@ def _history_rows(member, entries, page, filters) -> list[dict]:
     last entry, before the previous page's last one)."""
     page.object_list = list(page.object_list)  # read once, for the rows and the bounds
     now = timezone.now()
-    rows = [{"entry": entry, "at": entry.created_at, "reason": points_selectors.reason_text(entry),
-             "amount": signed_points(entry.delta), "balance_after": f"{entry.balance_after:,}",
-             **points_selectors.entry_details(entry, now=now)}
-            for entry in page.object_list]
+    rows = []
+    for entry in page.object_list:
+        details = points_selectors.entry_details(entry, now=now)
+        # A hold or a release changes no total but names its points (unsigned: not a change).
+        amount = signed_points(entry.delta) if entry.delta else f"{details['points']:,}"
+        rows.append({"entry": entry, "at": entry.created_at, "reason": points_selectors.reason_text(entry),
+                     "amount": amount, "balance_after": f"{entry.balance_after:,}", **details})
     if filters.get("kind") not in ("", None, "tier"):
         return rows
     changes = tier_services.changes_of(member)

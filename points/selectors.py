@@ -173,9 +173,16 @@ def entry_details(entry, *, now=None) -> dict:
     if entry.reference.startswith(REDEMPTION_PREFIX):
         tail = entry.reference[len(REDEMPTION_PREFIX):]
         redemption = int(tail) if tail.isdigit() else None
+    # Points the entry is about: a hold or a release moves none (delta 0) but reserves or gives
+    # back its hold's points.
+    points = abs(entry.delta)
+    if entry.kind in (EntryKind.HOLD, EntryKind.RELEASE) and entry.hold_id is not None:
+        hold = entry.hold
+        points = hold.amount if entry.kind == EntryKind.HOLD else hold.amount - hold.captured
     return {
         "label": label,
         "label_display": str(LABELS[label]),
+        "points": points,
         "available_at": min((lot.available_at for lot in lots), default=None),
         "expires_at": min(expiries, default=None),
         "redemption": redemption,
@@ -185,7 +192,7 @@ def entry_details(entry, *, now=None) -> dict:
 def with_details(queryset):
     """``queryset`` of entries with what ``entry_details`` reads: one extra query per page for
     the lots, the reversed entry's kind joined in."""
-    return queryset.annotate(reverses_kind=F("reverses__kind")).prefetch_related(
+    return queryset.annotate(reverses_kind=F("reverses__kind")).select_related("hold").prefetch_related(
         Prefetch("lots", queryset=Lot.objects.only("id", "entry_id", "pending", "available_at",
                                                     "expires_at").order_by("id")))
 
@@ -201,8 +208,8 @@ def entries(member, *, kind: str = "", date_from: date | None = None,
         queryset = queryset.filter(created_at__date__gte=date_from)
     if date_to is not None:
         queryset = queryset.filter(created_at__date__lte=date_to)
-    return with_details(queryset.only("id", "kind", "delta", "balance_after", "reason",
-                                      "reference", "explanation", "created_at"))
+    return with_details(queryset.only("id", "kind", "delta", "balance_after", "reason", "reference",
+                                      "explanation", "created_at", "hold__amount", "hold__captured"))
 
 
 PAID_ORDERS_CHUNK = 5000

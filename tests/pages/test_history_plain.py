@@ -96,6 +96,9 @@ def test_each_kind_has_a_plain_label(member_client, member):
 
     assert labels(page) == ["Adjusted", "Taken back", "Used", "In use", "Returned", "In use",
                             "Refunded", "Used", "Pending", "Earned"]
+    # A hold and a release change no total: they name their points, unsigned.
+    assert re.findall(r'data-testid="amount">([^<]*)<', page) == [
+        "-5", "-100", "-20", "20", "30", "30", "+120", "-120", "+40", "+500"]
     for jargon in ("Hold", "Release", "Reverse", "Capture"):
         assert f">{jargon}<" not in page
     # The spend and its refund link to the redemption.
