@@ -165,3 +165,24 @@ def test_filters_and_pagination_keep_working_with_the_months(member_client, memb
     assert "+1,002" in text(second)
     assert labels(text(spends)) == ["Used"]
     assert '<option value="spend" selected>Used in the mall</option>' in text(spends)
+
+
+def test_the_page_reads_its_entries_details_in_a_constant_number_of_queries(member_client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count_queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get("/points/").status_code == 200
+        return len(captured)
+
+    for n in range(3):
+        fund(member, 10 + n, key=f"a{n}")
+    count_queries()  # the first request also notes the member active
+    few = count_queries()
+    for n in range(12):
+        fund(member, 20 + n, key=f"b{n}")
+    hold = ledger.hold(member, 30, key="h", ttl=timedelta(minutes=10))
+    ledger.release(hold, key="hr")
+
+    assert count_queries() == few
