@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -68,6 +68,12 @@ HISTORY_PAGE_SIZE = 20
 # The team page lists this many direct invitees (the counts above it are of all of them).
 INVITEES_SHOWN = 50
 MALL_PAGE_SIZE = 12
+WEEKDAYS = [
+    pgettext_lazy("check-in week", "Mon"), pgettext_lazy("check-in week", "Tue"),
+    pgettext_lazy("check-in week", "Wed"), pgettext_lazy("check-in week", "Thu"),
+    pgettext_lazy("check-in week", "Fri"), pgettext_lazy("check-in week", "Sat"),
+    pgettext_lazy("check-in week", "Sun"),
+]
 RECOMMENDED = 4
 
 
@@ -272,6 +278,8 @@ def _check_in_card(member) -> dict:
     """The check-in card's context: the week (``points.selectors.check_in_calendar``) and the
     free draws of the open lotteries a longer streak earns (``streak_draws``: days, name, in)."""
     calendar = points_selectors.check_in_calendar(member, timezone.localdate())
+    # Short weekday names that fit seven columns on a phone (周一 rather than 星期一).
+    calendar["days"] = [{**day, "name": WEEKDAYS[day["day"].weekday()]} for day in calendar["days"]]
     streak = calendar["streak"]
     draws = [{"days": lottery.streak_days, "name": lottery.name, "in_days": lottery.streak_days - streak}
              for lottery in catalog_selectors.open_lotteries().filter(streak_days__gt=streak)

@@ -69,6 +69,7 @@ def test_the_home_page_shows_the_week_todays_reward_and_the_streak_rewards(membe
 
     today = timezone.localdate()
     assert page.count('class="week-day') == 7
+    assert [name in page for name in ("Mon", "Sun")] == [True, True]
     assert f'data-day="{today.isoformat()}" aria-current="date"' in page
     assert "Check in today for 8 points" in page
     assert "3 days in a row: 10 points a day" in page
