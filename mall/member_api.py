@@ -24,6 +24,7 @@ from common.schema import error_responses
 from mall import invite
 from mall.authentication import MemberRefreshToken
 from mall.models import Member, phone_validator
+from mall.selectors import tier_progress
 from mall.services import members, messages
 from mall.throttles import (
     AnonRateThrottle,
@@ -197,6 +198,22 @@ class RegisterView(APIView):
 # --------------------------------------------------------------------------- me
 
 
+class TierProgressSerializer(serializers.Serializer):
+    """The member's tier and the way to the next (``mall.selectors.tier_progress``)."""
+
+    tier = serializers.CharField(help_text=_("The member's tier code."))
+    tier_display = serializers.CharField(help_text=_("The tier's name in the request's language."))
+    multiplier = serializers.CharField(
+        help_text=_("The tier's points multiplier, a decimal as text, e.g. \"1.5\"."))
+    next_tier = serializers.CharField(allow_null=True, help_text=_("The next tier's code; null at the top."))
+    next_tier_display = serializers.CharField(allow_null=True)
+    points_to_next = serializers.IntegerField(
+        help_text=_("Points still to earn in the tier window to reach the next tier; 0 at the top."))
+    progress_percent = serializers.IntegerField(min_value=0, max_value=100)
+    exclusive_products = serializers.IntegerField(
+        help_text=_("Products on sale only to some tiers, this one among them."))
+
+
 class MeView(APIView):
     """``GET /api/v1/me/``: the signed-in member's profile and unread count; ``PATCH`` changes
     the nickname."""
@@ -206,10 +223,15 @@ class MeView(APIView):
 
     class OutputSerializer(MemberOutputSerializer):
         unread_messages = serializers.SerializerMethodField()
+        tier_progress = serializers.SerializerMethodField()
 
         class Meta(MemberOutputSerializer.Meta):
-            fields = (*MemberOutputSerializer.Meta.fields, "unread_messages")
+            fields = (*MemberOutputSerializer.Meta.fields, "unread_messages", "tier_progress")
             read_only_fields = fields
+
+        @extend_schema_field(TierProgressSerializer)
+        def get_tier_progress(self, member) -> dict:
+            return TierProgressSerializer(tier_progress(member)).data
 
         @extend_schema_field(serializers.IntegerField(
             help_text=_("Unread messages in the member's inbox (/api/v1/me/messages/).")))

@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import gettext_noop, ngettext
+from django.utils.translation import gettext_noop, ngettext, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,6 +38,7 @@ from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
 from common.text import stored_text
 from mall import invite
+from mall import selectors as mall_selectors
 from mall.errors import MessageNotFound
 from mall.forms import (
     AccountForm,
@@ -68,6 +69,12 @@ HISTORY_PAGE_SIZE = 20
 # The team page lists this many direct invitees (the counts above it are of all of them).
 INVITEES_SHOWN = 50
 MALL_PAGE_SIZE = 12
+WEEKDAYS = [
+    pgettext_lazy("check-in week", "Mon"), pgettext_lazy("check-in week", "Tue"),
+    pgettext_lazy("check-in week", "Wed"), pgettext_lazy("check-in week", "Thu"),
+    pgettext_lazy("check-in week", "Fri"), pgettext_lazy("check-in week", "Sat"),
+    pgettext_lazy("check-in week", "Sun"),
+]
 RECOMMENDED = 4
 
 
@@ -259,12 +266,26 @@ def home(request):
     return render(request, "pages/home.html", {
         "balance": balance,
         "expiring": _expiring_soon(balance),
-        "check_in": points_selectors.check_in_status(member),
+        **_check_in_card(member),
+        "tier": mall_selectors.tier_progress(member),
         "tasks": play.tasks_today(member),
         "recommended": catalog_selectors.with_member_prices(recommended, offer),
         "affordable": affordable,
         "nav": "home",
     })
+
+
+def _check_in_card(member) -> dict:
+    """The check-in card's context: the week (``points.selectors.check_in_calendar``) and the
+    free draws of the open lotteries a longer streak earns (``streak_draws``: days, name, in)."""
+    calendar = points_selectors.check_in_calendar(member, timezone.localdate())
+    # Short weekday names that fit seven columns on a phone (周一 rather than 星期一).
+    calendar["days"] = [{**day, "name": WEEKDAYS[day["day"].weekday()]} for day in calendar["days"]]
+    streak = calendar["streak"]
+    draws = [{"days": lottery.streak_days, "name": lottery.name, "in_days": lottery.streak_days - streak}
+             for lottery in catalog_selectors.open_lotteries().filter(streak_days__gt=streak)
+             .order_by("streak_days")[:3]]
+    return {"check_in": calendar, "streak_draws": draws}
 
 
 @login_required
@@ -284,13 +305,14 @@ def check_in(request):
         text = _("Checked in, %(days)s.") % {"days": days}
         level = messages.SUCCESS
     if _is_htmx(request):
-        status = {"checked_in_today": True, "streak": result.streak, "points_today": result.points}
-        # The card is swapped in place; the balance on the page is updated out of band.
+        # The card (with its week) is swapped in place; the balance on the page is updated out
+        # of band.
         available = points_selectors.balance(request.user, months=0).available
         # So is the task list: the check-in may have completed a task (its listener ran at commit).
         return render(request, "pages/_check_in.html",
-                      {"check_in": status, "check_in_message": text, "oob_available": available,
-                       "oob_tasks": True, "tasks": play.tasks_today(request.user)})
+                      {**_check_in_card(request.user), "check_in_message": text,
+                       "oob_available": available, "oob_tasks": True,
+                       "tasks": play.tasks_today(request.user)})
     messages.add_message(request, level, text)
     return redirect("home")
 
@@ -345,14 +367,32 @@ def history(request):
     page = Paginator(entries, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    rows = _history_rows(request.user, entries, page, filters)
     return render(request, "pages/history.html", {
         "form": form,
         "page": page,
-        "rows": _history_rows(request.user, entries, page, filters),
+        "rows": rows,
+        "months": _by_month(rows),
         "query": query.urlencode(),
         "balance": points_selectors.balance(request.user, months=0),
         "nav": "points",
     })
+
+
+def signed_points(points: int) -> str:
+    """``+1,288,000`` / ``-120`` / ``0``: a change of points as the history shows it."""
+    return f"{points:+,}" if points else "0"
+
+
+def _by_month(rows: list[dict]) -> list[dict]:
+    """``rows`` (newest first) under their local month: ``[{"month": date, "rows": [...]}]``."""
+    months: list[dict] = []
+    for row in rows:
+        month = timezone.localtime(row["at"]).date().replace(day=1)
+        if not months or months[-1]["month"] != month:
+            months.append({"month": month, "rows": []})
+        months[-1]["rows"].append(row)
+    return months
 
 
 def _history_rows(member, entries, page, filters) -> list[dict]:
@@ -360,8 +400,16 @@ def _history_rows(member, entries, page, filters) -> list[dict]:
     them, newest first: a change is on the page whose entries surround it (after this page's
     last entry, before the previous page's last one)."""
     page.object_list = list(page.object_list)  # read once, for the rows and the bounds
-    rows = [{"entry": entry, "at": entry.created_at, "reason": points_selectors.reason_text(entry),
-             "lines": points_selectors.explanation_lines(entry)} for entry in page.object_list]
+    now = timezone.now()
+    rows = []
+    for entry in page.object_list:
+        details = points_selectors.entry_details(entry, now=now)
+        # A hold or a release changes no total but names its points (unsigned: not a change).
+        amount = signed_points(entry.delta) if entry.delta else f"{details['points']:,}"
+        rows.append({"entry": entry, "at": entry.created_at,
+                     "reason": points_selectors.reason_text(entry),
+                     "lines": points_selectors.explanation_lines(entry), "amount": amount,
+                     "balance_after": f"{entry.balance_after:,}", **details})
     if filters.get("kind") not in ("", None, "tier"):
         return rows
     changes = tier_services.changes_of(member)
@@ -594,10 +642,18 @@ def cancel_redemption(request, redemption_id: int):
 @require_GET
 def invite_page(request):
     url = invite.invite_url(request, request.user)
+    friends = invite.invited_friends(request.user, limit=INVITEES_SHOWN)
+    total = referral_selectors.direct_invitees(request.user).count() if len(friends) >= INVITEES_SHOWN \
+        else len(friends)
     return render(request, "pages/invite.html", {
         "code": invite.invite_code(request.user),
         "url": url,
         "qr": invite.qr_svg(url),
+        "rules": invite.plan_rules(request.user),
+        "friends": friends,
+        "more_friends": max(0, total - len(friends)),
+        "share_text": _("Join me in the points mall with my invite code %(code)s.")
+        % {"code": invite.invite_code(request.user)},
         "nav": "me",
     })
 

@@ -68,16 +68,40 @@ class EntryListView(generics.ListAPIView):
     """``GET /api/v1/me/points/entries/``: the member's ledger entries, newest first."""
 
     class OutputSerializer(serializers.ModelSerializer):
-        reason = serializers.SerializerMethodField()
         explanation = serializers.SerializerMethodField()
+        reason = serializers.SerializerMethodField()
+        label = serializers.ChoiceField(
+            choices=list(selectors.LABELS), read_only=True,
+            help_text=_("What happened, in plain words: earned, pending (not usable yet), used, "
+                        "in_use (reserved by an open checkout or bid), returned, refunded, "
+                        "taken_back (an earning reversed), expired, adjusted, available."))
+        label_display = serializers.CharField(read_only=True,
+                                              help_text=_("The label in the request's language."))
+        available_at = serializers.DateTimeField(
+            read_only=True, allow_null=True,
+            help_text=_("When the points this entry credited become usable; null when it credited none."))
+        expires_at = serializers.DateTimeField(
+            read_only=True, allow_null=True,
+            help_text=_("When the points this entry credited expire; null when they never do or it "
+                        "credited none."))
+        redemption = serializers.IntegerField(
+            read_only=True, allow_null=True,
+            help_text=_("The redemption this entry spent for or refunded, else null."))
 
         class Meta:
             model = Entry
-            fields = ("id", "delta", "kind", "reason", "balance_after", "created_at", "explanation")
+            fields = ("id", "delta", "kind", "reason", "balance_after", "created_at", "explanation",
+                      "label", "label_display", "available_at", "expires_at", "redemption")
             read_only_fields = fields
 
+        def to_representation(self, entry):
+            # The details read the prefetched lots once per entry (selectors.with_details).
+            for name, value in selectors.entry_details(entry).items():
+                setattr(entry, name, value)
+            return super().to_representation(entry)
+
+        @extend_schema_field(serializers.CharField())
         def get_reason(self, entry) -> str:
-            # In the request's language (Accept-Language), whatever language it was stored in.
             return selectors.reason_text(entry)
 
         @extend_schema_field(serializers.ListField(child=serializers.CharField()))
@@ -90,7 +114,8 @@ class EntryListView(generics.ListAPIView):
 
     def get_queryset(self):
         # Only the requesting member's account; newest first (the account, -id index).
-        return Entry.objects.filter(account__member_id=self.request.user.pk).order_by("-id")
+        return selectors.with_details(
+            Entry.objects.filter(account__member_id=self.request.user.pk).order_by("-id"))
 
     @extend_schema(operation_id="me_points_entries_list", tags=["points"],
                    responses={200: OutputSerializer(many=True), **error_responses(400, 401, 404, 429)})

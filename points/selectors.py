@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db.models import Sum
+from django.db.models import F, Prefetch, Sum
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from common.text import render
-from points.models import Account, CheckIn, Entry, Lot, Order, ReconciliationRun
+from points.models import Account, CheckIn, Entry, EntryKind, Lot, Order, ReconciliationRun
 from points.policy import last_valid_day, month_end_expiry
 from rules import evaluator
+from rules.selectors import rulebook_for
 from rules.simulation import PaidOrder
 
 
@@ -84,9 +86,116 @@ def check_in_status(member, *, now=None) -> dict:
             "points_today": 0}
 
 
+def check_in_calendar(member, today: date | None = None) -> dict:
+    """The check-in card's week: plain data for the home page (and its htmx refresh).
+
+    ``{"days": [{"day", "checked", "points", "today", "future"}, ...]`` for Monday to Sunday of
+    ``today``'s week (local Asia/Shanghai days), ``"checked_in_today"``, ``"streak"`` (the streak
+    that counts today, as ``check_in_status``), ``"next_points"`` (what the next check-in gives:
+    tomorrow's when today is done, else today's, from the member's rule book — the streak step
+    included) and ``"coming"``: the streak steps still ahead, ``[{"day", "points", "in_days"}]``
+    (``day`` of the streak whose check-in earns ``points``, reached in ``in_days`` check-ins)."""
+    today = today or timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    week = [monday + timedelta(days=n) for n in range(7)]
+    rows = {row.day: row for row in CheckIn.objects.filter(
+        member_id=member.pk, day__in=[today - timedelta(days=1), *week])}
+    done_today = today in rows
+    yesterday = rows.get(today - timedelta(days=1))
+    streak = rows[today].streak if done_today else (yesterday.streak if yesterday else 0)
+    book = rulebook_for(member)
+    next_day = streak + 1  # the streak day of the next check-in (today's or tomorrow's)
+    next_points = evaluator.evaluate_check_in(book, next_day).points
+    coming = [{"day": day, "points": points, "in_days": day - streak}
+              for day, points in book.check_in_steps if day > next_day]
+    return {
+        "days": [{"day": day, "checked": day in rows, "points": rows[day].points if day in rows else 0,
+                  "today": day == today, "future": day > today} for day in week],
+        "checked_in_today": done_today,
+        "streak": streak,
+        "points_today": rows[today].points if done_today else 0,
+        "next_points": next_points,
+        "next_is_today": not done_today,
+        "coming": coming,
+    }
+
+
+# The member's words for what happened to their points (no ledger jargon): label key -> text.
+LABELS = {
+    "earned": pgettext_lazy("points history", "Earned"),
+    "pending": pgettext_lazy("points history", "Pending"),
+    "available": pgettext_lazy("points history", "Now usable"),
+    "used": pgettext_lazy("points history", "Used"),
+    "in_use": pgettext_lazy("points history", "In use"),
+    "returned": pgettext_lazy("points history", "Returned"),
+    "refunded": pgettext_lazy("points history", "Refunded"),
+    "taken_back": pgettext_lazy("points history", "Taken back"),
+    "expired": pgettext_lazy("points history", "Expired"),
+    "adjusted": pgettext_lazy("points history", "Adjusted"),
+}
+_LABEL_OF_KIND = {
+    EntryKind.SPEND: "used", EntryKind.CAPTURE: "used", EntryKind.HOLD: "in_use",
+    EntryKind.RELEASE: "returned", EntryKind.EXPIRE: "expired", EntryKind.ADJUST: "adjusted",
+    EntryKind.ACTIVATE: "available",
+}
+REDEMPTION_PREFIX = "redemption:"
+
+
+def entry_label(entry, *, now=None) -> str:
+    """The plain label key of an entry of ``entries()`` (its lots and ``reverses_kind`` read):
+    an earning still in its cooling-off period is ``pending``; a reversal of a spend gives points
+    back (``refunded``), one of an earning takes them back (``taken_back``)."""
+    if entry.kind == EntryKind.EARN:
+        now = now or timezone.now()
+        lots = list(entry.lots.all())
+        return "pending" if any(lot.pending and lot.available_at > now for lot in lots) else "earned"
+    if entry.kind == EntryKind.REVERSE:
+        spent = getattr(entry, "reverses_kind", None) in (EntryKind.SPEND, EntryKind.CAPTURE)
+        return "refunded" if spent else "taken_back"
+    return _LABEL_OF_KIND.get(entry.kind, "adjusted")
+
+
+def entry_details(entry, *, now=None) -> dict:
+    """What the member pages and the API show of an entry of ``entries()`` beyond its columns:
+    ``label`` and ``label_display``; ``available_at`` and ``expires_at`` of the lots it created
+    (the earliest; None when it created none, ``expires_at`` None too when they never expire);
+    ``redemption``: the id of the redemption it belongs to (its spend or its refund: the catalog
+    posts both under the reference ``redemption:<id>``), else None. Reads nothing more."""
+    label = entry_label(entry, now=now)
+    lots = list(entry.lots.all())
+    expiries = [lot.expires_at for lot in lots if lot.expires_at is not None]
+    redemption = None
+    if entry.reference.startswith(REDEMPTION_PREFIX):
+        tail = entry.reference[len(REDEMPTION_PREFIX):]
+        redemption = int(tail) if tail.isdigit() else None
+    # Points the entry is about: a hold or a release moves none (delta 0) but reserves or gives
+    # back its hold's points.
+    points = abs(entry.delta)
+    if entry.kind in (EntryKind.HOLD, EntryKind.RELEASE) and entry.hold_id is not None:
+        hold = entry.hold
+        points = hold.amount if entry.kind == EntryKind.HOLD else hold.amount - hold.captured
+    return {
+        "label": label,
+        "label_display": str(LABELS[label]),
+        "points": points,
+        "available_at": min((lot.available_at for lot in lots), default=None),
+        "expires_at": min(expiries, default=None),
+        "redemption": redemption,
+    }
+
+
+def with_details(queryset):
+    """``queryset`` of entries with what ``entry_details`` reads: one extra query per page for
+    the lots, the reversed entry's kind joined in."""
+    return queryset.annotate(reverses_kind=F("reverses__kind")).select_related("hold").prefetch_related(
+        Prefetch("lots", queryset=Lot.objects.only("id", "entry_id", "pending", "available_at",
+                                                    "expires_at").order_by("id")))
+
+
 def entries(member, *, kind: str = "", date_from: date | None = None,
             date_to: date | None = None):
-    """The member's ledger entries, newest first, filtered by kind and local day (inclusive)."""
+    """The member's ledger entries, newest first, filtered by kind and local day (inclusive),
+    ready for ``entry_details``."""
     queryset = Entry.objects.filter(account__member_id=member.pk).order_by("-id")
     if kind:
         queryset = queryset.filter(kind=kind)
@@ -94,8 +203,9 @@ def entries(member, *, kind: str = "", date_from: date | None = None,
         queryset = queryset.filter(created_at__date__gte=date_from)
     if date_to is not None:
         queryset = queryset.filter(created_at__date__lte=date_to)
-    return queryset.only("id", "kind", "delta", "balance_after", "reason", "reason_message",
-                         "explanation", "created_at")
+    return with_details(queryset.only("id", "kind", "delta", "balance_after", "reason",
+                                      "reason_message", "reference", "explanation", "created_at",
+                                      "hold__amount", "hold__captured"))
 
 
 def reason_text(entry: Entry) -> str:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from referrals.explain import explain
-from referrals.models import Node, RewardRecord
+from referrals.models import Node, RewardKind, RewardRecord
 from referrals.services.plans import published_plan
 from referrals.services.tree import node_of
 
@@ -172,3 +172,12 @@ def member_explanation(record: RewardRecord) -> str:
     """The record's explanation as its beneficiary reads it: in the active language, with the
     member a reward passed up from masked like every other member's name."""
     return explain(record, name_of=masked)
+
+
+def rewards_from_invitees(member, invitee_ids) -> dict[int, int]:
+    """``{invitee id: points}``: what ``member`` was paid (net of refunds) for the orders of each
+    of ``invitee_ids`` (the direct rewards of their own buying). One grouped query."""
+    rows = (RewardRecord.objects.filter(beneficiary_id=member.pk, order__member_id__in=list(invitee_ids),
+                                        kind=RewardKind.DIRECT)
+            .values("order__member_id").annotate(points=Sum(F("points") - F("points_reversed"))))
+    return {row["order__member_id"]: int(row["points"] or 0) for row in rows}

@@ -42,6 +42,11 @@ def test_me_is_the_members_profile(member_api, member):
         "invite_code": invite_code(member),
         "joined": "2026-01-10T10:00:00+08:00",
         "unread_messages": 0,
+        "tier_progress": {  # the top tier: nothing left to climb (tests/api/test_me_tier_progress.py)
+            "tier": "gold", "tier_display": "Gold", "multiplier": "1.5", "next_tier": None,
+            "next_tier_display": None, "points_to_next": 0, "progress_percent": 100,
+            "exclusive_products": 0,
+        },
     }
 
 
@@ -217,10 +222,14 @@ def test_entries_are_the_members_own_newest_first_with_exact_fields(member_api, 
     assert body["results"][0] == {
         "id": made[-1].pk, "delta": 9, "kind": "earn", "reason": "earn 9", "balance_after": 109,
         "created_at": "2026-01-12T12:00:00+08:00", "explanation": [],
+        "label": "earned", "label_display": "Earned", "available_at": "2026-01-12T12:00:00+08:00",
+        "expires_at": "2027-01-01T00:00:00+08:00", "redemption": None,
     }
     assert body["results"][3] == {
         "id": made[3].pk, "delta": -5, "kind": "spend", "reason": "spend 5", "balance_after": 85,
         "created_at": "2026-01-11T12:00:00+08:00", "explanation": [],
+        "label": "used", "label_display": "Used", "available_at": None, "expires_at": None,
+        "redemption": None,
     }
 
 
