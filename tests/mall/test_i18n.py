@@ -86,10 +86,10 @@ def test_every_model_choice_is_translated(choices):
 
 
 @pytest.mark.parametrize(("english", "params", "chinese"), [
-    ("%(points)s points became available", {"points": 100}, "100 积分已生效"),
+    ("%(points)s points became available", {"points": 100}, "100 积分已到账"),
     ("%(points)s points expired", {"points": 70}, "70 积分已过期"),
-    ("%(points)s points reserved", {"points": 30}, "冻结 30 积分"),
-    ("%(points)s reserved points released", {"points": 30}, "解冻 30 积分"),
+    ("%(points)s points reserved", {"points": 30}, "30 积分使用中"),
+    ("%(points)s reserved points released", {"points": 30}, "30 积分已退回"),
     ("Points for order %(order_id)s", {"order_id": "o-1"}, "订单 o-1 消费积分"),
     ("Redemption #%(id)s cancelled", {"id": 7}, "兑换单 #7 已取消"),
 ])
