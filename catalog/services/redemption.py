@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 
 from catalog import pricing
 from catalog.errors import (
+    AddressNotFound,
     CodesExhausted,
     InvalidArgument,
     InvalidQuantity,
@@ -22,6 +23,7 @@ from catalog.errors import (
     WelcomeOfferUsed,
 )
 from catalog.models import (
+    Address,
     Product,
     ProductKind,
     Redemption,
@@ -29,6 +31,7 @@ from catalog.models import (
     SaleState,
     StockMovement,
 )
+from catalog.services import payments
 from catalog.services._helpers import (
     KEY_PREFIX,
     MAX_POINTS,
@@ -49,7 +52,7 @@ from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Account
 
 
-def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
+def redeem(member, product, quantity=1, *, key, address="", saved_address=None) -> Redemption:
     """Spend points on ``quantity`` units of ``product`` and return the ``Redemption``.
 
     Checks, in order: on sale (``Product.sale_state``: active, sale window, category open) and
@@ -68,16 +71,27 @@ def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
     ``IdempotencyConflict``. Malformed input raises ``InvalidQuantity`` / ``InvalidArgument``.
     ``WelcomeOfferUsed`` only if the offer's unique index refuses it (a redemption written without
     the member lock); nothing is written then.
+
+    ``saved_address``: one of the member's ``catalog.Address`` rows (or its id); the redemption
+    keeps its text (``Address.snapshot``) in ``address`` and points at it (``shipping_address``).
+    Anyone else's or an unknown one raises ``AddressNotFound``.
+
+    Points + cash (``cash_price`` > 0): the redemption is written ``awaiting_payment`` with its
+    points held, not spent, its stock taken and a pending ``Payment`` (``catalog.services.payments``
+    settles or releases it); coupon codes are picked when it is paid.
     """
     _check_quantity(quantity)
     _check_key(key)
     address = _check_text("address", address, required=False, max_length=1000)
+    if saved_address is not None:
+        saved_address = _own_address(member, saved_address)
+        address = saved_address.snapshot()
     call = (member.pk, product.pk, quantity, address)
     try:
         with transaction.atomic():
             tier = _lock_member(member.pk)
             return _redeem_locked(member, product.pk, quantity, tier=tier, key=key,
-                                  address=address, call=call)
+                                  address=address, saved_address=saved_address, call=call)
     except IntegrityError as exc:
         # The key taken by another member's concurrent redemption (the ledger usually reports it
         # first, as an IdempotencyConflict on "redeem:<key>").
@@ -139,8 +153,18 @@ def _read_for_redemption(member_id: int, product_id: int, key: str):
     )
 
 
+def _own_address(member, saved_address) -> Address:
+    address_id = getattr(saved_address, "pk", saved_address)
+    if type(address_id) is not int:
+        raise AddressNotFound()
+    found = Address.objects.filter(pk=address_id, member_id=member.pk).first()
+    if found is None:
+        raise AddressNotFound()
+    return found
+
+
 def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: str,
-                   address: str, call: tuple) -> Redemption:
+                   address: str, call: tuple, saved_address=None) -> Redemption:
     now = timezone.now()
     # Read under the member lock: no other redemption of this member (and so no other call with
     # this key by this member) can commit meanwhile.
@@ -193,7 +217,10 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
         raise OutOfStock(_("This product is out of stock."))
     stock_after, redemption_id = row
     code_ids = []
-    if product.kind == ProductKind.COUPON:
+    # Points + cash: the points are held and the codes picked once the cash is paid
+    # (catalog.services.payments).
+    awaiting = price.cash > 0
+    if product.kind == ProductKind.COUPON and not awaiting:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id FROM catalog_couponcode WHERE product_id = %s AND redemption_id IS NULL "
@@ -203,20 +230,26 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
             code_ids = [row[0] for row in cursor.fetchall()]
         if len(code_ids) < quantity:
             raise CodesExhausted()
-    # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
-    entry = ledger.spend(
-        member, points, key=KEY_PREFIX + key,
-        reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
-                            product=product.name, quantity=quantity)[:255],
-        reference=f"redemption:{redemption_id}",
-    ) if points else None
-    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
+    hold = entry = None
+    if awaiting:
+        hold = payments.hold_points(member, points, key=KEY_PREFIX + key,
+                                    redemption_id=redemption_id)
+    else:
+        entry = _spend(member, points, key=key, product=product, quantity=quantity,
+                       redemption_id=redemption_id)
+    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE) and not awaiting
+    if awaiting:
+        status = RedemptionStatus.AWAITING_PAYMENT
+    else:
+        status = RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED
     redemption = Redemption.objects.create(
         id=redemption_id, key=key, member=member, product=product, quantity=quantity,
-        points=points, welcome_discount=price.welcome_discount, cash=price.cash,
-        status=RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED,
-        address=address, entry=entry, created_at=now, fulfilled_at=now if immediate else None,
+        points=points, welcome_discount=price.welcome_discount, cash=price.cash, status=status,
+        address=address, shipping_address=saved_address, entry=entry, created_at=now,
+        fulfilled_at=now if immediate else None,
     )
+    if awaiting:
+        payments.start_payment(redemption, hold=hold, now=now)
     if code_ids:
         _issue_codes(code_ids, redemption, product, now)
     StockMovement.objects.create(
@@ -225,8 +258,19 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
     )
     product.stock, product.sold = stock_after, product.sold + quantity
     _invalidate_after_commit()
-    events.announce("redemption", member.pk, at=now)
+    if not awaiting:
+        events.announce("redemption", member.pk, at=now)
     return redemption
+
+
+def _spend(member, points, *, key, product, quantity, redemption_id):
+    # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
+    return ledger.spend(
+        member, points, key=KEY_PREFIX + key,
+        reason=_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
+                            product=product.name, quantity=quantity)[:255],
+        reference=f"redemption:{redemption_id}",
+    ) if points else None
 
 
 def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
