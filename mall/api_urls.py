@@ -2,8 +2,8 @@
 
 from django.urls import path, re_path
 
-from catalog import api as catalog_api
 from catalog import addresses_api, auctions_api, payments_api, wallet_api
+from catalog import api as catalog_api
 from mall import checkout_api, hooks, member_api, messages_api, play_api, team_api
 from points import api as points_api
 

@@ -1,6 +1,6 @@
-"""Every write of the points mall: redemptions and their life cycle (``redemption``), the payment of a points + cash
-redemption (``payments``), saved addresses (``addresses``), stock,
-coupon-code pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
+"""Every write of the points mall: redemptions and their life cycle (``redemption``), the payment
+of a points + cash redemption (``payments``), saved addresses (``addresses``), stock, coupon-code
+pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
 admin and tasks call these, as ``from catalog import services; services.redeem(...)``; nothing
 else writes catalog rows.
 
