@@ -45,8 +45,9 @@ class PaymentProvider(abc.ABC):
     def parse_callback(self, body: bytes, headers) -> CallbackResult:
         """Verify and read the provider's notification: ``body`` is the raw request body,
         ``headers`` the request's headers (case-insensitive mapping). Raises ``BadSignature``
-        for a missing or invalid signature, and for a body it cannot read (nothing is trusted
-        from an unverified body)."""
+        for a missing or invalid signature (checked before anything in the body is trusted),
+        then a ``common.errors`` 400 for a signed body it cannot read (``MalformedBody``,
+        ``InvalidFields``)."""
 
     def acknowledge(self) -> dict:
         """The body the provider expects back when the notification was handled (a provider

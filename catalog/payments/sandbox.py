@@ -16,8 +16,11 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from catalog.payments.base import BadSignature, CallbackResult, PaymentProvider
+from common.errors import InvalidFields
+from common.parsers import parse_object
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 
@@ -43,15 +46,25 @@ class SandboxProvider(PaymentProvider):
         return reverse("sandbox-pay", kwargs={"reference": payment.reference})
 
     def parse_callback(self, body: bytes, headers) -> CallbackResult:
+        """The signature first (400 ``bad_signature``), then the body: malformed JSON is a 400
+        ``parse_error``, missing or mistyped fields a 400 ``invalid``."""
         signature = (headers.get(SIGNATURE_HEADER) or "").strip().lower()
         if not signature or not hmac.compare_digest(sign(body).encode(),
                                                     signature.encode("utf-8", "replace")):
             raise BadSignature()
+        data = parse_object(body)  # a malformed body is a 400 parse_error, as the API's
+        reference, paid, amount = data.get("reference"), data.get("paid"), data.get("amount")
+        errors = {}
+        if not isinstance(reference, str) or not 0 < len(reference) <= 64:
+            errors["reference"] = [_("A payment reference is required.")]
+        if not isinstance(paid, bool):
+            errors["paid"] = [_("Must be true or false.")]
         try:
-            data = json.loads(body)
-            reference, paid, amount = data["reference"], data["paid"], Decimal(data["amount"])
-        except (ValueError, TypeError, KeyError, InvalidOperation):
-            raise BadSignature() from None
-        if not isinstance(reference, str) or not isinstance(paid, bool) or not amount.is_finite():
-            raise BadSignature()
+            amount = Decimal(amount) if isinstance(amount, str) else None
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite():
+            errors["amount"] = [_("An amount in yuan such as \"9.90\" is required.")]
+        if errors:
+            raise InvalidFields(errors)
         return CallbackResult(reference=reference, paid=paid, amount=amount)
