@@ -605,7 +605,7 @@ def cancel_redemption(request, redemption_id: int):
                                         "in your account.") % {"id": cancelled.pk,
                                                                "points": cancelled.points})
         return redirect("redemption", redemption_id=item.pk)
-    if item.status != RedemptionStatus.CREATED:
+    if item.status not in (RedemptionStatus.CREATED, RedemptionStatus.AWAITING_PAYMENT):
         messages.error(request, _("A redemption that has been fulfilled cannot be cancelled."))
         return redirect("redemption", redemption_id=item.pk)
     return render(request, "pages/cancel_confirm.html", {"redemption": item, "form": form,

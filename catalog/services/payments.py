@@ -164,6 +164,13 @@ def release_unpaid(now=None) -> int:
     return released
 
 
+def close_unpaid(redemption: Redemption, now, *, reason: str) -> None:
+    """``cancel`` of an awaiting-payment redemption (its member and redemption rows locked by the
+    caller): release it as the timeout would, the payment ``expired``."""
+    payment = Payment.objects.select_for_update(no_key=True).get(redemption_id=redemption.pk)
+    _close(payment, redemption, PaymentStatus.EXPIRED, now, reason=reason)
+
+
 def _settle(payment: Payment, redemption: Redemption, now) -> None:
     product = redemption.product
     code_ids = []

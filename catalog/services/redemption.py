@@ -290,6 +290,8 @@ def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
                                           "number %(number)s.")
                                         % {"number": locked.tracking_number or "-"})
             return locked
+        if locked.status == RedemptionStatus.AWAITING_PAYMENT:
+            raise InvalidTransition(_("This redemption is awaiting payment."))
         if locked.status != RedemptionStatus.CREATED:
             raise InvalidTransition(_("A cancelled redemption cannot be fulfilled."))
         if not tracking_number and locked.product.kind == ProductKind.PHYSICAL:
@@ -327,7 +329,9 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
     A redemption the welcome offer made free has no points to return. Cancelling a redemption
     gives its welcome offer back (``catalog.pricing``).
 
-    Already cancelled: returned unchanged. Raises ``InvalidTransition`` once fulfilled (a coupon
+    Awaiting payment: the held points are released, the stock goes back and the payment is
+    closed (a late payment is refused). Already cancelled: returned unchanged. Raises
+    ``InvalidTransition`` once fulfilled (a coupon
     code or privilege is delivered at once, so those can never be cancelled), ``InvalidArgument``
     without a reason.
     """
@@ -337,9 +341,14 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
         locked = _lock_redemption(redemption.pk)
         if locked.status == RedemptionStatus.CANCELLED:
             return locked
+        now = timezone.now()
+        if locked.status == RedemptionStatus.AWAITING_PAYMENT:
+            # Not paid yet: the held points are released (not refunded) and the payment closed,
+            # so a payment arriving later is refused (payment_expired).
+            payments.close_unpaid(locked, now, reason=reason)
+            return locked
         if locked.status != RedemptionStatus.CREATED:
             raise InvalidTransition(_("A redemption that has been fulfilled cannot be cancelled."))
-        now = timezone.now()
         stock_after = _move_stock(locked.product_id, locked.quantity, sold=-locked.quantity)
         refund = ledger.reverse(
             locked.entry, key=f"redeem-cancel:{locked.pk}",

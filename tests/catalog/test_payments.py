@@ -248,3 +248,24 @@ def test_callback_and_release_job_racing_have_exactly_one_outcome(ledger_invaria
         outcomes.append(payment.status)
         assert ledger_invariants() == []
     assert Redemption.objects.filter(status=RedemptionStatus.AWAITING_PAYMENT).count() == 0
+
+
+def test_cancelling_an_unpaid_redemption_releases_it(member, cherries, staff, ledger_invariants):
+    from catalog.errors import InvalidTransition
+
+    fund(member, 5000)
+    redemption = redeem_cash(member, cherries)
+    with pytest.raises(InvalidTransition):
+        services.fulfil(redemption, staff=staff, tracking_number="SF1")
+
+    services.cancel(redemption, reason="changed my mind")
+
+    redemption.refresh_from_db()
+    assert redemption.status == RedemptionStatus.CANCELLED
+    assert redemption.cancel_reason == "changed my mind"
+    assert redemption.payment.status == PaymentStatus.EXPIRED
+    assert totals(member)["available"] == 5000 and stock(cherries) == (5, 0)
+    with pytest.raises(PaymentExpired):
+        services.confirm_payment(redemption.payment.reference, paid=True, amount="9.90")
+    assert payments.release_unpaid(redemption.payment.expires_at) == 0
+    assert ledger_invariants() == []

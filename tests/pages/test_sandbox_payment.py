@@ -131,3 +131,14 @@ def test_enough_points_leaves_the_button_enabled(member_client, member):
     page = text(member_client.get(f"/mall/{tea.pk}/redeem/"))
     assert "Not enough points" not in page
     assert not re.search(r'data-testid="confirm-redeem"\s*disabled', page)
+
+
+def test_an_unpaid_redemption_can_be_cancelled_from_its_page(member_client, member, cherries):
+    fund(member, 5000)
+    start(member_client, member, cherries)
+    redemption = Redemption.objects.get()
+    assert 'data-testid="cancel"' in text(member_client.get(f"/redemptions/{redemption.pk}/"))
+    assert member_client.get(f"/redemptions/{redemption.pk}/cancel/").status_code == 200
+    member_client.post(f"/redemptions/{redemption.pk}/cancel/", {"reason": ""})
+    redemption.refresh_from_db()
+    assert redemption.status == "cancelled" and totals(member)["available"] == 5000
