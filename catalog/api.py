@@ -11,7 +11,7 @@
   ``welcome_discount`` off the whole.
 * ``GET /api/v1/products/{id}/``: one product; 404 ``not_found`` when unknown, off sale or not
   offered to the member's tier.
-* ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address"?}`` with an
+* ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address_id"?, "address"?}`` with an
   ``Idempotency-Key`` header -> 201 with the redemption (``catalog.services.redeem``).
 * ``GET /api/v1/redemptions/`` (newest first), ``GET /api/v1/redemptions/{id}/``,
   ``POST /api/v1/redemptions/{id}/cancel/`` ``{"reason"?}``: the member's own only; anyone
