@@ -269,3 +269,19 @@ def test_cancelling_an_unpaid_redemption_releases_it(member, cherries, staff, le
         services.confirm_payment(redemption.payment.reference, paid=True, amount="9.90")
     assert payments.release_unpaid(redemption.payment.expires_at) == 0
     assert ledger_invariants() == []
+
+
+def test_the_release_job_is_scheduled_and_calls_the_service(member, cherries):
+    from django_celery_beat.models import PeriodicTask
+
+    from catalog import tasks
+
+    job = PeriodicTask.objects.select_related("crontab").get(
+        name="Release unpaid redemptions (every minute)")
+    assert (job.task, job.crontab.minute, job.crontab.hour, job.enabled) == (
+        "catalog.release_unpaid_redemptions", "*", "*", True)
+    fund(member, 5000)
+    redemption = redeem_cash(member, cherries)
+    Payment.objects.filter(pk=redemption.payment.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    assert tasks.release_unpaid_redemptions() == 1
