@@ -110,3 +110,16 @@ def test_redeem_with_someone_elses_address_writes_nothing(member):
     with pytest.raises(AddressNotFound):
         services.redeem(member, product, key="r1", saved_address=theirs.pk)
     assert not product.redemptions.exists()
+
+
+def test_admin_lists_addresses_and_payments_read_only(admin_client, member):
+    fund(member, 5000)
+    services.add_address(member, **HOME)
+    from decimal import Decimal
+
+    services.redeem(member, make_product(points_price=10, cash_price=Decimal("1.00")), key="p",
+                    address="x")
+    for url in ("/admin/catalog/address/", "/admin/catalog/payment/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+    assert admin_client.get("/admin/catalog/payment/add/").status_code == 403
