@@ -11,7 +11,7 @@
   ``welcome_discount`` off the whole.
 * ``GET /api/v1/products/{id}/``: one product; 404 ``not_found`` when unknown, off sale or not
   offered to the member's tier.
-* ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address"?}`` with an
+* ``POST /api/v1/redemptions/`` ``{"product", "quantity"?, "address_id"?, "address"?}`` with an
   ``Idempotency-Key`` header -> 201 with the redemption (``catalog.services.redeem``).
 * ``GET /api/v1/redemptions/`` (newest first), ``GET /api/v1/redemptions/{id}/``,
   ``POST /api/v1/redemptions/{id}/cancel/`` ``{"reason"?}``: the member's own only; anyone
@@ -29,8 +29,14 @@ unless it has been cancelled or shipped since) and raises ``IdempotencyConflict`
 ``idempotency_conflict``) for another body. A refused redemption writes nothing, so a retry under
 the same key is judged again (and may succeed once the member has the points).
 
-The address is optional for every kind, as ``redeem`` takes it: the schema cannot make it
-depend on the product, and a schema-valid body must not be a 400.
+Physical goods need an address: ``address_id`` (one of the member's saved addresses; the
+redemption keeps its text) or, for older clients, a non-blank ``address`` text; without either
+it is a 400 ``address_required``. Other kinds need neither.
+
+Points + cash (the product's ``cash_price`` > 0): 201 with ``status: "awaiting_payment"``, the
+points held, and ``payment: {reference, url, amount, expires_at, status}``; send the member to
+``url``. The provider's callback settles it (``catalog.payments_api``); unpaid by ``expires_at``
+it is cancelled and the points and stock go back.
 
 ``code`` of a redemption is a list: the coupon codes it was given, one per unit, oldest first
 (empty for physical goods and privileges). A list, not a string, so a redemption of several
@@ -51,7 +57,9 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from catalog import selectors, services
-from catalog.models import Draw, Lottery, Product, RedemptionStatus
+from catalog.errors import AddressRequired
+from catalog.models import Draw, Lottery, Product, ProductKind, RedemptionStatus
+from catalog.payments_api import PaymentSerializer
 from common.fields import StrictCharField, StrictIntegerField
 from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
 from common.pagination import Pagination, page_number
@@ -161,6 +169,7 @@ class RedemptionSerializer(serializers.Serializer):
         "issued, a privilege activated, goods shipped."))
     code = serializers.SerializerMethodField()
     address = serializers.CharField()
+    payment = serializers.SerializerMethodField()
     tracking_number = serializers.CharField()
     created_at = serializers.DateTimeField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
@@ -171,6 +180,14 @@ class RedemptionSerializer(serializers.Serializer):
     ))
     def get_code(self, redemption) -> list[str]:
         return [code.code for code in redemption.codes.all()]
+
+    @extend_schema_field(PaymentSerializer(allow_null=True, help_text=gettext_lazy(
+        "The cash part of a points + cash redemption and where to pay it; null for points only.")))
+    def get_payment(self, redemption) -> dict | None:
+        payment = getattr(redemption, "payment", None) if redemption.cash else None
+        if payment is None:
+            return None
+        return PaymentSerializer(payment, context=self.context).data
 
 
 def own_redemption(member, redemption_id: int | str):
@@ -315,7 +332,13 @@ class RedemptionCreateInputSerializer(serializers.Serializer):
                                   default=1)
     address = StrictCharField(
         max_length=1000, required=False, allow_blank=True, default="",
-        help_text=gettext_lazy("Shipping address, for physical goods."),
+        help_text=gettext_lazy("Shipping address as text, for physical goods (address_id is "
+                               "preferred)."),
+    )
+    address_id = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
+        help_text=gettext_lazy("One of the member's saved addresses (GET /api/v1/me/addresses/); "
+                               "physical goods need it or a non-blank address."),
     )
 
 
@@ -350,12 +373,18 @@ class RedemptionListView(generics.ListAPIView):
         serializer = RedemptionCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        product = Product.objects.filter(pk=data["product"]).only("id").first()
+        product = Product.objects.filter(pk=data["product"]).only("id", "kind").first()
         if product is None:
             raise not_found(_("No such product."))
+        address = data["address"].strip()
+        if (product.kind == ProductKind.PHYSICAL and data["address_id"] is None
+                and not address):
+            raise AddressRequired(field="address_id")
         redemption = services.redeem(request.user, product, data["quantity"],
-                                     key=api_key(request.user, key), address=data["address"])
-        body = RedemptionSerializer(own_redemption(request.user, redemption.pk)).data
+                                     key=api_key(request.user, key), address=address,
+                                     saved_address=data["address_id"])
+        body = RedemptionSerializer(own_redemption(request.user, redemption.pk),
+                                    context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -366,7 +395,8 @@ class RedemptionDetailView(APIView):
                    parameters=[id_parameter("redemption_id")],
                    responses={200: RedemptionSerializer, **error_responses(401, 404, 429)})
     def get(self, request, redemption_id: str):
-        return Response(RedemptionSerializer(own_redemption(request.user, redemption_id)).data)
+        return Response(RedemptionSerializer(own_redemption(request.user, redemption_id),
+                                             context={"request": request}).data)
 
 
 class RedemptionCancelView(APIView):

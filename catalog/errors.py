@@ -166,3 +166,55 @@ class NoPrizeLeft(CatalogError):
 
     code = "no_prize_left"
     default_message = _("No prizes are left in this lottery.")
+
+
+# --------------------------------------------------------------------------- points + cash
+# Refusals of ``catalog.services.payments`` and the payment callback; nothing is written.
+
+
+class BadSignature(CatalogError):
+    """A payment callback whose signature does not verify (or is missing, or malformed)."""
+
+    code = "bad_signature"
+    kind = Kind.INVALID
+    default_message = _("The payment callback's signature is invalid.")
+
+
+class PaymentNotFound(CatalogError):
+    """No payment with this reference (or no such payment provider)."""
+
+    code = "payment_not_found"
+    kind = Kind.NOT_FOUND
+    default_message = _("No such payment.")
+
+
+class PaymentExpired(CatalogError):
+    """The payment was released (timed out, or failed) before this callback: its points and stock
+    are back, and the redemption is cancelled."""
+
+    code = "payment_expired"
+    default_message = _("This payment has expired; the redemption was cancelled.")
+
+
+class AmountMismatch(CatalogError):
+    """The callback reports another amount than the payment's."""
+
+    code = "amount_mismatch"
+    kind = Kind.INVALID
+    default_message = _("The amount paid does not match the payment.")
+
+
+class AddressRequired(CatalogError):
+    """A physical product needs a shipping address."""
+
+    code = "address_required"
+    kind = Kind.INVALID
+    default_message = _("Choose a shipping address for physical goods.")
+
+
+class AddressNotFound(CatalogError):
+    """No saved address with this id among the member's own."""
+
+    code = "address_not_found"
+    kind = Kind.NOT_FOUND
+    default_message = _("No such address.")

@@ -205,6 +205,8 @@ class RedemptionStatus(models.TextChoices):
     FULFILLED = "fulfilled", _("Fulfilled")
     COMPLETED = "completed", _("Completed")
     CANCELLED = "cancelled", _("Cancelled")
+    # Points held and stock taken until the cash part is paid (catalog.payment_models.Payment).
+    AWAITING_PAYMENT = "awaiting_payment", _("Awaiting payment")
 
 
 class Redemption(models.Model):
@@ -227,6 +229,11 @@ class Redemption(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=RedemptionStatus.choices,
                               default=RedemptionStatus.CREATED)
     address = models.TextField(_("shipping address"), blank=True)
+    shipping_address = models.ForeignKey(
+        "catalog.Address", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("saved address"),
+        help_text=_("The saved address chosen; the text above is what ships (a snapshot)."),
+    )
     tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
     entry = models.ForeignKey(
         "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -259,9 +266,12 @@ class Redemption(models.Model):
         permissions = [("cancel_redemption", _("Can cancel redemption"))]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="catalog_redemption_quantity"),
-            # The ledger posts no 0-point spend: a free redemption has no entry, any other one has.
+            # The ledger posts no 0-point spend: a free redemption has no entry, any other one has
+            # (once paid: awaiting payment the points are held, and a payment never made leaves
+            # the redemption cancelled without one).
             models.CheckConstraint(
-                condition=Q(points=0, entry__isnull=True) | Q(points__gt=0, entry__isnull=False),
+                condition=Q(points=0, entry__isnull=True) | Q(points__gt=0, entry__isnull=False)
+                | Q(entry__isnull=True, status__in=["awaiting_payment", "cancelled"]),
                 name="catalog_redemption_entry_iff_points",
             ),
             # The welcome offer once per member (catalog.pricing): a cancelled redemption gives it back.
@@ -528,3 +538,6 @@ class DrawTicket(models.Model):
 
 # Points auctions live in their own module; imported here so Django registers them.
 from catalog.auction_models import Auction, AuctionStatus, Bid, BidStatus  # noqa: E402, F401
+
+# Points + cash payments and saved addresses (a module of their own, part of these models).
+from catalog.payment_models import Address, Payment, PaymentStatus  # noqa: E402,F401

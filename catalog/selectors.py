@@ -245,7 +245,7 @@ def _codes():
 
 def redemptions(member):
     """The member's redemptions, newest first, with product and coupon codes."""
-    return (Redemption.objects.filter(member_id=member.pk).select_related("product")
+    return (Redemption.objects.filter(member_id=member.pk).select_related("product", "payment")
             .prefetch_related(_codes()).order_by("-id"))
 
 

@@ -16,3 +16,14 @@ def close_due_auctions():
     closed = services.close_due_auctions()
     logger.info("closed %s auctions", closed)
     return closed
+
+
+@shared_task(name="catalog.release_unpaid_redemptions")
+def release_unpaid_redemptions():
+    """Every minute: release the points + cash redemptions whose payment is past its deadline
+    (points back, stock back, redemption cancelled; exactly once each)."""
+    from catalog.services import payments
+
+    released = payments.release_unpaid()
+    logger.info("released %s unpaid redemptions", released)
+    return released

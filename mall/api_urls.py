@@ -2,8 +2,8 @@
 
 from django.urls import path, re_path
 
+from catalog import addresses_api, auctions_api, payments_api, wallet_api
 from catalog import api as catalog_api
-from catalog import auctions_api, wallet_api
 from mall import checkout_api, hooks, member_api, messages_api, play_api, team_api
 from points import api as points_api
 
@@ -45,6 +45,11 @@ urlpatterns = [
     re_path(r"^lotteries/(?P<lottery_id>.*)/draw/$", catalog_api.DrawView.as_view(),
             name="lottery-draw"),
     path("redemptions/", catalog_api.RedemptionListView.as_view(), name="redemptions"),
+    path("me/addresses/", addresses_api.AddressListView.as_view(), name="me-addresses"),
+    re_path(r"^me/addresses/(?P<address_id>.*)/$", addresses_api.AddressDetailView.as_view(),
+            name="me-address"),
+    re_path(r"^payments/(?P<provider>[^/]+)/callback/$", payments_api.PaymentCallbackView.as_view(),
+            name="payment-callback"),
     path("me/coupons/", wallet_api.CouponListView.as_view(), name="me-coupons"),
     re_path(r"^me/coupons/(?P<coupon_id>.*)/use/$", wallet_api.CouponUseView.as_view(),
             name="me-coupon-use"),

@@ -110,21 +110,50 @@ class DrawForm(forms.Form):
 
 class RedeemForm(forms.Form):
     """The confirmation form; ``key`` is made when it is first shown, so a double submit of the
-    same form posts one redemption."""
+    same form posts one redemption. Physical goods ship to one of the member's saved addresses
+    (``addresses``; the default preselected)."""
 
     key = forms.CharField(widget=forms.HiddenInput, max_length=64,
                           validators=[RegexValidator(r"^[0-9a-f]{32}\Z")])
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=99, initial=1)
-    address = forms.CharField(label=_("Shipping address"), max_length=1000, required=False,
-                              widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}))
+    address_id = forms.TypedChoiceField(
+        label=_("Shipping address"), coerce=int, required=False, widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a shipping address."),
+                        "invalid_choice": _("Choose one of your saved addresses.")},
+    )
 
-    def __init__(self, *args, needs_address: bool = False, **kwargs):
+    def __init__(self, *args, needs_address: bool = False, addresses=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["address"].required = needs_address
+        field = self.fields["address_id"]
+        field.choices = [(address.pk, address.snapshot()) for address in addresses]
+        field.required = needs_address
+        if needs_address and not field.choices:
+            field.error_messages["required"] = _("Add a shipping address first.")
         if not needs_address:
-            self.fields["address"].widget = forms.HiddenInput()
+            field.widget = forms.HiddenInput()
+        elif "address_id" not in self.initial:
+            default = next((address.pk for address in addresses if address.is_default), None)
+            if default is not None:
+                self.initial["address_id"] = default
 
 
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Why are you cancelling? (optional)"), max_length=150,
                              required=False)
+
+
+class AddressForm(forms.Form):
+    """A saved shipping address (``catalog.services.addresses`` validates it again)."""
+
+    recipient = forms.CharField(label=_("Recipient"), max_length=50,
+                                widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    phone = forms.CharField(label=_("Mobile number"), max_length=11,
+                            validators=[RegexValidator(r"^1[3-9]\d{9}\Z",
+                                                       _("Enter a mobile number such as 13800138000."))],
+                            widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+    region = forms.CharField(label=_("Region"), max_length=100,
+                             help_text=_("Province, city and district."),
+                             widget=forms.TextInput(attrs={"autocomplete": "address-level1"}))
+    detail = forms.CharField(label=_("Street address"), max_length=200,
+                             widget=forms.TextInput(attrs={"autocomplete": "street-address"}))
+    is_default = forms.BooleanField(label=_("Use as my default address"), required=False)

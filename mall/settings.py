@@ -56,6 +56,12 @@ def required_secret(name: str, dev_default: str) -> str:
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = required_secret("SECRET_KEY", "dev-only-insecure-secret-key-change-me-0123456789")
 HOOKS_SECRET = required_secret("HOOKS_SECRET", "dev-hooks-secret")
+# Points + cash (catalog.payments): the providers by name, the one new payments use, how long a
+# payment may take before its points and stock are released, and the sandbox's signing secret.
+PAYMENT_PROVIDERS = {"sandbox": "catalog.payments.sandbox.SandboxProvider"}
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
+PAYMENT_TIMEOUT_MINUTES = int(os.environ.get("PAYMENT_TIMEOUT_MINUTES", "15"))
+PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "") or SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

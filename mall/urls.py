@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from mall import auction_views, views
+from mall import address_views, auction_views, payment_views, views
 
 # Under /api/ these answer JSON in the API's error shape; a database outage is a 503 (common.http).
 handler400 = "common.http.bad_request"
@@ -34,6 +34,12 @@ urlpatterns = [
     path("redemptions/", views.redemptions, name="redemptions"),
     path("redemptions/<int:redemption_id>/", views.redemption, name="redemption"),
     path("redemptions/<int:redemption_id>/cancel/", views.cancel_redemption, name="cancel-redemption"),
+    path("pay/sandbox/<str:reference>/", payment_views.sandbox_pay, name="sandbox-pay"),
+    path("addresses/", address_views.addresses, name="addresses"),
+    path("addresses/add/", address_views.add, name="address-add"),
+    path("addresses/<int:address_id>/edit/", address_views.edit, name="address-edit"),
+    path("addresses/<int:address_id>/delete/", address_views.delete, name="address-delete"),
+    path("addresses/<int:address_id>/default/", address_views.make_default, name="address-default"),
     path("auctions/", auction_views.auctions, name="auctions"),
     path("auctions/<int:auction_id>/", auction_views.auction, name="auction"),
     path("auctions/<int:auction_id>/price/", auction_views.auction_price, name="auction-price"),

@@ -9,6 +9,7 @@ read is of the signed-in member's own rows (another member's redemption or messa
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -33,7 +34,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from catalog.models import CouponCode, Product, ProductKind, RedemptionStatus
+from catalog.models import Address, CouponCode, PaymentStatus, Product, ProductKind, RedemptionStatus
+from catalog.payments import get_provider
 from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
 from common.text import stored_text
@@ -513,10 +515,17 @@ def _refusal(exc) -> dict:
     return {"code": code, "title": str(title), "detail": str(getattr(exc, "message", "") or exc)}
 
 
+def _addresses(member) -> list:
+    return list(Address.objects.filter(member_id=member.pk).order_by("-is_default", "-id"))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def redeem(request, product_id: int):
-    """GET: the confirmation step (with a fresh key); POST: redeem under that key."""
+    """GET: the confirmation step (with a fresh key); POST: redeem under that key. A points +
+    cash product then goes to the payment provider's page; the member lands on the redemption
+    page after paying."""
+    addresses = _addresses(request.user)
     if request.method == "GET":
         item = _product_or_404(request, product_id)
         try:
@@ -524,7 +533,7 @@ def redeem(request, product_id: int):
         except ValueError:
             quantity = 1
         form = RedeemForm(initial={"key": _new_key(), "quantity": quantity},
-                          needs_address=item["kind"] == ProductKind.PHYSICAL)
+                          needs_address=item["kind"] == ProductKind.PHYSICAL, addresses=addresses)
         return _render_confirm(request, item, form, quantity)
 
     # A product the member's tier may not see is not in their mall at all (404); one taken off
@@ -532,22 +541,29 @@ def redeem(request, product_id: int):
     product_row = get_object_or_404(Product.objects.visible_to(request.user.tier), pk=product_id)
     item = (catalog_selectors.product_detail(product_id, tier=request.user.tier)
             or _row_as_item(product_row))
-    form = RedeemForm(request.POST, needs_address=product_row.kind == ProductKind.PHYSICAL)
+    physical = product_row.kind == ProductKind.PHYSICAL
+    form = RedeemForm(request.POST, needs_address=physical, addresses=addresses)
     if not form.is_valid():
         quantity = form.cleaned_data.get("quantity") or 1
         return _render_confirm(request, item, form, quantity, status=400)
     data = form.cleaned_data
     try:
         redemption = catalog_services.redeem(
-            request.user, product_row, data["quantity"], key=data["key"], address=data["address"],
+            request.user, product_row, data["quantity"], key=data["key"],
+            saved_address=data["address_id"] if physical else None,
         )
     except DomainError as exc:
         # Nothing was written: show why, with a fresh key for another try.
         fresh = RedeemForm(initial={"key": _new_key(), "quantity": data["quantity"],
-                                    "address": data["address"]},
-                           needs_address=product_row.kind == ProductKind.PHYSICAL)
+                                    "address_id": data["address_id"]},
+                           needs_address=physical, addresses=addresses)
         return _render_confirm(request, item, fresh, data["quantity"], refusal=_refusal(exc),
                                status=status_of(exc))
+    if redemption.status == RedemptionStatus.AWAITING_PAYMENT:
+        payment = redemption.payment
+        if payment.status == PaymentStatus.PENDING:
+            return redirect(get_provider(payment.provider).start(payment))
+        return redirect("redemption", redemption_id=redemption.pk)
     messages.success(request, _("Redeemed %(product)s × %(quantity)s for %(points)s points.") % {
         "product": redemption.product.name, "quantity": redemption.quantity,
         "points": redemption.points,
@@ -566,6 +582,7 @@ def _render_confirm(request, item, form, quantity, *, refusal=None, status=200):
     available = points_selectors.balance(request.user, months=0).available
     # Priced as redeem() prices it now (the welcome offer off the whole, not per unit).
     price = catalog_selectors.price_for(request.user, item, quantity)
+    short = max(0, price.points - available)
     return render(request, "pages/redeem_confirm.html", {
         "product": item,
         "form": form,
@@ -573,8 +590,14 @@ def _render_confirm(request, item, form, quantity, *, refusal=None, status=200):
         "list_total": price.list_points,
         "welcome_discount": price.welcome_discount,
         "total": price.points,
+        "cash_total": f"{price.cash:.2f}",
         "available": available,
-        "after": available - price.points,
+        # Never a negative remainder: a member who cannot afford it is told how many are missing.
+        "after": max(0, available - price.points),
+        "short": short,
+        "can_afford": short == 0,
+        "add_address_url": reverse("address-add") + "?" + urlencode(
+            {"next": f"{reverse('redeem', args=[item['id']])}?quantity={quantity}"}),
         "refusal": refusal,
         "nav": "mall",
     }, status=status)
@@ -601,8 +624,14 @@ def _own_redemption(request, redemption_id: int):
 @login_required
 @require_GET
 def redemption(request, redemption_id: int):
+    redemption = _own_redemption(request, redemption_id)
+    payment = getattr(redemption, "payment", None) if redemption.cash else None
+    pay_url = (get_provider(payment.provider).start(payment)
+               if payment is not None and payment.status == PaymentStatus.PENDING else "")
     return render(request, "pages/redemption.html", {
-        "redemption": _own_redemption(request, redemption_id),
+        "redemption": redemption,
+        "payment": payment,
+        "pay_url": pay_url,
         "cancellable": RedemptionStatus.CREATED,
         "nav": "orders",
     })
@@ -627,7 +656,7 @@ def cancel_redemption(request, redemption_id: int):
                                         "in your account.") % {"id": cancelled.pk,
                                                                "points": cancelled.points})
         return redirect("redemption", redemption_id=item.pk)
-    if item.status != RedemptionStatus.CREATED:
+    if item.status not in (RedemptionStatus.CREATED, RedemptionStatus.AWAITING_PAYMENT):
         messages.error(request, _("A redemption that has been fulfilled cannot be cancelled."))
         return redirect("redemption", redemption_id=item.pk)
     return render(request, "pages/cancel_confirm.html", {"redemption": item, "form": form,

@@ -21,6 +21,7 @@ from catalog.admin import (  # noqa: F401 (registers)
     categories,
     coupon_codes,
     lotteries,
+    payments,
     products,
     redemptions,
 )

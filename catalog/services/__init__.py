@@ -1,5 +1,6 @@
-"""Every write of the points mall: redemptions and their life cycle (``redemption``), stock,
-coupon-code pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
+"""Every write of the points mall: redemptions and their life cycle (``redemption``), the payment
+of a points + cash redemption (``payments``), saved addresses (``addresses``), stock, coupon-code
+pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
 admin and tasks call these, as ``from catalog import services; services.redeem(...)``; nothing
 else writes catalog rows.
 
@@ -7,7 +8,7 @@ Locks. Every function here takes its row locks in this one order (the project's 
 ``points.services.lock_objects``), and only the ones it needs:
 
     member row (SELECT ... FOR NO KEY UPDATE, ``points.services.lock_objects.lock_member``)
-      -> redemption row
+      -> redemption row -> its payment row
         -> lottery prize row (``draw``: the conditional stock UPDATE)
         -> product row (the conditional stock UPDATE, or SELECT ... FOR NO KEY UPDATE)
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
@@ -52,8 +53,10 @@ from catalog.services._helpers import (
     MAX_STOCK,
     MAX_STOCK_DELTA,
 )
+from catalog.services.addresses import add_address, remove_address, set_default, update_address
 from catalog.services.auctions import close_due_auctions, place_bid
 from catalog.services.lottery import draw, grant_streak_draws
+from catalog.services.payments import confirm_payment, release_unpaid
 from catalog.services.redemption import cancel, complete, fulfil, redeem
 from catalog.services.stock import (
     adjust_stock,
@@ -70,10 +73,12 @@ __all__ = [
     "MAX_QUANTITY",
     "MAX_STOCK",
     "MAX_STOCK_DELTA",
+    "add_address",
     "adjust_stock",
     "cancel",
     "close_due_auctions",
     "complete",
+    "confirm_payment",
     "draw",
     "fulfil",
     "grant_streak_draws",
@@ -81,6 +86,10 @@ __all__ = [
     "mark_code_used",
     "place_bid",
     "redeem",
+    "release_unpaid",
+    "remove_address",
     "restock_prize",
     "save_product",
+    "set_default",
+    "update_address",
 ]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 
 from catalog import pricing
 from catalog.errors import (
+    AddressNotFound,
     CodesExhausted,
     InvalidArgument,
     InvalidQuantity,
@@ -22,6 +23,7 @@ from catalog.errors import (
     WelcomeOfferUsed,
 )
 from catalog.models import (
+    Address,
     Product,
     ProductKind,
     Redemption,
@@ -29,6 +31,7 @@ from catalog.models import (
     SaleState,
     StockMovement,
 )
+from catalog.services import payments
 from catalog.services._helpers import (
     KEY_PREFIX,
     MAX_POINTS,
@@ -50,7 +53,7 @@ from points.errors import IdempotencyConflict, InsufficientPoints
 from points.models import Account
 
 
-def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
+def redeem(member, product, quantity=1, *, key, address="", saved_address=None) -> Redemption:
     """Spend points on ``quantity`` units of ``product`` and return the ``Redemption``.
 
     Checks, in order: on sale (``Product.sale_state``: active, sale window, category open) and
@@ -69,16 +72,27 @@ def redeem(member, product, quantity=1, *, key, address="") -> Redemption:
     ``IdempotencyConflict``. Malformed input raises ``InvalidQuantity`` / ``InvalidArgument``.
     ``WelcomeOfferUsed`` only if the offer's unique index refuses it (a redemption written without
     the member lock); nothing is written then.
+
+    ``saved_address``: one of the member's ``catalog.Address`` rows (or its id); the redemption
+    keeps its text (``Address.snapshot``) in ``address`` and points at it (``shipping_address``).
+    Anyone else's or an unknown one raises ``AddressNotFound``.
+
+    Points + cash (``cash_price`` > 0): the redemption is written ``awaiting_payment`` with its
+    points held, not spent, its stock taken and a pending ``Payment`` (``catalog.services.payments``
+    settles or releases it); coupon codes are picked when it is paid.
     """
     _check_quantity(quantity)
     _check_key(key)
     address = _check_text("address", address, required=False, max_length=1000)
+    if saved_address is not None:
+        saved_address = _own_address(member, saved_address)
+        address = saved_address.snapshot()
     call = (member.pk, product.pk, quantity, address)
     try:
         with transaction.atomic():
             tier = _lock_member(member.pk)
             return _redeem_locked(member, product.pk, quantity, tier=tier, key=key,
-                                  address=address, call=call)
+                                  address=address, saved_address=saved_address, call=call)
     except IntegrityError as exc:
         # The key taken by another member's concurrent redemption (the ledger usually reports it
         # first, as an IdempotencyConflict on "redeem:<key>").
@@ -140,8 +154,18 @@ def _read_for_redemption(member_id: int, product_id: int, key: str):
     )
 
 
+def _own_address(member, saved_address) -> Address:
+    address_id = getattr(saved_address, "pk", saved_address)
+    if type(address_id) is not int:
+        raise AddressNotFound()
+    found = Address.objects.filter(pk=address_id, member_id=member.pk).first()
+    if found is None:
+        raise AddressNotFound()
+    return found
+
+
 def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: str,
-                   address: str, call: tuple) -> Redemption:
+                   address: str, call: tuple, saved_address=None) -> Redemption:
     now = timezone.now()
     # Read under the member lock: no other redemption of this member (and so no other call with
     # this key by this member) can commit meanwhile.
@@ -194,7 +218,10 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
         raise OutOfStock(_("This product is out of stock."))
     stock_after, redemption_id = row
     code_ids = []
-    if product.kind == ProductKind.COUPON:
+    # Points + cash: the points are held and the codes picked once the cash is paid
+    # (catalog.services.payments).
+    awaiting = price.cash > 0
+    if product.kind == ProductKind.COUPON and not awaiting:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id FROM catalog_couponcode WHERE product_id = %s AND redemption_id IS NULL "
@@ -204,20 +231,26 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
             code_ids = [row[0] for row in cursor.fetchall()]
         if len(code_ids) < quantity:
             raise CodesExhausted()
-    # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
-    entry = ledger.spend(
-        member, points, key=KEY_PREFIX + key,
-        reason=clip(_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
-                            product=product.name, quantity=quantity), 255),
-        reference=f"redemption:{redemption_id}",
-    ) if points else None
-    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE)
+    hold = entry = None
+    if awaiting:
+        hold = payments.hold_points(member, points, key=KEY_PREFIX + key,
+                                    redemption_id=redemption_id)
+    else:
+        entry = _spend(member, points, key=key, product=product, quantity=quantity,
+                       redemption_id=redemption_id)
+    immediate = product.kind in (ProductKind.COUPON, ProductKind.PRIVILEGE) and not awaiting
+    if awaiting:
+        status = RedemptionStatus.AWAITING_PAYMENT
+    else:
+        status = RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED
     redemption = Redemption.objects.create(
         id=redemption_id, key=key, member=member, product=product, quantity=quantity,
-        points=points, welcome_discount=price.welcome_discount, cash=price.cash,
-        status=RedemptionStatus.FULFILLED if immediate else RedemptionStatus.CREATED,
-        address=address, entry=entry, created_at=now, fulfilled_at=now if immediate else None,
+        points=points, welcome_discount=price.welcome_discount, cash=price.cash, status=status,
+        address=address, shipping_address=saved_address, entry=entry, created_at=now,
+        fulfilled_at=now if immediate else None,
     )
+    if awaiting:
+        payments.start_payment(redemption, hold=hold, now=now)
     if code_ids:
         _issue_codes(code_ids, redemption, product, now)
     StockMovement.objects.create(
@@ -226,8 +259,19 @@ def _redeem_locked(member, product_id: int, quantity: int, *, tier: str, key: st
     )
     product.stock, product.sold = stock_after, product.sold + quantity
     _invalidate_after_commit()
-    events.announce("redemption", member.pk, at=now)
+    if not awaiting:
+        events.announce("redemption", member.pk, at=now)
     return redemption
+
+
+def _spend(member, points, *, key, product, quantity, redemption_id):
+    # The ledger refuses a 0-point posting: a redemption the offer makes free spends nothing.
+    return ledger.spend(
+        member, points, key=KEY_PREFIX + key,
+        reason=clip(_stored_text(gettext_noop("Redeemed %(product)s × %(quantity)s"),
+                                 product=product.name, quantity=quantity), 255),
+        reference=f"redemption:{redemption_id}",
+    ) if points else None
 
 
 def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
@@ -247,6 +291,8 @@ def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
                                           "number %(number)s.")
                                         % {"number": locked.tracking_number or "-"})
             return locked
+        if locked.status == RedemptionStatus.AWAITING_PAYMENT:
+            raise InvalidTransition(_("This redemption is awaiting payment."))
         if locked.status != RedemptionStatus.CREATED:
             raise InvalidTransition(_("A cancelled redemption cannot be fulfilled."))
         if not tracking_number and locked.product.kind == ProductKind.PHYSICAL:
@@ -284,7 +330,9 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
     A redemption the welcome offer made free has no points to return. Cancelling a redemption
     gives its welcome offer back (``catalog.pricing``).
 
-    Already cancelled: returned unchanged. Raises ``InvalidTransition`` once fulfilled (a coupon
+    Awaiting payment: the held points are released, the stock goes back and the payment is
+    closed (a late payment is refused). Already cancelled: returned unchanged. Raises
+    ``InvalidTransition`` once fulfilled (a coupon
     code or privilege is delivered at once, so those can never be cancelled), ``InvalidArgument``
     without a reason.
     """
@@ -294,9 +342,14 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
         locked = _lock_redemption(redemption.pk)
         if locked.status == RedemptionStatus.CANCELLED:
             return locked
+        now = timezone.now()
+        if locked.status == RedemptionStatus.AWAITING_PAYMENT:
+            # Not paid yet: the held points are released (not refunded) and the payment closed,
+            # so a payment arriving later is refused (payment_expired).
+            payments.close_unpaid(locked, now, reason=reason)
+            return locked
         if locked.status != RedemptionStatus.CREATED:
             raise InvalidTransition(_("A redemption that has been fulfilled cannot be cancelled."))
-        now = timezone.now()
         stock_after = _move_stock(locked.product_id, locked.quantity, sold=-locked.quantity)
         refund = ledger.reverse(
             locked.entry, key=f"redeem-cancel:{locked.pk}",

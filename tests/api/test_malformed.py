@@ -35,6 +35,7 @@ from catalog.models import (
     Redemption,
     StockMovement,
 )
+from catalog.payments.sandbox import SIGNATURE_HEADER, sign
 from mall.models import HookEvent, Member, Message
 from mall.services import messages
 from points import services
@@ -119,7 +120,7 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("me", "patch", "/api/v1/me/", "member", {"nickname": "Tea lover"}, {"nickname": 5}),
         Endpoint("check-in", "post", "/api/v1/me/check-in/", "member", {}, ["today"]),
         Endpoint("redeem", "post", "/api/v1/redemptions/", "member",
-                 {"product": world.product.pk, "quantity": 1},
+                 {"product": world.product.pk, "quantity": 1, "address": "1 Road"},
                  {"product": str(world.product.pk), "quantity": 1.0}, ok=201),
         Endpoint("cancel", "post", f"/api/v1/redemptions/{world.redemption.pk}/cancel/", "member",
                  {"reason": "changed my mind"}, {"reason": 5}),
@@ -167,6 +168,16 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("lotteries", "get", "/api/v1/lotteries/", "member", get_only=True),
         Endpoint("draw", "post", f"/api/v1/lotteries/{world.lottery_id}/draw/", "member",
                  {}, ["draw"], ok=201),
+        Endpoint("addresses", "post", "/api/v1/me/addresses/", "member",
+                 {"recipient": "Li Lei", "phone": "13800138000", "region": "Shanghai",
+                  "detail": "1 Road"},
+                 {"recipient": 5, "phone": 13800138000, "region": "Shanghai", "detail": "1 Road"},
+                 ok=201),
+        Endpoint("address", "patch", f"/api/v1/me/addresses/{world.address_id}/", "member",
+                 {"detail": "2 Road"}, {"detail": 2}),
+        Endpoint("payment callback", "post", "/api/v1/payments/sandbox/callback/", "provider",
+                 {"reference": world.payment_reference, "paid": True, "amount": "9.90"},
+                 {"reference": 1, "paid": "yes", "amount": 9.9}),
     ]
 
 
@@ -174,7 +185,8 @@ NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
          "tasks", "coupons", "coupon use", "badges",
-         "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw"]
+         "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw",
+         "addresses", "address", "payment callback"]
 
 
 def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
@@ -185,7 +197,8 @@ def expected(endpoint: Endpoint, kind: str) -> tuple[int, str]:
         return 405, "method_not_allowed"
     if kind == "wrong types" and isinstance(endpoint.wrong_types, dict):
         return 400, "invalid"
-    if kind in ("wrong types", "not an object", "null") and endpoint.client != "shop":
+    if kind in ("wrong types", "not an object", "null") and endpoint.client not in ("shop",
+                                                                                  "provider"):
         return 400, "invalid"  # the member API's serializers refuse a non-object, as before
     return 400, "parse_error"
 
@@ -201,6 +214,8 @@ class World:
     auction_id: int
     lottery_id: int
     coupon_id: int
+    address_id: int
+    payment_reference: str
 
 
 @pytest.fixture
@@ -224,8 +239,13 @@ def world(settings):
     coupon = make_product(name="Coupon", kind="coupon", points_price=10, codes=["C-1"])
     coupon_redemption = catalog_services.redeem(member, coupon, 1, key="r-2")
     coupon_id = CouponCode.objects.get(redemption=coupon_redemption).pk
+    address = catalog_services.add_address(member, recipient="Li Lei", phone="13800138000",
+                                           region="Shanghai", detail="1 Road")
+    cherries = make_product(name="Cherries", points_price=100, cash_price=Decimal("9.90"))
+    awaiting = catalog_services.redeem(member, cherries, 1, key="r-3", address="1 Road")
     return World(member, str(RefreshToken.for_user(member)), product, redemption, placed.hold_id,
-                 message_id, auction.pk, lottery.pk, coupon_id)
+                 message_id, auction.pk, lottery.pk, coupon_id, address.pk,
+                 awaiting.payment.reference)
 
 
 def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
@@ -233,6 +253,9 @@ def send(clients, endpoint: Endpoint, body: bytes, *, method=None):
     headers = {"Accept-Language": "en", "Idempotency-Key": "k-1"}
     if endpoint.client == "shop":
         return post_hook(clients["shop"], endpoint.path, body=body, headers=headers)
+    if endpoint.client == "provider":  # signed as the sandbox provider signs its callbacks
+        return clients["anonymous"].post(endpoint.path, data=body, content_type="application/json",
+                                         headers={**headers, SIGNATURE_HEADER: sign(body)})
     return getattr(clients[endpoint.client], method)(endpoint.path, data=body,
                                                      content_type="application/json", headers=headers)
 
@@ -284,5 +307,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 33
+    assert covered == routes and len(routes) == 36
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -17,6 +17,7 @@ from catalog.models import Category, Product, SaleState
 from mall.models import Member
 from tests.catalog.helpers import fund, make_product, snapshot
 from tests.factories import MemberFactory
+from tests.pages.helpers import address_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
@@ -135,7 +136,7 @@ def test_a_product_for_gold_members_is_404_on_the_pages_for_a_normal_member(gold
     assert client.get(f"/mall/{gold_only.pk}/").status_code == 404
     assert client.get(f"/mall/{gold_only.pk}/redeem/").status_code == 404
     response = client.post(f"/mall/{gold_only.pk}/redeem/",
-                           {"key": KEY, "quantity": 1, "address": "Road 1"})
+                           {"key": KEY, "quantity": 1, "address_id": address_id(member)})
     assert response.status_code == 404
     assert snapshot() == before
 
@@ -148,7 +149,7 @@ def test_a_product_for_gold_members_is_on_the_pages_of_a_gold_member(gold_only):
     assert client.get(f"/mall/{gold_only.pk}/").status_code == 200
     assert client.get(f"/mall/{gold_only.pk}/redeem/").status_code == 200
     response = client.post(f"/mall/{gold_only.pk}/redeem/",
-                           {"key": KEY, "quantity": 1, "address": "Road 1"})
+                           {"key": KEY, "quantity": 1, "address_id": address_id(member)})
     assert response.status_code == 302
     assert list(gold_only.redemptions.values_list("member_id", "points")) == [(member.pk, 100)]
 

@@ -25,3 +25,15 @@ def available(member) -> int:
     return balance(member).available
 
 
+
+
+def address_id(member) -> int:
+    """The member's default saved address (made on first use): physical goods ship to one."""
+    from catalog import services
+    from catalog.models import Address
+
+    found = Address.objects.filter(member_id=member.pk, is_default=True).first()
+    if found is None:
+        found = services.add_address(member, recipient="Li Lei", phone="13800138000",
+                                     region="Shanghai Pudong", detail="1 Road")
+    return found.pk

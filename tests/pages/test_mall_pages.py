@@ -12,7 +12,7 @@ from catalog.models import Category, ProductKind, Redemption
 from points.models import Entry
 from tests.catalog.helpers import fund, make_product, stock
 from tests.factories import MemberFactory
-from tests.pages.helpers import KEY_RE, available, confirm_key, messages_of, text
+from tests.pages.helpers import KEY_RE, address_id, available, confirm_key, messages_of, text
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +118,7 @@ def test_products_not_on_sale_answer_404(member_client):
 def test_redeem_confirmation_shows_the_total_and_a_fresh_key(member_client, member):
     fund(member, 1000)
     product = make_product(name="Tea", points_price=120)
+    address_id(member)
 
     response = member_client.get(f"/mall/{product.pk}/redeem/?quantity=2")
 
@@ -125,7 +126,7 @@ def test_redeem_confirmation_shows_the_total_and_a_fresh_key(member_client, memb
     assert response.status_code == 200
     assert "240 points" in page
     assert "After redeeming" in page and ">760<" in page
-    assert 'name="address"' in page  # physical goods ship
+    assert 'name="address_id"' in page  # physical goods ship
     first_key = KEY_RE.search(page).group(1)
     assert first_key != confirm_key(member_client, product)
 
@@ -134,7 +135,7 @@ def test_redeem_spends_the_points_and_a_double_submit_posts_once(member_client, 
     fund(member, 1000)
     product = make_product(name="Tea", points_price=120, stock=5)
     key = confirm_key(member_client, product, 2)
-    form = {"key": key, "quantity": 2, "address": "1 Road, Shanghai"}
+    form = {"key": key, "quantity": 2, "address_id": address_id(member)}
 
     first = member_client.post(f"/mall/{product.pk}/redeem/", form, follow=True)
     second = member_client.post(f"/mall/{product.pk}/redeem/", form, follow=True)
@@ -144,7 +145,7 @@ def test_redeem_spends_the_points_and_a_double_submit_posts_once(member_client, 
     assert messages_of(first) == ["Redeemed Tea × 2 for 240 points."]
     assert (redemption.key, redemption.quantity, redemption.points, redemption.status) == (
         key, 2, 240, "created")
-    assert redemption.address == "1 Road, Shanghai"
+    assert redemption.address == "Li Lei 13800138000\nShanghai Pudong 1 Road"
     assert available(member) == 760
     assert stock(product) == (3, 2)
     assert "Cancel this redemption" in text(first)
@@ -155,7 +156,7 @@ def test_redeem_a_coupon_shows_its_code(member_client, member):
     product = make_product(name="Movie coupon", kind=ProductKind.COUPON, points_price=200,
                            codes=["MOVIE-001", "MOVIE-002"])
     page = text(member_client.get(f"/mall/{product.pk}/redeem/"))
-    assert 'type="hidden" name="address"' in page  # nothing to ship
+    assert 'type="hidden" name="address_id"' in page  # nothing to ship
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
                                   {"key": KEY_RE.search(page).group(1), "quantity": 1}, follow=True)
@@ -181,7 +182,7 @@ def test_redeem_with_too_few_points_explains_and_writes_nothing(member_client, m
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
                                   {"key": confirm_key(member_client, product), "quantity": 1,
-                                   "address": "Road 1"})
+                                   "address_id": address_id(member)})
 
     _refused(response, "insufficient_points", "You do not have enough points.",
              "120 points needed, 100 available.")
@@ -195,7 +196,7 @@ def test_redeem_out_of_stock(member_client, member):
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
                                   {"key": confirm_key(member_client, product), "quantity": 2,
-                                   "address": "Road 1"})
+                                   "address_id": address_id(member)})
 
     _refused(response, "out_of_stock", "Out of stock.", "Only 1 left in stock.")
     assert stock(product) == (1, 0)
@@ -208,7 +209,7 @@ def test_redeem_over_the_limit(member_client, member):
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
                                   {"key": confirm_key(member_client, product), "quantity": 1,
-                                   "address": "Road 1"})
+                                   "address_id": address_id(member)})
 
     _refused(response, "limit_reached", "Limit reached.",
              "You can redeem at most 1 of this product; you already have 1.")
@@ -223,7 +224,7 @@ def test_redeem_a_product_taken_off_sale_after_the_confirmation(member_client, m
     catalog_services.save_product(product)
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
-                                  {"key": key, "quantity": 1, "address": "Road 1"})
+                                  {"key": key, "quantity": 1, "address_id": address_id(member)})
 
     _refused(response, "not_available", "Not available.", "This product is no longer offered.")
     assert "Tea" in text(response)
@@ -236,12 +237,12 @@ def test_redeem_physical_goods_needs_an_address_and_a_valid_form(member_client, 
 
     no_address = member_client.post(f"/mall/{product.pk}/redeem/", {"key": key, "quantity": 1})
     bad_key = member_client.post(f"/mall/{product.pk}/redeem/",
-                                 {"key": "not-a-key", "quantity": 1, "address": "Road"})
+                                 {"key": "not-a-key", "quantity": 1, "address_id": address_id(member)})
     bad_quantity = member_client.post(f"/mall/{product.pk}/redeem/",
-                                      {"key": key, "quantity": 0, "address": "Road"})
+                                      {"key": key, "quantity": 0, "address_id": address_id(member)})
 
     assert no_address.status_code == bad_key.status_code == bad_quantity.status_code == 400
-    assert "This field is required." in text(no_address)
+    assert "Add a shipping address first." in text(no_address)
     assert "Ensure this value is greater than or equal to 1." in text(bad_quantity)
     assert not Redemption.objects.exists()
     assert member_client.post("/mall/999999/redeem/", {"key": key, "quantity": 1}).status_code == 404
@@ -251,10 +252,11 @@ def test_redeem_key_reused_with_other_values_is_refused(member_client, member):
     fund(member, 1000)
     product = make_product(name="Tea", points_price=10)
     key = confirm_key(member_client, product)
-    member_client.post(f"/mall/{product.pk}/redeem/", {"key": key, "quantity": 1, "address": "A"})
+    member_client.post(f"/mall/{product.pk}/redeem/",
+                       {"key": key, "quantity": 1, "address_id": address_id(member)})
 
     response = member_client.post(f"/mall/{product.pk}/redeem/",
-                                  {"key": key, "quantity": 2, "address": "A"})
+                                  {"key": key, "quantity": 2, "address_id": address_id(member)})
 
     assert response.status_code == 409
     assert "This form was already sent with other values." in text(response)

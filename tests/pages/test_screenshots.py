@@ -13,8 +13,15 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.pages.test_e2e import CHROMEDRIVER, CHROMIUM, INSTALL_HINT, SCREENSHOTS, SIZES, _size
-from tests.pages.test_e2e import browser  # noqa: F401 (the fixture)
+from tests.pages.test_e2e import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    INSTALL_HINT,
+    SCREENSHOTS,
+    SIZES,
+    _size,
+    browser,  # noqa: F401 (the fixture)
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

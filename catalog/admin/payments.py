@@ -1,0 +1,28 @@
+"""Points + cash payments and saved addresses in the admin, read-only: payments are written only
+by ``catalog.services.payments`` (the provider's callback and the release job), addresses by the
+member (``catalog.services.addresses``). Customer service looks them up here."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from catalog.models import Address, Payment
+from common.admin import ReadOnlyAdminMixin
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("reference", "redemption", "provider", "amount", "status", "created_at",
+                    "expires_at", "paid_at")
+    list_filter = ("status", "provider")
+    list_select_related = ("redemption__product",)
+    search_fields = ("reference", "redemption__id")
+    raw_id_fields = ("redemption", "hold")
+
+
+@admin.register(Address)
+class AddressAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "member", "recipient", "phone", "region", "is_default")
+    list_select_related = ("member",)
+    search_fields = ("member__username", "recipient", "phone")
+    raw_id_fields = ("member",)
