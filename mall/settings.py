@@ -73,7 +73,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "django.contrib.humanize",
     "rest_framework",
     "rest_framework_simplejwt",
     "django_filters",

@@ -8,6 +8,7 @@ Skipped with a message on a machine without the browser (``.ci/run`` installs it
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -35,6 +36,7 @@ def _world():
     message, an invitee; products of every kind, a lottery and an auction."""
     from catalog import services as catalog_services
     from catalog.models import Auction, Category, Lottery, ProductKind
+    from catalog.services.addresses import add_address
     from mall import invite
     from mall.services import members as member_services
     from points.services import earning
@@ -52,8 +54,14 @@ def _world():
                           usage_instructions="在影院售票处出示券码即可兑换一张 2D 电影票。")
     make_product(name="包邮月卡", kind=ProductKind.PRIVILEGE, points_price=800, stock=100)
     make_product(name="进口车厘子 2 kg", category=fruit, points_price=9_000_000, stock=3)
+    tea = make_product(name="龙井茶券", kind=ProductKind.COUPON, points_price=1500,
+                       cash_price=Decimal("9.90"), codes=["TEA-0001"])
     catalog_services.redeem(member, coupon, key="gallery:coupon")
-    catalog_services.redeem(member, apples, key="gallery:apples", address="上海市南京路 100 号")
+    address = add_address(member, recipient="小明", phone="13900001111", region="上海市 黄浦区",
+                          detail="南京东路 100 号 1 室")
+    catalog_services.redeem(member, apples, key="gallery:apples", address=address.snapshot(),
+                            saved_address=address)
+    awaiting = catalog_services.redeem(member, tea, key="gallery:tea")
     member_services.register(username="gallery-friend", password="a-long-passphrase-9",
                              invite_code=invite.invite_code(member))
     now = timezone.now()
@@ -63,10 +71,13 @@ def _world():
     return member, {
         "home": "/", "history": "/points/", "mall": "/mall/", "product": f"/mall/{apples.pk}/",
         "confirm": f"/mall/{apples.pk}/redeem/", "redemptions": "/redemptions/",
-        "redemption": f"/redemptions/{member.redemptions.order_by('id').last().pk}/",
+        "redemption": f"/redemptions/{member.redemptions.get(product=apples).pk}/",
+        "awaiting-payment": f"/redemptions/{awaiting.pk}/",
         "coupons": "/coupons/", "invite": "/invite/", "team": "/team/", "badges": "/badges/",
         "messages": "/messages/", "account": "/accounts/profile/", "auctions": "/auctions/",
-        "auction": f"/auctions/{auction.pk}/",
+        "auction": f"/auctions/{auction.pk}/", "addresses": "/addresses/",
+        "address-add": "/addresses/add/", "tea-confirm": f"/mall/{tea.pk}/redeem/",
+        "pay": f"/pay/sandbox/{awaiting.payment.reference}/",
         **({"lottery": f"/lottery/{lottery.pk}/"} if lottery else {}),
     }
 
