@@ -53,6 +53,7 @@ from catalog.services._helpers import (
     MAX_STOCK_DELTA,
 )
 from catalog.services.auctions import close_due_auctions, place_bid
+from catalog.services.images import add_image, remove_image, set_cover
 from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.redemption import cancel, complete, fulfil, redeem
 from catalog.services.stock import (
@@ -70,6 +71,7 @@ __all__ = [
     "MAX_QUANTITY",
     "MAX_STOCK",
     "MAX_STOCK_DELTA",
+    "add_image",
     "adjust_stock",
     "cancel",
     "close_due_auctions",
@@ -81,6 +83,8 @@ __all__ = [
     "mark_code_used",
     "place_bid",
     "redeem",
+    "remove_image",
     "restock_prize",
     "save_product",
+    "set_cover",
 ]
