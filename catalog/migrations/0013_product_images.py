@@ -32,6 +32,29 @@ def covers_from_product_image(apps, schema_editor):
     schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
+CATALOG_MANAGER = "商品管理 / Catalog manager"  # catalog 0002
+CUSTOMER_SERVICE = "客服 / Customer service"  # shared with other apps, see catalog 0002
+
+
+def grant_picture_permissions(apps, schema_editor):
+    """Catalog managers upload, re-cover and delete pictures on the product page; customer
+    service sees them."""
+    from django.contrib.auth.management import create_permissions
+
+    config = apps.get_app_config("catalog")
+    config.models_module = True
+    create_permissions(config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    pictures = Permission.objects.filter(content_type__app_label="catalog",
+                                         content_type__model="productimage")
+    for group in Group.objects.filter(name=CATALOG_MANAGER):
+        group.permissions.add(*pictures)
+    for group in Group.objects.filter(name=CUSTOMER_SERVICE):
+        group.permissions.add(*pictures.filter(codename="view_productimage"))
+
+
 def image_back_from_covers(apps, schema_editor):
     Product = apps.get_model("catalog", "Product")
     ProductImage = apps.get_model("catalog", "ProductImage")
@@ -68,6 +91,7 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(covers_from_product_image, image_back_from_covers),
+        migrations.RunPython(grant_picture_permissions, migrations.RunPython.noop),
         migrations.RemoveField(
             model_name='product',
             name='image',
