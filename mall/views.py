@@ -408,9 +408,15 @@ def _available(request) -> int | None:
 
 def _with_points_short(products: list[dict], available: int | None) -> list[dict]:
     """``points_short`` on each product dict: the points the member lacks for one unit (0 when
-    they can pay), None for an anonymous visitor."""
-    return [{**product, "points_short": None if available is None
-             else max(0, product["member_points"] - available)} for product in products]
+    they can pay), None for an anonymous visitor; ``points_short_display`` the same with
+    thousands separators in every language (``1,250``: the Chinese locale's own format has
+    none)."""
+    priced = []
+    for product in products:
+        short = None if available is None else max(0, product["member_points"] - available)
+        priced.append({**product, "points_short": short,
+                       "points_short_display": f"{short:,}" if short is not None else ""})
+    return priced
 
 
 @require_GET
