@@ -52,6 +52,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
@@ -65,6 +66,7 @@ from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
 from common.pagination import Pagination, page_number
 from common.schema import error_responses
 from points import selectors as points_selectors
+from rules.tiers import default_tier_code
 
 # Bounds of the integer columns the filters compare with: a larger number is a 400, not an
 # overflow in the database.
@@ -108,8 +110,16 @@ class CategorySerializer(serializers.Serializer):
     parent_id = serializers.IntegerField(allow_null=True)
 
 
+class ProductImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField(help_text=gettext_lazy("The original picture (absolute URL)."))
+    thumbnail = serializers.URLField(help_text=gettext_lazy("The picture 400 pixels wide."))
+    is_cover = serializers.BooleanField()
+
+
 class ProductSerializer(serializers.Serializer):
-    """A product as listed (a ``catalog.selectors.product_dict``)."""
+    """A product as listed (a ``catalog.selectors.product_dict``, URLs made absolute by
+    ``for_request``)."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -122,7 +132,12 @@ class ProductSerializer(serializers.Serializer):
     )
     stock = serializers.IntegerField()
     in_stock = serializers.BooleanField()
-    image = serializers.CharField(help_text=gettext_lazy("Image URL; empty without an image."))
+    image = serializers.URLField(allow_null=True, help_text=gettext_lazy(
+        "The cover picture 400 pixels wide (absolute URL); null without a picture."))
+    images = ProductImageSerializer(many=True, help_text=gettext_lazy("Every picture, the cover first."))
+    points_short = serializers.IntegerField(allow_null=True, help_text=gettext_lazy(
+        "Points the member lacks to redeem one unit (member_points less their available points); "
+        "0 when they can; null when not signed in."))
     member_points = serializers.IntegerField(help_text=gettext_lazy(
         "Points this member pays for one unit: points_price less welcome_discount."))
     welcome_discount = serializers.IntegerField(help_text=gettext_lazy(
@@ -151,9 +166,15 @@ class RedemptionSerializer(serializers.Serializer):
         kind = serializers.CharField(help_text=KIND_HELP)
         image = serializers.SerializerMethodField()
 
-        @extend_schema_field(serializers.CharField(help_text=gettext_lazy("Image URL or empty.")))
-        def get_image(self, product) -> str:
-            return product.image.url if product.image else ""
+        @extend_schema_field(serializers.URLField(allow_null=True, help_text=gettext_lazy(
+            "The cover picture 400 pixels wide (absolute URL) or null.")))
+        def get_image(self, product) -> str | None:
+            cover = cover_of(product)
+            if cover is None:
+                return None
+            request = self.context.get("request")
+            url = cover.thumbnail_400.url if cover.thumbnail_400 else cover.image.url
+            return request.build_absolute_uri(url) if request is not None else url
 
     id = serializers.IntegerField()
     product = ProductSerializer()
@@ -188,6 +209,36 @@ class RedemptionSerializer(serializers.Serializer):
         if payment is None:
             return None
         return PaymentSerializer(payment, context=self.context).data
+
+
+def cover_of(product):
+    """The product's cover ``ProductImage`` (or its first picture, or None), from its prefetched
+    ``images`` (``selectors.redemptions`` prefetches them)."""
+    pictures = list(product.images.all())
+    return next((picture for picture in pictures if picture.is_cover), pictures[0] if pictures else None)
+
+
+def for_request(request, product: dict, available: int | None) -> dict:
+    """A product dict for the API: absolute picture URLs and ``points_short`` (None for an
+    anonymous caller, whose ``available`` is None)."""
+    absolute = request.build_absolute_uri
+    return {
+        **product,
+        "image": absolute(product["image"]) if product["image"] else None,
+        "images": [{**picture, "url": absolute(picture["url"]),
+                    "thumbnail": absolute(picture["thumbnail"])} for picture in product["images"]],
+        "points_short": None if available is None else max(0, product["member_points"] - available),
+    }
+
+
+def caller_tier(user) -> str:
+    """The tier whose products the caller sees: the member's, or the lowest published tier for
+    an anonymous visitor."""
+    return user.tier if user.is_authenticated else default_tier_code()
+
+
+def available_points(user) -> int | None:
+    return points_selectors.balance(user, months=0).available if user.is_authenticated else None
 
 
 def own_redemption(member, redemption_id: int | str):
@@ -226,7 +277,11 @@ PAGE_PARAMETERS = [
 
 
 class ProductListView(APIView):
-    """``GET /api/v1/products/``: products on sale that the member's tier may see."""
+    """``GET /api/v1/products/``: products on sale that the member's tier may see (open to
+    anonymous callers: they see what the lowest tier sees, with ``points_short`` null and
+    ``affordable`` ignored)."""
+
+    permission_classes = [AllowAny]
 
     class FilterSerializer(serializers.Serializer):
         category = serializers.IntegerField(
@@ -258,7 +313,7 @@ class ProductListView(APIView):
     @extend_schema(
         operation_id="products_list", tags=["mall"],
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
-        responses={200: OutputSerializer, **error_responses(400, 401, 404, 429)},
+        responses={200: OutputSerializer, **error_responses(400, 404, 429)},
     )
     def get(self, request):
         # An empty parameter (``?category=``) is the same as leaving it out.
@@ -270,15 +325,16 @@ class ProductListView(APIView):
         page = page_number(request)
         max_points = filters.get("max_points")
         offer = selectors.welcome_offer_for(request.user)
-        if filters.get("affordable"):
+        available = available_points(request.user)
+        if filters.get("affordable") and available is not None:
             # One unit is affordable when its price less the welcome offer is.
-            available = points_selectors.balance(request.user, months=0).available + offer
-            max_points = available if max_points is None else min(max_points, available)
+            ceiling = available + offer
+            max_points = ceiling if max_points is None else min(max_points, ceiling)
         found = selectors.product_list(
             category=filters.get("category"), search=filters.get("search", ""),
             min_points=filters.get("min_points"), max_points=max_points,
             ordering=filters.get("ordering", "default"), page=page, page_size=page_size,
-            tier=request.user.tier,
+            tier=caller_tier(request.user),
         )
         if page > found["num_pages"]:
             raise not_found(_("Invalid page."))
@@ -289,24 +345,29 @@ class ProductListView(APIView):
                      if page < found["num_pages"] else None),
             "previous": (None if page == 1 else remove_query_param(url, "page") if page == 2
                          else replace_query_param(url, "page", page - 1)),
-            "results": selectors.with_member_prices(found["results"], offer),
+            "results": [for_request(request, product, available)
+                        for product in selectors.with_member_prices(found["results"], offer)],
         }
         return Response(self.OutputSerializer(body).data)
 
 
 class ProductDetailView(APIView):
-    """``GET /api/v1/products/{id}/``: one product on sale that the member's tier may see."""
+    """``GET /api/v1/products/{id}/``: one product on sale that the member's tier may see (open
+    to anonymous callers, as the list)."""
+
+    permission_classes = [AllowAny]
 
     @extend_schema(operation_id="products_retrieve", tags=["mall"],
                    parameters=[id_parameter("product_id")],
-                   responses={200: ProductDetailSerializer, **error_responses(401, 404, 429)})
+                   responses={200: ProductDetailSerializer, **error_responses(404, 429)})
     def get(self, request, product_id: str):
         product = selectors.product_detail(parse_id(product_id, _("No such product.")),
-                                           tier=request.user.tier)
+                                           tier=caller_tier(request.user))
         if product is None:
             raise not_found(_("No such product."))
         [product] = selectors.with_member_prices([product], selectors.welcome_offer_for(request.user))
-        return Response(ProductDetailSerializer(product).data)
+        return Response(ProductDetailSerializer(
+            for_request(request, product, available_points(request.user))).data)
 
 
 # --------------------------------------------------------------------------- redemptions
@@ -418,7 +479,8 @@ class RedemptionCancelView(APIView):
         serializer.is_valid(raise_exception=True)
         reason = serializer.validated_data.get("reason") or _("Cancelled by the member")
         services.cancel(redemption, reason=reason)
-        return Response(RedemptionSerializer(own_redemption(request.user, redemption.pk)).data)
+        return Response(RedemptionSerializer(own_redemption(request.user, redemption.pk),
+                                    context={"request": request}).data)
 
 
 

@@ -218,3 +218,16 @@ class AddressNotFound(CatalogError):
     code = "address_not_found"
     kind = Kind.NOT_FOUND
     default_message = _("No such address.")
+class InvalidImage(CatalogError):
+    """An upload that is not a picture Pillow can read (JPEG, PNG, WebP or GIF)."""
+
+    code = "invalid_image"
+    kind = Kind.INVALID
+    default_message = _("Upload a JPEG, PNG, WebP or GIF image.")
+
+
+class ImageTooLarge(InvalidImage):
+    """An upload over ``catalog.images.MAX_BYTES`` or ``MAX_PIXELS``."""
+
+    code = "image_too_large"
+    default_message = _("The image is too large.")

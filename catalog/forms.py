@@ -12,7 +12,9 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 from import_export.forms import ConfirmImportForm, ImportForm
 
-from catalog.models import Category, Product, ProductKind, StockMovement
+from catalog import images
+from catalog.errors import InvalidImage
+from catalog.models import Category, Product, ProductImage, ProductKind, StockMovement
 from rules.tiers import tier_choices
 
 REASON_MAX_LENGTH = StockMovement._meta.get_field("reason").max_length
@@ -78,7 +80,7 @@ class ProductForm(forms.ModelForm):
 
     class Meta:
         model = Product
-        fields = ("name", "kind", "category", "description", "image", "points_price", "cash_price",
+        fields = ("name", "kind", "category", "description", "points_price", "cash_price",
                   "per_member_limit", "active", "visible_tiers", "sale_starts_at", "sale_ends_at",
                   "sort_order")
 
@@ -216,3 +218,37 @@ class CouponCodeConfirmImportForm(ConfirmImportForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["product"].queryset = coupon_products()
+
+
+class ProductImageForm(forms.ModelForm):
+    """One picture on the product page: a new upload (checked by ``catalog.images``: a readable
+    JPEG, PNG, WebP or GIF within the size limits) or an existing one whose cover box can change.
+    Applied by ``catalog.services`` (``add_image``, ``set_cover``, ``remove_image``), never saved
+    by the form."""
+
+    class Meta:
+        model = ProductImage
+        fields = ("image", "is_cover")
+
+    def clean_image(self):
+        upload = self.cleaned_data.get("image")
+        if upload and "image" in self.changed_data:
+            try:
+                images.check_upload(upload)
+            except InvalidImage as error:
+                raise forms.ValidationError(error.message, code=error.code) from None
+        return upload
+
+
+class ProductImageFormSet(BaseInlineFormSet):
+    """The pictures of one product; at most one may be ticked as the cover."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        covers = [form for form in self.forms
+                  if form.cleaned_data and not self._should_delete_form(form)
+                  and form.cleaned_data.get("is_cover")]
+        if len(covers) > 1:
+            raise forms.ValidationError(_("Choose one cover image only."), code="one_cover")

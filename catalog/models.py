@@ -92,7 +92,6 @@ class ProductKind(models.TextChoices):
 class Product(models.Model):
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
-    image = models.ImageField(_("image"), upload_to="products/", blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=ProductKind.choices,
                             default=ProductKind.PHYSICAL)
     category = models.ForeignKey(
@@ -173,6 +172,44 @@ class Product(models.Model):
 
     def is_visible_to(self, tier: str) -> bool:
         return tier_may_see(self.visible_tiers, tier)
+
+
+class ProductImage(models.Model):
+    """One picture of a product, with its thumbnails (400 and 800 pixels wide, made on upload by
+    ``catalog.images``). At most one per product is the cover (a partial unique index); written
+    only by ``catalog.services.images``."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images",
+                                verbose_name=_("product"))
+    image = models.ImageField(_("image"), upload_to="products/", width_field="width",
+                              height_field="height")
+    thumbnail_400 = models.ImageField(_("thumbnail (400 px)"), upload_to="products/thumbs/",
+                                      editable=False)
+    thumbnail_800 = models.ImageField(_("thumbnail (800 px)"), upload_to="products/thumbs/",
+                                      editable=False)
+    width = models.PositiveIntegerField(_("width"), default=0, editable=False)
+    height = models.PositiveIntegerField(_("height"), default=0, editable=False)
+    is_cover = models.BooleanField(_("cover"), default=False)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("product image")
+        verbose_name_plural = _("product images")
+        ordering = ["-is_cover", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product"], condition=Q(is_cover=True),
+                                    name="catalog_one_cover_per_product"),
+        ]
+
+    def __str__(self):
+        return self.image.name
+
+    def height_at(self, width: int) -> int:
+        """The height of the picture scaled to ``width`` pixels (for ``<img height>``)."""
+        if not self.width or not self.height:
+            return width
+        return max(1, round(self.height * min(width, self.width) / self.width))
 
 
 class StockMovement(models.Model):

@@ -27,6 +27,7 @@ from catalog.models import (
     Lottery,
     Prize,
     Product,
+    ProductImage,
     ProductKind,
     Redemption,
     RedemptionStatus,
@@ -50,8 +51,30 @@ def _iso(value):
     return timezone.localtime(value).isoformat() if value is not None else None
 
 
+def _image_dict(image: ProductImage) -> dict:
+    return {
+        "id": image.pk,
+        "url": image.image.url,
+        "thumbnail": image.thumbnail_400.url if image.thumbnail_400 else image.image.url,
+        "thumbnail_800": image.thumbnail_800.url if image.thumbnail_800 else image.image.url,
+        "is_cover": image.is_cover,
+        "width": 400,
+        "height": image.height_at(400),
+    }
+
+
+def _images():
+    return Prefetch("images", queryset=ProductImage.objects.order_by("-is_cover", "position", "id"))
+
+
 def product_dict(product: Product) -> dict:
+    """A product as pages and the API show it. Image URLs are as the storage gives them (relative
+    to the site for the file system): the API makes them absolute. ``image`` is the cover's 400
+    pixel thumbnail (or None); ``images`` every picture, the cover first; ``cover`` its dict."""
     category = product.category if product.category_id else None
+    pictures = [_image_dict(image) for image in product.images.all()]
+    cover = next((picture for picture in pictures if picture["is_cover"]),
+                 pictures[0] if pictures else None)
     return {
         "id": product.pk,
         "name": product.name,
@@ -65,7 +88,9 @@ def product_dict(product: Product) -> dict:
         "stock": product.stock,
         "sold": product.sold,
         "in_stock": product.stock > 0,
-        "image": product.image.url if product.image else "",
+        "image": cover["thumbnail"] if cover else None,
+        "cover": cover,
+        "images": pictures,
         "description": product.description,
         "per_member_limit": product.per_member_limit,
         "visible_tiers": list(product.visible_tiers),
@@ -136,7 +161,8 @@ def product_list(*, category=None, search="", min_points=None, max_points=None, 
         count = listed.count()
         start = (page - 1) * page_size
         rows = (
-            listed.select_related("category").order_by(*ORDERINGS[ordering])[start:start + page_size]
+            listed.select_related("category").prefetch_related(_images())
+            .order_by(*ORDERINGS[ordering])[start:start + page_size]
             if start < count else []
         )
         value = {
@@ -177,7 +203,7 @@ def _product_detail(product_id) -> dict | None:
     def load():
         now = timezone.now()
         product = (
-            Product.objects.select_related("category")
+            Product.objects.select_related("category").prefetch_related(_images())
             .filter(pk=product_id, active=True).first()
         )
         if product is None:
@@ -246,7 +272,7 @@ def _codes():
 def redemptions(member):
     """The member's redemptions, newest first, with product and coupon codes."""
     return (Redemption.objects.filter(member_id=member.pk).select_related("product", "payment")
-            .prefetch_related(_codes()).order_by("-id"))
+            .prefetch_related(_codes(), Prefetch("product__images")).order_by("-id"))
 
 
 def redemption(member, redemption_id: int) -> Redemption | None:

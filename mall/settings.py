@@ -15,8 +15,14 @@ SMS_BACKEND, PUSH_BACKEND   dotted paths of the SMS and push channels (default: 
 JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
 API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
 API_NUM_PROXIES (0)   reverse proxies in front of the app whose X-Forwarded-For is trusted
+MEDIA_URL ("/media/"), MEDIA_ROOT (var/media)   where uploads (product pictures, badge icons) live
+MEDIA_STORAGE  dotted path of the "default" storage backend (default: the file system under
+               MEDIA_ROOT); MEDIA_STORAGE_OPTIONS a JSON object of its options
+SERVE_MEDIA    "1": the app itself serves MEDIA_URL (as it always does with DEBUG); otherwise the
+               web server in front serves MEDIA_ROOT
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -245,15 +251,20 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root otherwise
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": os.environ.get("MEDIA_STORAGE") or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": json.loads(os.environ.get("MEDIA_STORAGE_OPTIONS") or "{}"),
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-MEDIA_URL = "media/"
-MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = os.environ.get("MEDIA_URL") or "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+# The app serves uploads itself with DEBUG (``make run``) or SERVE_MEDIA=1 (mall/urls.py).
+SERVE_MEDIA = DEBUG or env_bool("SERVE_MEDIA")
 
 # --- REST framework (the API grows in later issues).
 REST_FRAMEWORK = {

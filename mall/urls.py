@@ -1,7 +1,9 @@
+import re
+
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from mall import address_views, auction_views, payment_views, views
@@ -54,6 +56,11 @@ urlpatterns = [
     path("messages/<int:message_id>/read/", views.read_message, name="message-read"),
 ]
 
-# Uploads (badge icons, product images) under MEDIA_URL: served here while DEBUG (``make run``);
-# in production the web server in front serves MEDIA_ROOT (``static`` adds nothing then).
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Uploads (badge icons, product pictures) under MEDIA_URL: served by the app with DEBUG (``make
+# run``) or SERVE_MEDIA=1; otherwise the web server in front serves MEDIA_ROOT. Only for a local
+# MEDIA_URL (a path, not another host such as a CDN or an object store).
+if settings.SERVE_MEDIA and settings.MEDIA_URL.startswith("/") and not settings.MEDIA_URL.startswith("//"):
+    urlpatterns += [
+        re_path(rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$", serve,
+                {"document_root": settings.MEDIA_ROOT}, name="media"),
+    ]

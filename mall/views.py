@@ -9,7 +9,6 @@ read is of the signed-in member's own rows (another member's redemption or messa
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +23,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop, ngettext, pgettext_lazy
@@ -62,7 +61,7 @@ from referrals import selectors as referral_selectors
 from referrals.errors import InviteError
 from referrals.models import Node
 from referrals.services import tree
-from rules.tiers import published_tiers, tier_info, tier_name
+from rules.tiers import default_tier_code, published_tiers, tier_info, tier_name
 
 # Sign-in throttling is django-axes' (failures per username and address, settings.AXES_*) and
 # the API's per-address rates (mall.throttles): the pages and the API count the same way.
@@ -446,25 +445,51 @@ def _history_rows(member, entries, page, filters) -> list[dict]:
 # --------------------------------------------------------------------------- the mall
 
 
-@login_required
+def _tier(request) -> str:
+    """The tier whose products the visitor sees: the member's, or the lowest published tier."""
+    return request.user.tier if request.user.is_authenticated else default_tier_code()
+
+
+def _available(request) -> int | None:
+    """The member's available points; None for an anonymous visitor."""
+    if not request.user.is_authenticated:
+        return None
+    return points_selectors.balance(request.user, months=0).available
+
+
+def _with_points_short(products: list[dict], available: int | None) -> list[dict]:
+    """``points_short`` on each product dict: the points the member lacks for one unit (0 when
+    they can pay), None for an anonymous visitor; ``points_short_display`` the same with
+    thousands separators in every language (``1,250``: the Chinese locale's own format has
+    none)."""
+    priced = []
+    for product in products:
+        short = None if available is None else max(0, product["member_points"] - available)
+        priced.append({**product, "points_short": short,
+                       "points_short_display": f"{short:,}" if short is not None else ""})
+    return priced
+
+
 @require_GET
 def mall(request):
+    """The mall, open to anonymous visitors too: they see what the lowest tier sees, without
+    points (no balance, no affordability, the \"affordable\" filter ignored)."""
     form = MallFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     category = filters.get("category")
-    available = points_selectors.balance(request.user, months=0).available
+    available = _available(request)
     listing = catalog_selectors.product_list(
         category=category, search=filters.get("q") or "", ordering=filters.get("ordering") or "default",
-        page=filters.get("page") or 1, page_size=MALL_PAGE_SIZE, tier=request.user.tier,
-        max_points=available if filters.get("affordable") else None,
+        page=filters.get("page") or 1, page_size=MALL_PAGE_SIZE, tier=_tier(request),
+        max_points=available if filters.get("affordable") and available is not None else None,
     )
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "pages/mall.html", {
         "form": form,
         "listing": listing,
-        "products": catalog_selectors.with_member_prices(
-            listing["results"], catalog_selectors.welcome_offer_for(request.user)),
+        "products": _with_points_short(catalog_selectors.with_member_prices(
+            listing["results"], catalog_selectors.welcome_offer_for(request.user)), available),
         "categories": catalog_selectors.categories(),
         "category": category,
         "q": filters.get("q") or "",
@@ -472,29 +497,31 @@ def mall(request):
         "previous_page": listing["page"] - 1 if listing["page"] > 1 else None,
         "next_page": listing["page"] + 1 if listing["page"] < listing["num_pages"] else None,
         "available": available,
-        "affordable": bool(filters.get("affordable")),
+        "affordable": bool(filters.get("affordable")) and available is not None,
         "lotteries": list(catalog_selectors.open_lotteries()[:5]),
         "nav": "mall",
     })
 
 
 def _product_or_404(request, product_id: int) -> dict:
-    """The product on sale, as the signed-in member's tier may see it; 404 otherwise."""
-    product = catalog_selectors.product_detail(product_id, tier=request.user.tier)
+    """The product on sale, as the visitor's tier may see it (``_tier``); 404 otherwise."""
+    product = catalog_selectors.product_detail(product_id, tier=_tier(request))
     if product is None:
         raise Http404(_("This product is not in the mall."))
     return product
 
 
-@login_required
 @require_GET
 def product(request, product_id: int):
+    """A product's page, open to anonymous visitors (a "log in to redeem" link back here)."""
     item = _product_or_404(request, product_id)
-    [item] = catalog_selectors.with_member_prices(
-        [item], catalog_selectors.welcome_offer_for(request.user))
+    available = _available(request)
+    [item] = _with_points_short(catalog_selectors.with_member_prices(
+        [item], catalog_selectors.welcome_offer_for(request.user)), available)
     return render(request, "pages/product.html", {
         "product": item,
-        "available": points_selectors.balance(request.user, months=0).available,
+        "available": available,
+        "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
         "nav": "mall",
     })
 

@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportMixin, ImportExportModelAdmin
@@ -26,12 +27,15 @@ from catalog.admin.filters import OnSaleNowFilter, StockLevelFilter
 from catalog.errors import CatalogError
 from catalog.forms import (
     ProductForm,
+    ProductImageForm,
+    ProductImageFormSet,
     StockAdjustmentForm,
     StockAdjustmentFormSet,
 )
 from catalog.models import (
     CouponCode,
     Product,
+    ProductImage,
     ProductKind,
     StockMovement,
 )
@@ -73,8 +77,30 @@ class StockAdjustmentInline(admin.TabularInline):
         return False
 
 
+class ProductImageInline(admin.TabularInline):
+    """The product's pictures: upload several at once, tick the cover, delete. Applied by
+    ``catalog.services`` (``add_image`` makes the thumbnails); a picture cannot be replaced in
+    place (delete it and upload another)."""
+
+    model = ProductImage
+    form = ProductImageForm
+    formset = ProductImageFormSet
+    fields = ("preview", "image", "is_cover")
+    readonly_fields = ("preview",)
+    extra = 3
+    verbose_name = _("image")
+    verbose_name_plural = _("images")
+
+    @admin.display(description=_("preview"))
+    def preview(self, obj):
+        if obj is None or not obj.pk or not obj.thumbnail_400:
+            return "-"
+        return format_html('<img src="{}" alt="" width="120" height="{}">', obj.thumbnail_400.url,
+                           obj.height_at(120))
+
+
 PRODUCT_FIELDSETS = (
-    (None, {"fields": ("name", "kind", "category", "description", "image")}),
+    (None, {"fields": ("name", "kind", "category", "description")}),
     (_("Price"), {"fields": ("points_price", "cash_price")}),
     (_("Stock"), {"fields": ("stock", "sold", "per_member_limit", "recent_movements"),
                   "description": _("Stock changes through the adjustments below, each with a reason.")}),
@@ -104,7 +130,7 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
     form = ProductForm
     readonly_fields = ("stock", "sold", "coupon_codes", "recent_movements", "created_at", "updated_at")
     fieldsets = PRODUCT_FIELDSETS
-    inlines = [StockAdjustmentInline]
+    inlines = [ProductImageInline, StockAdjustmentInline]
 
     # Columns.
 
@@ -168,6 +194,8 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
         services.save_product(obj, staff=request.user)
 
     def save_formset(self, request, form, formset, change):
+        if isinstance(formset, ProductImageFormSet):
+            return self._save_images(form.instance, formset)
         if not isinstance(formset, StockAdjustmentFormSet):
             return super().save_formset(request, form, formset, change)
         movements = []
@@ -178,6 +206,34 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
             except CatalogError as error:
                 raise _Refused(error.message) from error
         formset.new_objects, formset.changed_objects, formset.deleted_objects = movements, [], []
+        return None
+
+    @staticmethod
+    def _save_images(product, formset):
+        added, changed, deleted = [], [], []
+        cover = None
+        for image_form in formset.forms:
+            if not image_form.has_changed() and not image_form.instance.pk:
+                continue
+            if not image_form.cleaned_data:
+                continue
+            image = image_form.instance
+            try:
+                if image.pk and formset._should_delete_form(image_form):
+                    services.remove_image(image)
+                    deleted.append(image)
+                elif not image.pk:
+                    upload = image_form.cleaned_data.get("image")
+                    if upload:
+                        added.append(services.add_image(
+                            product, upload, cover=bool(image_form.cleaned_data.get("is_cover"))))
+                elif "is_cover" in image_form.changed_data and image_form.cleaned_data["is_cover"]:
+                    cover = image
+            except CatalogError as error:
+                raise _Refused(error.message) from error
+        if cover is not None:
+            changed.append((services.set_cover(cover), ["is_cover"]))
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = added, changed, deleted
         return None
 
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0012_coupon_wallet'),
+        ('catalog', '0013_product_images'),
         ('points', '0008_auditor_group'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -55,6 +55,7 @@ from catalog.services._helpers import (
 )
 from catalog.services.addresses import add_address, remove_address, set_default, update_address
 from catalog.services.auctions import close_due_auctions, place_bid
+from catalog.services.images import add_image, remove_image, set_cover
 from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.payments import confirm_payment, release_unpaid
 from catalog.services.redemption import cancel, complete, fulfil, redeem
@@ -74,6 +75,7 @@ __all__ = [
     "MAX_STOCK",
     "MAX_STOCK_DELTA",
     "add_address",
+    "add_image",
     "adjust_stock",
     "cancel",
     "close_due_auctions",
@@ -88,8 +90,10 @@ __all__ = [
     "redeem",
     "release_unpaid",
     "remove_address",
+    "remove_image",
     "restock_prize",
     "save_product",
+    "set_cover",
     "set_default",
     "update_address",
 ]

@@ -75,13 +75,13 @@ def test_list_shows_products_on_sale_with_exact_fields(member_api, shelf):
     assert body["results"][0] == {
         "id": green.pk, "name": "Green tea", "kind": "physical",
         "category": {"id": tea.pk, "name": "Tea", "parent_id": shelf["categories"]["drinks"].pk},
-        "points_price": 300, "cash_price": "9.90", "stock": 10, "in_stock": True, "image": "",
-        "member_points": 300, "welcome_discount": 0,
+        "points_price": 300, "cash_price": "9.90", "stock": 10, "in_stock": True, "image": None,
+        "images": [], "points_short": 300, "member_points": 300, "welcome_discount": 0,
     }
     assert body["results"][3] == {
         "id": shelf["coupon"].pk, "name": "Coupon 10", "kind": "coupon", "category": None,
-        "points_price": 100, "cash_price": "0.00", "stock": 2, "in_stock": True, "image": "",
-        "member_points": 100, "welcome_discount": 0,
+        "points_price": 100, "cash_price": "0.00", "stock": 2, "in_stock": True, "image": None,
+        "images": [], "points_short": 100, "member_points": 100, "welcome_discount": 0,
     }
     assert body["results"][2]["in_stock"] is False
 
@@ -239,8 +239,8 @@ def test_detail_with_exact_fields(member_api):
     assert response.status_code == 200
     assert response.json() == {
         "id": product.pk, "name": "Green tea", "kind": "physical", "category": None,
-        "points_price": 300, "cash_price": "0.00", "stock": 10, "in_stock": True, "image": "",
-        "member_points": 300, "welcome_discount": 0,
+        "points_price": 300, "cash_price": "0.00", "stock": 10, "in_stock": True, "image": None,
+        "images": [], "points_short": 300, "member_points": 300, "welcome_discount": 0,
         "description": "From the hills", "per_member_limit": 2,
         "sale_starts_at": "2026-01-01T00:00:00+08:00", "sale_ends_at": "2036-01-01T00:00:00+08:00",
     }
@@ -275,10 +275,27 @@ def test_a_gold_member_sees_a_gold_product(member_api, member):
     assert member_api.get(detail(gold_only.pk)).json()["id"] == gold_only.pk
 
 
-def test_products_need_a_signed_in_member(api):
-    product = make_product()
-    for url in (PRODUCTS, detail(product.pk)):
-        response = api.get(url)
-        assert response.status_code == 401
-        assert response.json() == error("not_authenticated",
-                                        "Authentication credentials were not provided.")
+def test_products_are_open_to_anonymous_callers_as_the_lowest_tier(api):
+    product = make_product(name="For all")
+    gold_only = make_product(name="Gold gift", visible_tiers=["gold"])
+
+    listed = api.get(PRODUCTS)
+    assert ids(listed) == [product.pk]
+    assert listed.json()["results"][0]["points_short"] is None
+    # ``affordable`` means nothing without points: ignored, not a 401 or a 400.
+    assert ids(api.get(PRODUCTS, {"affordable": "true"})) == [product.pk]
+    response = api.get(detail(product.pk))
+    assert response.status_code == 200
+    assert response.json()["points_short"] is None
+    assert api.get(detail(gold_only.pk)).status_code == 404
+
+
+def test_points_short_is_what_the_member_lacks_and_zero_when_affordable(member_api, member):
+    cheap = make_product(name="Cheap", points_price=100)
+    dear = make_product(name="Dear", points_price=1500)
+    fund(member, 400)
+
+    rows = {row["id"]: row for row in member_api.get(PRODUCTS).json()["results"]}
+    assert rows[cheap.pk]["points_short"] == 0
+    assert rows[dear.pk]["points_short"] == 1100
+    assert member_api.get(detail(dear.pk)).json()["points_short"] == 1100

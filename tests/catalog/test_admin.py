@@ -79,6 +79,8 @@ def product_post(product, **changes):
         "stock_movements-TOTAL_FORMS": "1", "stock_movements-INITIAL_FORMS": "0",
         "stock_movements-MIN_NUM_FORMS": "0", "stock_movements-MAX_NUM_FORMS": "1000",
         "stock_movements-0-delta": "", "stock_movements-0-reason": "",
+        "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0",
+        "images-MIN_NUM_FORMS": "0", "images-MAX_NUM_FORMS": "1000",
     }
     data.update(changes)
     if not data["active"]:

@@ -62,7 +62,7 @@ def test_list_shows_active_products_on_sale_as_plain_dicts():
         "id": shown.pk, "name": "Tea", "kind": "physical",
         "category": {"id": drinks.pk, "name": "Drinks", "parent_id": None},
         "points_price": 120, "cash_price": "5.50", "stock": 7, "sold": 0, "in_stock": True,
-        "image": "", "description": "Green", "per_member_limit": 2,
+        "image": None, "cover": None, "images": [], "description": "Green", "per_member_limit": 2,
         "visible_tiers": ["silver", "gold"], "sale_starts_at": None,
         "sale_ends_at": timezone.localtime(shown.sale_ends_at).isoformat(), "sort_order": 0,
     }]

@@ -98,7 +98,7 @@ def test_product_page_shows_the_product(member_client, member):
     assert response.status_code == 200
     assert "120 points + ¥9.90" in page
     assert "Green tea" in page
-    assert "You need 120 points for one; you have 50." in page
+    assert "Not enough points: 70 more needed" in page
     assert f'action="/mall/{product.pk}/redeem/"' in page
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("url", [
-    "/", "/points/", "/mall/", "/mall/1/", "/mall/1/redeem/", "/redemptions/", "/redemptions/1/",
+    # The mall and product pages are open to anonymous visitors (tests/pages/test_anonymous_mall.py).
+    "/", "/points/", "/mall/1/redeem/", "/redemptions/", "/redemptions/1/",
     "/redemptions/1/cancel/", "/invite/", "/team/", "/accounts/profile/",
 ])
 def test_member_pages_redirect_anonymous_visitors_to_sign_in(client, url):

@@ -1,6 +1,10 @@
 """A small demo catalog for ``make run``: two categories with sub-categories, eight products of
 all three kinds, and the code pools of the two coupons.
 
+Each product also gets pictures drawn at seed time (``catalog.demo_images``, through
+``catalog.services.add_image``): two for physical goods (a small gallery), one for the others;
+only a product without pictures gets them.
+
 Idempotent: categories and products are found by name and only created when missing (a product
 staff have edited since is left as it is), and only codes not yet imported are imported, so
 running it again changes nothing. Every write goes through ``catalog.services``.
@@ -11,7 +15,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from catalog import cache, services
+from catalog import cache, demo_images, services
 from catalog.models import Category, CouponCode, Product, ProductKind
 
 CATEGORIES = {
@@ -50,7 +54,7 @@ class Command(BaseCommand):
     help = "Create the demo catalog: categories, products and coupon codes (safe to run again)."
 
     def handle(self, *args, **options):
-        created = {"categories": 0, "products": 0, "codes": 0}
+        created = {"categories": 0, "products": 0, "codes": 0, "images": 0}
         with transaction.atomic():
             categories = self._categories(created)
         for position, row in enumerate(PRODUCTS):
@@ -65,6 +69,11 @@ class Command(BaseCommand):
                         sort_order=position,
                     ))
                     created["products"] += 1
+                if not product.images.exists():
+                    for variant in range(2 if kind == ProductKind.PHYSICAL else 1):
+                        services.add_image(product, demo_images.demo_picture(name, kind, variant),
+                                           cover=variant == 0)
+                        created["images"] += 1
                 if kind == ProductKind.COUPON:
                     codes = demo_codes(name, stock)
                     existing = set(CouponCode.objects.filter(code__in=codes).values_list("code", flat=True))
