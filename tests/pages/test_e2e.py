@@ -202,3 +202,95 @@ def test_register_check_in_redeem_and_see_the_history(browser, live_server):
 
     for name in SIZES:
         assert (SCREENSHOTS / f"{name}-08-history.png").stat().st_size > 10_000
+
+
+def test_browse_anonymously_log_in_pay_points_and_cash_and_find_the_coupon(browser, live_server):
+    """Issue 12's journey: browse the mall without an account, log in from a product and land back
+    on it, redeem a points + cash product through the sandbox payment, see the coupon in the
+    wallet, and the month-grouped history in English and in Chinese."""
+    from decimal import Decimal
+
+    from django.utils import formats, timezone, translation
+
+    from catalog import services as catalog_services
+    from catalog.demo_images import demo_picture
+    from catalog.models import ProductKind, Redemption
+    from tests.catalog.helpers import fund, make_product
+    from tests.factories import MemberFactory
+
+    tea = make_product(name="West Lake tea voucher", kind=ProductKind.COUPON, points_price=1500,
+                       cash_price=Decimal("9.90"), codes=["TEA-0001", "TEA-0002"],
+                       usage_instructions="Show the code at any tea house counter.")
+    catalog_services.add_image(tea, demo_picture(tea.name, ProductKind.COUPON), cover=True)
+    member = MemberFactory(username="journey", established=True)
+    fund(member, 1_288_000, key="journey:fund")
+    base, driver = live_server.url, browser
+
+    for size in ("phone", "desktop"):
+        _size(driver, size)
+        driver.delete_all_cookies()
+        # Anonymous: the mall and the product, with its picture, then "log in to redeem".
+        driver.get(f"{base}/mall/")
+        card = _wait(driver, ".product-card")
+        assert "West Lake tea voucher" in card.text
+        assert driver.find_element("css selector", ".product-card img").get_attribute("loading") == "lazy"
+        _shot(driver, size, "20-mall-anonymous")
+        driver.get(f"{base}/mall/{tea.pk}/")
+        _wait(driver, "[data-testid=login-to-redeem]")
+        _shot(driver, size, "21-product-anonymous")
+        _click(driver, "[data-testid=login-to-redeem]")
+        _wait(driver, "input[name=username]")
+        _fill(driver, "username", "journey")
+        _fill(driver, "password", "pass-for-tests-1")
+        _shot(driver, size, "22-login-from-product")
+        _click(driver, "form button[type=submit].btn-primary")
+        _wait(driver, "[data-testid=redeem]")
+        assert driver.current_url.endswith(f"/mall/{tea.pk}/"), "back on the product"
+
+        # Points + cash: the confirmation shows both parts, the sandbox takes the cash.
+        _click(driver, "[data-testid=redeem]")
+        total = _wait(driver, "[data-testid=total]")
+        assert total.text == "1500 points + ¥9.90"
+        _shot(driver, size, "23-confirm-points-and-cash")
+        _click(driver, "[data-testid=confirm-redeem]")
+        _wait(driver, "[data-testid=pay]")
+        assert "/pay/sandbox/" in driver.current_url
+        _shot(driver, size, "24-sandbox-payment")
+        _click(driver, "[data-testid=pay]")
+        _wait(driver, "[data-testid=total]")
+        assert "/redemptions/" in driver.current_url
+        _shot(driver, size, "25-paid-redemption")
+        redemption = Redemption.objects.filter(member=member).latest("id")
+        assert redemption.status == "fulfilled" and redemption.payment.status == "paid"
+        code = redemption.codes.get().code
+
+        # The coupon is in the wallet, with how to use it.
+        driver.get(f"{base}/coupons/")
+        codes = [element.text for element in
+                 driver.find_elements("css selector", "[data-testid=coupon-code]")]
+        assert code in codes
+        assert "Show the code at any tea house counter." in driver.page_source
+        _shot(driver, size, "26-coupon-wallet")
+
+        # The history, by month, in plain words, in English and then in Chinese.
+        driver.get(f"{base}/points/")
+        _wait(driver, ".entries")
+        now = timezone.localtime()
+        with translation.override("en"):
+            month_en = formats.date_format(now, "YEAR_MONTH_FORMAT")
+        with translation.override("zh-hans"):
+            month_zh = formats.date_format(now, "YEAR_MONTH_FORMAT")
+        assert month_en in driver.find_element("css selector", ".month-head").text
+        labels = [element.text for element in
+                  driver.find_elements("css selector", "[data-testid=label]")]
+        assert labels[0] == "Used" and "Earned" in labels
+        assert "+1,288,000" in driver.page_source
+        _shot(driver, size, "27-history-en")
+        driver.add_cookie({"name": settings.LANGUAGE_COOKIE_NAME, "value": "zh-hans"})
+        driver.get(f"{base}/points/")
+        _wait(driver, ".entries")
+        assert month_zh in driver.find_element("css selector", ".month-head").text
+        labels = [element.text for element in
+                  driver.find_elements("css selector", "[data-testid=label]")]
+        assert labels[0] == "使用" and "获得" in labels
+        _shot(driver, size, "28-history-zh-hans")
