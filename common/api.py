@@ -21,7 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from common.errors import DomainError, Kind
+from common.errors import DomainError, Kind, ReadOnlyFields, UnknownFields
 from common.parsers import SURROGATES
 
 HTTP_STATUS = {
@@ -78,3 +78,22 @@ def exception_handler(exc, context):
         message = str(detail) if not isinstance(detail, dict | list) else str(exc.default_detail)
         response.data = error_body(code, message)
     return response
+
+
+def refuse_extra_fields(data, *, writable, read_only=()) -> None:
+    """Raise ``ReadOnlyFields`` (400 ``read_only_field``) if the body ``data`` names one of
+    ``read_only``, else ``UnknownFields`` (400 ``unknown_field``) if it names anything that is not
+    in ``writable``; ``fields`` lists each offending name with its message."""
+    names = [str(name) for name in data]
+    shown = [name for name in names if name in read_only and name not in writable]
+    if shown:
+        message = _("This field cannot be changed.")
+        raise ReadOnlyFields(_("The request sets fields that cannot be changed: %(fields)s.")
+                             % {"fields": ", ".join(sorted(shown))},
+                             fields={name: [message] for name in sorted(shown)})
+    unknown = [name for name in names if name not in writable and name not in read_only]
+    if unknown:
+        message = _("There is no such field.")
+        raise UnknownFields(_("The request has unknown fields: %(fields)s.")
+                            % {"fields": ", ".join(sorted(unknown))},
+                            fields={name: [message] for name in sorted(unknown)})
