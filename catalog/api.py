@@ -51,7 +51,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from catalog import selectors, services
-from catalog.models import Draw, Lottery, Product, RedemptionStatus
+from catalog.models import Draw, Lottery, PrizeKind, Product, ProductKind, RedemptionStatus
 from common.fields import StrictCharField, StrictIntegerField
 from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
 from common.pagination import Pagination, page_number
@@ -88,9 +88,8 @@ def parse_id(raw: str, message) -> int:
 
 # --------------------------------------------------------------------------- output shapes
 
-# Text, not an enum, in the schema: an enum would be named after the field ("KindEnum") and clash
-# with the ledger entries' ``kind`` (drf-spectacular's warning, fatal under --fail-on-warn) unless
-# SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] names both.
+# An enum in the schema: ProductKindEnum, named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+# (else it would be "KindEnum" and clash with the ledger entries' ``kind``).
 KIND_HELP = gettext_lazy("physical, coupon or privilege.")
 
 
@@ -105,7 +104,7 @@ class ProductSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.CharField(help_text=KIND_HELP)
+    kind = serializers.ChoiceField(choices=ProductKind.choices, help_text=KIND_HELP)
     category = CategorySerializer(allow_null=True)
     points_price = serializers.IntegerField(help_text=gettext_lazy("Points for one unit."))
     cash_price = serializers.DecimalField(
@@ -140,7 +139,7 @@ class RedemptionSerializer(serializers.Serializer):
     class ProductSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
-        kind = serializers.CharField(help_text=KIND_HELP)
+        kind = serializers.ChoiceField(choices=ProductKind.choices, help_text=KIND_HELP)
         image = serializers.SerializerMethodField()
 
         @extend_schema_field(serializers.CharField(help_text=gettext_lazy("Image URL or empty.")))
@@ -398,7 +397,8 @@ class RedemptionCancelView(APIView):
 class PrizeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+    kind = serializers.ChoiceField(choices=PrizeKind.choices,
+                                   help_text=gettext_lazy("points, product, coupon or nothing."))
     points = serializers.IntegerField(allow_null=True,
                                       help_text=gettext_lazy("Points won, for a points prize."))
     product_id = serializers.IntegerField(allow_null=True,
@@ -441,7 +441,8 @@ class DrawSerializer(serializers.Serializer):
     class WonPrizeSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
-        kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+        kind = serializers.ChoiceField(choices=PrizeKind.choices,
+                                   help_text=gettext_lazy("points, product, coupon or nothing."))
         points = serializers.IntegerField(allow_null=True)
         product_id = serializers.IntegerField(allow_null=True)
 
