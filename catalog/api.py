@@ -53,7 +53,7 @@ from rest_framework.views import APIView
 from catalog import selectors, services
 from catalog.models import Draw, Lottery, PrizeKind, Product, ProductKind, RedemptionStatus
 from common.fields import StrictCharField, StrictIntegerField
-from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
+from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key, replayed_header
 from common.pagination import Pagination, page_number
 from common.schema import error_responses
 from points import selectors as points_selectors
@@ -355,7 +355,7 @@ class RedemptionListView(generics.ListAPIView):
         redemption = services.redeem(request.user, product, data["quantity"],
                                      key=api_key(request.user, key), address=data["address"])
         body = RedemptionSerializer(own_redemption(request.user, redemption.pk)).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers=replayed_header(redemption))
 
 
 class RedemptionDetailView(APIView):
@@ -503,6 +503,7 @@ class DrawView(APIView):
             pk=parse_id(lottery_id, _("No such lottery."))).only("id").first()
         if lottery is None:
             raise not_found(_("No such lottery."))
-        draw = services.draw(request.user, lottery, key=api_key(request.user, key))
-        draw = Draw.objects.select_related("prize").get(pk=draw.pk)
-        return Response(DrawSerializer(draw).data, status=status.HTTP_201_CREATED)
+        outcome = services.draw(request.user, lottery, key=api_key(request.user, key))
+        draw = Draw.objects.select_related("prize").get(pk=outcome.pk)
+        return Response(DrawSerializer(draw).data, status=status.HTTP_201_CREATED,
+                        headers=replayed_header(outcome))

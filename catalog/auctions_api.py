@@ -34,7 +34,7 @@ from catalog.api import (
 )
 from catalog.models import Auction, AuctionStatus, BidStatus, ProductKind
 from common.fields import StrictIntegerField
-from common.headers import idempotency_key
+from common.headers import idempotency_key, replayed_header
 from common.schema import error_responses
 
 
@@ -166,4 +166,4 @@ class BidCreateView(APIView):
                                  key=api_key(request.user, key))
         body = BidCreatedSerializer({"bid": bid, "auction": auction_or_404(str(auction.pk))},
                                     context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers=replayed_header(bid))

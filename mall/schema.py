@@ -9,6 +9,8 @@ import re
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 
+from common.headers import REPLAYED_HEADER
+
 
 class MemberJWTScheme(SimpleJWTScheme):
     target_class = "mall.authentication.MemberJWTAuthentication"
@@ -56,7 +58,6 @@ HEADERS = {
         "schema": {"type": "boolean"},
     },
 }
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 # One short English line per operation (an identifier-like text: the same in every language, as
 # the descriptions are not).
