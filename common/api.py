@@ -15,6 +15,8 @@ Anything else is a bug and propagates (500), never dressed up as a 4xx.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -83,7 +85,10 @@ def exception_handler(exc, context):
 def refuse_extra_fields(data, *, writable, read_only=()) -> None:
     """Raise ``ReadOnlyFields`` (400 ``read_only_field``) if the body ``data`` names one of
     ``read_only``, else ``UnknownFields`` (400 ``unknown_field``) if it names anything that is not
-    in ``writable``; ``fields`` lists each offending name with its message."""
+    in ``writable``; ``fields`` lists each offending name with its message. A body that is not an
+    object is left to the serializer."""
+    if not isinstance(data, Mapping):
+        return  # not an object (null, a list): the serializer refuses it, 400 invalid
     names = [str(name) for name in data]
     shown = [name for name in names if name in read_only and name not in writable]
     if shown:

@@ -92,6 +92,10 @@ SUMMARIES = {
     "auctions_bid": "Bid on an auction",
 }
 
+# Operations that refuse a field their body does not have (400 unknown_field / read_only_field):
+# their request bodies say ``additionalProperties: false``.
+STRICT_BODIES = {"me_update"}
+
 PAGE_PROPERTIES = {"count", "next", "previous", "results"}
 PAGE_LINK = {"type": "string", "format": "uri", "nullable": True}
 
@@ -187,6 +191,7 @@ def tidy_schema(result, generator, request, public):
     * the error body's ``code`` is ``ErrorCodeEnum``, every code there is (``error_codes``);
     * every list has the one page envelope (``count``, ``next``/``previous``: nullable URIs,
       ``results``), named ``Paginated...List``;
+    * the bodies of ``STRICT_BODIES`` say ``additionalProperties: false``;
     * public operations say ``security: []``; 429s declare ``Retry-After``; the successes of a
       POST taking an ``Idempotency-Key`` declare ``Idempotent-Replayed``.
     """
@@ -253,6 +258,10 @@ def tidy_schema(result, generator, request, public):
         operation_id = operation.get("operationId", "")
         operation.setdefault("summary", SUMMARIES.get(operation_id,
                                                       operation_id.replace("_", " ").capitalize()))
+        if operation_id in STRICT_BODIES:
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                name = media["schema"]["$ref"].rsplit("/", 1)[-1]
+                schemas[name]["additionalProperties"] = False
         security = operation.get("security")
         if not security or {} in security:
             operation["security"] = []

@@ -107,3 +107,10 @@ def test_a_member_changes_only_their_own_profile(member_api, member):
 
     assert response.status_code == 400
     assert stored(other)[0] != "Neo"
+
+
+def test_patch_with_a_body_that_is_not_an_object_is_a_400_invalid(member_api, member):
+    for body in ("null", "[]", '["nickname"]', "5"):
+        response = member_api.patch(ME, body, content_type="application/json")
+        assert response.status_code == 400, body
+        assert response.json()["error"]["code"] == "invalid", body
