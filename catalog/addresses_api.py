@@ -1,6 +1,7 @@
 """``/api/v1/me/addresses/``: the member's saved shipping addresses (``catalog.services.addresses``).
 
-* ``GET`` the list (default first), ``POST`` ``{recipient, phone, region, detail, is_default?}``
+* ``GET`` the list (default first, in the page envelope ``{count, next, previous, results}``),
+  ``POST`` ``{recipient, phone, region, detail, is_default?}``
   -> 201;
 * ``GET|PATCH|PUT|DELETE /api/v1/me/addresses/{id}/``; ``PATCH {"is_default": true}`` makes it
   the default. Anyone else's id is a 404 ``address_not_found``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -50,12 +51,18 @@ def _own(request, address_id: str) -> Address:
     return found
 
 
-class AddressListView(APIView):
+class AddressListView(generics.ListAPIView):
+    """Listed in the API's one page envelope, like every list (``common.pagination``)."""
+
+    serializer_class = AddressSerializer
+
+    def get_queryset(self):
+        return Address.objects.filter(member_id=self.request.user.pk).order_by("-is_default", "-id")
+
     @extend_schema(operation_id="me_addresses_list", tags=["me"],
-                   responses={200: AddressSerializer(many=True), **error_responses(401, 429)})
-    def get(self, request):
-        rows = Address.objects.filter(member_id=request.user.pk).order_by("-is_default", "-id")
-        return Response(AddressSerializer(rows, many=True).data)
+                   responses={200: AddressSerializer(many=True), **error_responses(400, 401, 404, 429)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(operation_id="me_addresses_create", tags=["me"], request=AddressInputSerializer,
                    responses={201: AddressSerializer, **error_responses(400, 401, 415, 429)})

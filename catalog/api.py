@@ -59,10 +59,10 @@ from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.errors import AddressRequired
-from catalog.models import Draw, Lottery, Product, ProductKind, RedemptionStatus
+from catalog.models import Draw, Lottery, PrizeKind, Product, ProductKind, RedemptionStatus
 from catalog.payments_api import PaymentSerializer
 from common.fields import StrictCharField, StrictIntegerField
-from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key
+from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key, replayed_header
 from common.pagination import Pagination, page_number
 from common.schema import error_responses
 from points import selectors as points_selectors
@@ -98,9 +98,8 @@ def parse_id(raw: str, message) -> int:
 
 # --------------------------------------------------------------------------- output shapes
 
-# Text, not an enum, in the schema: an enum would be named after the field ("KindEnum") and clash
-# with the ledger entries' ``kind`` (drf-spectacular's warning, fatal under --fail-on-warn) unless
-# SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] names both.
+# An enum in the schema: ProductKindEnum, named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]
+# (else it would be "KindEnum" and clash with the ledger entries' ``kind``).
 KIND_HELP = gettext_lazy("physical, coupon or privilege.")
 
 
@@ -123,7 +122,7 @@ class ProductSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.CharField(help_text=KIND_HELP)
+    kind = serializers.ChoiceField(choices=ProductKind.choices, help_text=KIND_HELP)
     category = CategorySerializer(allow_null=True)
     points_price = serializers.IntegerField(help_text=gettext_lazy("Points for one unit."))
     cash_price = serializers.DecimalField(
@@ -163,7 +162,7 @@ class RedemptionSerializer(serializers.Serializer):
     class ProductSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
-        kind = serializers.CharField(help_text=KIND_HELP)
+        kind = serializers.ChoiceField(choices=ProductKind.choices, help_text=KIND_HELP)
         image = serializers.SerializerMethodField()
 
         @extend_schema_field(serializers.URLField(allow_null=True, help_text=gettext_lazy(
@@ -446,7 +445,7 @@ class RedemptionListView(generics.ListAPIView):
                                      saved_address=data["address_id"])
         body = RedemptionSerializer(own_redemption(request.user, redemption.pk),
                                     context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers=replayed_header(redemption))
 
 
 class RedemptionDetailView(APIView):
@@ -490,7 +489,8 @@ class RedemptionCancelView(APIView):
 class PrizeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+    kind = serializers.ChoiceField(choices=PrizeKind.choices,
+                                   help_text=gettext_lazy("points, product, coupon or nothing."))
     points = serializers.IntegerField(allow_null=True,
                                       help_text=gettext_lazy("Points won, for a points prize."))
     product_id = serializers.IntegerField(allow_null=True,
@@ -533,7 +533,8 @@ class DrawSerializer(serializers.Serializer):
     class WonPrizeSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
-        kind = serializers.CharField(help_text=gettext_lazy("points, product, coupon or nothing."))
+        kind = serializers.ChoiceField(choices=PrizeKind.choices,
+                                   help_text=gettext_lazy("points, product, coupon or nothing."))
         points = serializers.IntegerField(allow_null=True)
         product_id = serializers.IntegerField(allow_null=True)
 
@@ -594,6 +595,7 @@ class DrawView(APIView):
             pk=parse_id(lottery_id, _("No such lottery."))).only("id").first()
         if lottery is None:
             raise not_found(_("No such lottery."))
-        draw = services.draw(request.user, lottery, key=api_key(request.user, key))
-        draw = Draw.objects.select_related("prize").get(pk=draw.pk)
-        return Response(DrawSerializer(draw).data, status=status.HTTP_201_CREATED)
+        outcome = services.draw(request.user, lottery, key=api_key(request.user, key))
+        draw = Draw.objects.select_related("prize").get(pk=outcome.pk)
+        return Response(DrawSerializer(draw).data, status=status.HTTP_201_CREATED,
+                        headers=replayed_header(outcome))

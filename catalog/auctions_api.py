@@ -32,9 +32,9 @@ from catalog.api import (
     not_found,
     parse_id,
 )
-from catalog.models import Auction, AuctionStatus, BidStatus
+from catalog.models import Auction, AuctionStatus, BidStatus, ProductKind
 from common.fields import StrictIntegerField
-from common.headers import idempotency_key
+from common.headers import idempotency_key, replayed_header
 from common.schema import error_responses
 
 
@@ -58,7 +58,7 @@ class AuctionSerializer(serializers.Serializer):
     class ProductSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
-        kind = serializers.CharField(help_text=KIND_HELP)
+        kind = serializers.ChoiceField(choices=ProductKind.choices, help_text=KIND_HELP)
 
     id = serializers.IntegerField()
     product = ProductSerializer()
@@ -166,4 +166,4 @@ class BidCreateView(APIView):
                                  key=api_key(request.user, key))
         body = BidCreatedSerializer({"bid": bid, "auction": auction_or_404(str(auction.pk))},
                                     context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED, headers=replayed_header(bid))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +37,8 @@ class CouponSerializer(serializers.Serializer):
     used_at = serializers.DateTimeField(allow_null=True)
     state = serializers.SerializerMethodField(help_text=gettext_lazy("valid, used or expired."))
 
+    @extend_schema_field(serializers.ChoiceField(choices=STATES,
+                                                 help_text=gettext_lazy("valid, used or expired.")))
     def get_state(self, code) -> str:
         return selectors.coupon_state(code, self.context["now"])
 

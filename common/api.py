@@ -15,13 +15,15 @@ Anything else is a bug and propagates (500), never dressed up as a 4xx.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from common.errors import DomainError, Kind
+from common.errors import DomainError, Kind, ReadOnlyFields, UnknownFields
 from common.parsers import SURROGATES
 
 HTTP_STATUS = {
@@ -78,3 +80,25 @@ def exception_handler(exc, context):
         message = str(detail) if not isinstance(detail, dict | list) else str(exc.default_detail)
         response.data = error_body(code, message)
     return response
+
+
+def refuse_extra_fields(data, *, writable, read_only=()) -> None:
+    """Raise ``ReadOnlyFields`` (400 ``read_only_field``) if the body ``data`` names one of
+    ``read_only``, else ``UnknownFields`` (400 ``unknown_field``) if it names anything that is not
+    in ``writable``; ``fields`` lists each offending name with its message. A body that is not an
+    object is left to the serializer."""
+    if not isinstance(data, Mapping):
+        return  # not an object (null, a list): the serializer refuses it, 400 invalid
+    names = [str(name) for name in data]
+    shown = [name for name in names if name in read_only and name not in writable]
+    if shown:
+        message = _("This field cannot be changed.")
+        raise ReadOnlyFields(_("The request sets fields that cannot be changed: %(fields)s.")
+                             % {"fields": ", ".join(sorted(shown))},
+                             fields={name: [message] for name in sorted(shown)})
+    unknown = [name for name in names if name not in writable and name not in read_only]
+    if unknown:
+        message = _("There is no such field.")
+        raise UnknownFields(_("The request has unknown fields: %(fields)s.")
+                            % {"fields": ", ".join(sorted(unknown))},
+                            fields={name: [message] for name in sorted(unknown)})

@@ -63,3 +63,20 @@ class MalformedBody(DomainError):
 
     code = "parse_error"
     kind = Kind.INVALID
+
+
+class UnknownFields(DomainError):
+    """A write's body names fields the endpoint does not have (a typo, or a field of another
+    version): refused, not ignored, so that an app never believes it changed something. ``fields``
+    names each one."""
+
+    code = "unknown_field"
+    kind = Kind.INVALID
+
+
+class ReadOnlyFields(DomainError):
+    """A write's body names fields that the endpoint shows but does not change (``id``,
+    ``username``, ``tier``...): refused, not ignored. ``fields`` names each one."""
+
+    code = "read_only_field"
+    kind = Kind.INVALID

@@ -17,6 +17,17 @@ class IdempotencyKeyRequired(exceptions.APIException):
     default_detail = gettext_lazy("This request needs an Idempotency-Key header.")
 
 
+# On the response of a write taken with an ``Idempotency-Key``: "true" when it is the stored outcome
+# of an earlier request with that key (nothing was done again), "false" when it was done now.
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def replayed_header(outcome) -> dict:
+    """The ``Idempotent-Replayed`` header for a service's outcome: services mark a replayed one
+    with ``replayed = True`` (``catalog.services.redeem``, ``draw``, ``place_bid``)."""
+    return {REPLAYED_HEADER: "true" if getattr(outcome, "replayed", False) else "false"}
+
+
 def idempotency_key(request) -> str:
     """The request's ``Idempotency-Key``: required (400 ``idempotency_key_required``), at most
     ``MAX_IDEMPOTENCY_KEY`` visible ASCII characters (a 400 field error on ``idempotency_key``)."""

@@ -19,6 +19,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from common.api import refuse_extra_fields
 from common.fields import StrictCharField
 from common.schema import error_responses
 from mall import invite
@@ -216,10 +217,17 @@ class TierProgressSerializer(serializers.Serializer):
 
 class MeView(APIView):
     """``GET /api/v1/me/``: the signed-in member's profile and unread count; ``PATCH`` changes
-    the nickname."""
+    the nickname and the phone, as the account page does (``members.change_phone``: the phone
+    first, a taken one saves nothing). A field that the body names and PATCH does not change is
+    refused (400 ``read_only_field`` / ``unknown_field``, listing them), never ignored."""
 
     class InputSerializer(serializers.Serializer):
         nickname = StrictCharField(max_length=64, allow_blank=True)
+        phone = StrictCharField(
+            max_length=20, allow_null=True, allow_blank=True, validators=[phone_validator],
+            help_text=_("The member's phone number; null or empty removes it. One that another "
+                        "member holds is a 400 invalid on phone."),
+        )
 
     class OutputSerializer(MemberOutputSerializer):
         unread_messages = serializers.SerializerMethodField()
@@ -246,9 +254,14 @@ class MeView(APIView):
     @extend_schema(operation_id="me_update", tags=["me"], request=InputSerializer,
                    responses={200: OutputSerializer, **error_responses(400, 401, 403, 415, 429)})
     def patch(self, request):
+        refuse_extra_fields(request.data, writable=self.InputSerializer().fields,
+                            read_only=self.OutputSerializer.Meta.fields)
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         member = request.user
-        if "nickname" in serializer.validated_data:
-            member = members.update_profile(member, nickname=serializer.validated_data["nickname"])
+        if "phone" in data:  # first, as on the account page: a taken phone saves nothing
+            member = members.change_phone(member, phone=data["phone"] or None)
+        if "nickname" in data:
+            member = members.update_profile(member, nickname=data["nickname"])
         return Response(self.OutputSerializer(member).data)

@@ -324,7 +324,26 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.schema.allow_empty_filter_values",
+        # Language-independent identifiers, one error code enum, one page envelope, headers...
+        "mall.schema.tidy_schema",
     ],
+    # One enum per concept, named after it whatever field or filter uses it (a generated client
+    # gets one EntryKind, not one per serializer and another for the list's filter).
+    "ENUM_NAME_OVERRIDES": {
+        "EntryKindEnum": "points.models.EntryKind",
+        "ProductKindEnum": "catalog.models.ProductKind",
+        "PrizeKindEnum": "catalog.models.PrizeKind",
+        "RedemptionStatusEnum": "catalog.models.RedemptionStatus",
+        "AuctionStatusEnum": "catalog.auction_models.AuctionStatus",
+        "BidStatusEnum": "catalog.auction_models.BidStatus",
+        "CouponStateEnum": "catalog.wallet_api.STATES",
+        "MessageKindEnum": "mall.models.MessageKind",
+        "RewardKindEnum": "referrals.models.RewardKind",
+        "RewardOutcomeEnum": "referrals.models.Outcome",
+        "RewardStatusEnum": "referrals.selectors.RecordStatus.choices",
+    },
+    # Where the apps reach the API: API_SERVER_URL, else the site's own address.
+    "SERVERS": [{"url": os.environ.get("API_SERVER_URL", SITE_URL).rstrip("/")}],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI's files come from the sidecar package: there is no internet at run time.
     "SWAGGER_UI_DIST": "SIDECAR",

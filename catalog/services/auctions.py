@@ -174,7 +174,9 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
             _id, member_id, auction_id, bid_points, _hold_id = rows["key"]
             if (member_id, auction_id, bid_points) != (member.pk, auction.pk, points):
                 raise IdempotencyConflict(_("This key was already used for another bid."))
-            return Bid.objects.get(pk=_id)
+            replayed = Bid.objects.get(pk=_id)
+            replayed.replayed = True  # the API says so (Idempotent-Replayed)
+            return replayed
         if status != AuctionStatus.OPEN or now >= ends_at:
             raise AuctionClosed(_("This auction has ended."))
         if now < starts_at:

@@ -124,6 +124,7 @@ def draw(member, lottery, *, key, now=None) -> Draw:
 def _replay(existing: Draw, call: tuple) -> Draw:
     if (existing.member_id, existing.lottery_id) != call:
         raise IdempotencyConflict(_("This key was already used for another draw."))
+    existing.replayed = True  # the API says so (Idempotent-Replayed)
     return existing
 
 

@@ -110,6 +110,7 @@ def _replay(existing: Redemption, call: tuple) -> Redemption:
     first = (existing.member_id, existing.product_id, existing.quantity, existing.address)
     if first != call:
         raise IdempotencyConflict(_("This key was already used for another redemption."))
+    existing.replayed = True  # the API says so (Idempotent-Replayed)
     return existing
 
 

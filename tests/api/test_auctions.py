@@ -41,6 +41,7 @@ def test_bid_then_detail_and_list(member, member_api, auction, api, token_for):
     # The same key and body: the same bid, nothing more held.
     again = bid(member_api, auction, 100)
     assert again.status_code == 201 and again.json()["bid"]["id"] == body["bid"]["id"]
+    assert (response["Idempotent-Replayed"], again["Idempotent-Replayed"]) == ("false", "true")
     assert Bid.objects.count() == 1
 
     other = MemberFactory(established=True, username="zhang")

@@ -70,6 +70,7 @@ def test_a_draw_returns_the_prize_and_a_repeat_the_same_draw(member, member_api,
     assert body["prize"]["name"] in ("20 points", "Thanks")
     again = draw(member_api, lottery.pk)
     assert again.status_code == 201 and again.json() == body
+    assert (first["Idempotent-Replayed"], again["Idempotent-Replayed"]) == ("false", "true")
     assert Draw.objects.count() == 1
     assert Entry.objects.filter(kind="spend").count() == 1
     won = 20 if body["prize"]["name"] == "20 points" else 0

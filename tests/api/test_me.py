@@ -97,13 +97,16 @@ def test_patch_me_counts_the_nickname_as_sent_before_trimming(member_api, member
     assert member_api.patch(ME, {"nickname": " " + "x" * 63}).json()["nickname"] == "x" * 63
 
 
-def test_patch_me_ignores_fields_a_member_cannot_change(member_api, member):
+def test_patch_me_refuses_fields_a_member_cannot_change(member_api, member):
+    # Refused, not ignored (tests/api/test_me_patch.py has the rest of the contract).
     response = member_api.patch(ME, {"tier": "gold", "username": "boss", "nickname": "Neo"})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "read_only_field"
+    assert set(response.json()["error"]["fields"]) == {"tier", "username"}
     member.refresh_from_db()
-    assert (member.username, member.tier, member.nickname) == (response.json()["username"],
-                                                               "normal", "Neo")
+    assert (member.tier, member.nickname) == ("normal", member.nickname)
+    assert member.nickname != "Neo"
 
 
 def test_authenticated_use_records_last_activity_at_most_every_five_minutes(member_api, member):

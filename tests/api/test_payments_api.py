@@ -167,6 +167,8 @@ def test_address_crud(member_api, member):
     assert first.json()["is_default"] is True and second.json()["is_default"] is False
 
     listed = member_api.get(ADDRESSES).json()
+    assert listed["count"] == 2 and listed["next"] is None
+    listed = listed["results"]
     assert [row["id"] for row in listed] == [first.json()["id"], second.json()["id"]]
 
     url = f"{ADDRESSES}{second.json()['id']}/"
@@ -180,7 +182,7 @@ def test_address_crud(member_api, member):
     assert put.status_code == 200 and put.json()["recipient"] == "Han"
 
     assert member_api.delete(url).status_code == 204
-    assert member_api.get(ADDRESSES).json()[0]["is_default"] is True  # the other one again
+    assert member_api.get(ADDRESSES).json()["results"][0]["is_default"] is True  # the other one again
     assert member_api.get(f"{ADDRESSES}abc/").status_code == 404
 
 

@@ -172,6 +172,7 @@ def test_the_same_key_and_body_replays_the_first_response(member_api, funded, te
 
     assert first.status_code == again.status_code == defaulted.status_code == 201
     assert again.json() == first.json() == defaulted.json()
+    assert [r["Idempotent-Replayed"] for r in (first, again, defaulted)] == ["false", "true", "true"]
     assert Redemption.objects.count() == 1
     assert Entry.objects.filter(kind="spend").count() == 1
     assert stock(tea) == (4, 1)
