@@ -13,7 +13,7 @@ number, 1[3-9] and 9 more digits).
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +22,8 @@ from catalog import services
 from catalog.api import id_parameter, parse_id
 from catalog.errors import AddressNotFound
 from catalog.models import Address
-from common.fields import StrictCharField
+from catalog.payment_models import mobile_validator
+from common.fields import StrictBooleanField, StrictCharField
 from common.schema import error_responses
 
 
@@ -35,12 +36,20 @@ class AddressSerializer(serializers.Serializer):
     is_default = serializers.BooleanField()
 
 
+@extend_schema_field({"type": "string", "pattern": "^1[3-9][0-9]{9}$", "maxLength": 11})
+class MobileField(StrictCharField):
+    """A mainland mobile number; the schema says its pattern so clients can check it first."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=11, validators=[mobile_validator], **kwargs)
+
+
 class AddressInputSerializer(serializers.Serializer):
     recipient = StrictCharField(max_length=50)
-    phone = StrictCharField(max_length=11, help_text=gettext_lazy("A mainland mobile number."))
+    phone = MobileField(help_text=gettext_lazy("A mainland mobile number."))
     region = StrictCharField(max_length=100)
     detail = StrictCharField(max_length=200)
-    is_default = serializers.BooleanField(required=False, default=False)
+    is_default = StrictBooleanField(required=False, default=False)
 
 
 def _own(request, address_id: str) -> Address:
@@ -65,7 +74,7 @@ class AddressListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(operation_id="me_addresses_create", tags=["me"], request=AddressInputSerializer,
-                   responses={201: AddressSerializer, **error_responses(400, 401, 415, 429)})
+                   responses={201: AddressSerializer, **error_responses(400, 401, 409, 415, 429)})
     def post(self, request):
         serializer = AddressInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

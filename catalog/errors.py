@@ -212,6 +212,15 @@ class AddressRequired(CatalogError):
     default_message = _("Choose a shipping address for physical goods.")
 
 
+class TooManyAddresses(CatalogError):
+    """The member has saved as many addresses as allowed (``MAX_ADDRESSES``)."""
+
+    code = "too_many_addresses"
+
+    def __init__(self, limit: int):
+        super().__init__(_("You can save at most %(max)s addresses.") % {"max": limit})
+
+
 class AddressNotFound(CatalogError):
     """No saved address with this id among the member's own."""
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import services as catalog_services
+from catalog.errors import TooManyAddresses
 from catalog.models import Address
 from common.errors import InvalidFields
 from mall.forms import AddressForm
@@ -54,6 +55,8 @@ def add(request):
             catalog_services.add_address(request.user, **form.cleaned_data)
         except InvalidFields as exc:
             _add_errors(form, exc)
+        except TooManyAddresses as exc:
+            form.add_error(None, str(exc))
         else:
             messages.success(request, _("The address is saved."))
             return redirect(_next(request) or "addresses")

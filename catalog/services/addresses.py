@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from catalog.errors import AddressNotFound
+from catalog.errors import AddressNotFound, TooManyAddresses
 from catalog.models import Address
 from catalog.services._helpers import _lock_member
 from common.errors import InvalidFields
@@ -60,8 +60,7 @@ def add_address(member, *, recipient, phone, region, detail, is_default=False) -
         _lock_member(member.pk)
         existing = Address.objects.filter(member_id=member.pk)
         if existing.count() >= MAX_ADDRESSES:
-            raise InvalidFields({"detail": [
-                _("You can save at most %(max)s addresses.") % {"max": MAX_ADDRESSES}]})
+            raise TooManyAddresses(MAX_ADDRESSES)
         make_default = bool(is_default) or not existing.exists()
         if make_default:
             existing.filter(is_default=True).update(is_default=False)

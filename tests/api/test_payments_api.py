@@ -202,3 +202,15 @@ def test_invalid_addresses_are_400(member_api, body, field):
 
 def test_addresses_need_a_member(api):
     assert api.get(ADDRESSES).status_code == 401
+
+
+def test_the_twenty_first_address_is_refused_with_a_409(member_api, member):
+    from catalog.services.addresses import MAX_ADDRESSES, add_address
+
+    for number in range(MAX_ADDRESSES):
+        add_address(member, recipient="Li Lei", phone="13800138000", region="Shanghai",
+                    detail=f"{number} Road")
+    response = member_api.post(ADDRESSES, {"recipient": "Li Lei", "phone": "13800138000",
+                                           "region": "Shanghai", "detail": "21 Road"}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "too_many_addresses")
+    assert member_api.get(ADDRESSES).json()["count"] == MAX_ADDRESSES

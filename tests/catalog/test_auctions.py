@@ -191,7 +191,7 @@ class TestClose:
         assert services.close_due_auctions(now=after_end(auction)) == 1
         auction.refresh_from_db()
         assert auction.status == AuctionStatus.NO_WINNER
-        assert auction.close_note == "商品已无库存，所有冻结积分已退回。"  # stored in the default language
+        assert auction.close_note == "商品已无库存，所有出价积分已退回。"  # stored in the default language
         assert totals(alice)["available"] == 1000 and totals(alice)["held"] == 0
         assert ledger_invariants() == []
 

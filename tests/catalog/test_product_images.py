@@ -222,7 +222,7 @@ def test_admin_inline_refuses_two_covers(root_client):
     }))
 
     assert response.status_code == 200
-    assert "Choose one cover image only." in str(
+    assert "只能选择一张封面图片。" in str(  # the admin speaks the default language
         response.context["inline_admin_formsets"][0].formset.non_form_errors())
     assert not product.images.exists()
 

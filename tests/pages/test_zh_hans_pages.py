@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -13,6 +14,7 @@ from django.utils import translation
 
 from catalog import services as catalog_services
 from catalog.models import ProductKind
+from catalog.services.addresses import add_address
 from points.services import earning
 from tests.catalog.helpers import fund, make_product
 from tests.factories import MemberFactory, StaffFactory
@@ -65,17 +67,24 @@ def world():
     coupon = make_product(name="咖啡券", points_price=300, kind=ProductKind.COUPON,
                           codes=["ZH-CODE-1"])
     make_product(name="保温杯", points_price=100000)
+    tea = make_product(name="龙井茶券", points_price=300, cash_price=Decimal("9.90"),
+                       kind=ProductKind.COUPON, codes=["ZH-TEA-1"])
     catalog_services.redeem(member, coupon, key="zh-redeem-1")
+    catalog_services.redeem(member, tea, key="zh-redeem-tea")  # waits for its cash part
+    add_address(member, recipient="小明", phone="13900001111", region="上海市", detail="南京路 1 号")
     return member
 
 
 def _member_pages(member) -> list[str]:
-    from catalog.models import Lottery, Product, Redemption
+    from catalog.models import Lottery, Payment, Product, Redemption
 
     product = Product.objects.filter(name="咖啡券").get()
     redemption = Redemption.objects.filter(member=member).first()
     lottery = Lottery.objects.filter(active=True).first()
+    payment = Payment.objects.filter(redemption__member=member).get()
     return ["/", "/points/", "/mall/", f"/mall/{product.pk}/", f"/mall/{product.pk}/redeem/",
+            "/addresses/", "/addresses/add/", f"/pay/sandbox/{payment.reference}/",
+            f"/redemptions/{payment.redemption_id}/",
             "/redemptions/", f"/redemptions/{redemption.pk}/", "/invite/", "/team/", "/badges/",
             "/coupons/", "/messages/", "/accounts/profile/", "/auctions/",
             *([f"/lottery/{lottery.pk}/"] if lottery else [])]
@@ -98,7 +107,7 @@ def test_sign_in_pages_and_their_errors_are_in_chinese():
     phrases = _english_phrases()
     client = Client()
     found = {}
-    for url in ("/accounts/login/", "/accounts/register/"):
+    for url in ("/accounts/login/", "/accounts/register/", "/mall/"):
         if english := _english_on(client.get(url), phrases):
             found[url] = english
     weak = client.post("/accounts/register/", {"username": "zhtest", "password": "123",
