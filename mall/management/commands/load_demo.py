@@ -8,7 +8,9 @@ from decimal import Decimal
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from mall import demo
 from mall.models import Member
 from points import services
 from referrals.models import Merchant
@@ -64,6 +66,26 @@ class Command(BaseCommand):
             + "\nMembers: alice, bob, carol (password member-demo-123); alice invited bob and carol"
         ))
         call_command("load_demo_catalog", stdout=self.stdout, stderr=self.stderr)
+
+        # A month of shop activity before alice joined the demo (a fixed anchor: a re-run repeats
+        # the same arguments), then one staff account per staff group.
+        anchor = members["alice"].date_joined
+        members.update(demo.shoppers(anchor))
+        done = demo.activity(members, anchor=anchor)
+        self.stdout.write(self.style.SUCCESS(_(
+            "Demo activity: %(orders)s paid orders, %(refunds)s refunds, %(behaviours)s behaviours, "
+            "%(check_ins)s check-ins over the last %(days)s days; %(redemptions)s new redemptions. "
+            "Shoppers: %(shoppers)s (password member-demo-123)."
+        ) % {"orders": done.orders, "refunds": done.refunds, "behaviours": done.behaviours,
+             "check_ins": done.check_ins, "days": demo.DAYS, "redemptions": done.redemptions,
+             "shoppers": ", ".join(row[0] for row in demo.SHOPPERS)}))
+        staff_password = os.environ.get("DEMO_STAFF_PASSWORD", demo.STAFF_PASSWORD)
+        rows = demo.staff_accounts(staff_password)
+        superuser = demo.StaffAccount("admin", password if admin.check_password(password) else "",
+                                      _("(superuser)"), _("Everything"))
+        self.stdout.write(_("Staff accounts (log in at /admin/; four eyes: rule_editor edits a draft "
+                            "rule set, rule_publisher publishes it):"))
+        self.stdout.write(demo.staff_table(rows, superuser=superuser))
 
     def _referrals(self, members, bob_joined):
         """alice invited bob and carol; bob bought from alice's tea shop (a 众店 with an 8% rebate),
