@@ -63,9 +63,9 @@ _FLOW_SQL = {
     "adjusted_out": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0), 0)",
 }
 
-_FLOW_COLUMNS = ", ".join(f"{sql} AS {name}" for name, sql in _FLOW_SQL.items())
+_FLOW_COLUMNS = ", ".join(f"{_FLOW_SQL[name]} AS {name}" for name in FLOWS)
 _SOURCE_COLUMNS = ", ".join(
-    f"COALESCE(SUM(delta) FILTER (WHERE {sql}), 0) AS {name}" for name, sql in _SOURCE_SQL.items()
+    f"COALESCE(SUM(delta) FILTER (WHERE {_SOURCE_SQL[name]}), 0) AS {name}" for name in SOURCES
 )
 
 
