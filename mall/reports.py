@@ -260,23 +260,28 @@ def monthly_liability_report(year: int, month: int, *, point_value_yuan: Decimal
     """
     first = date(year, month, 1)
     since, until = local_start(first), local_start(_add_months(first, 1))
+    # One statement (one snapshot): the balances are today's totals less what was posted since,
+    # so only the entries from the month's start on are read.
     row = _rows(
         """
-        SELECT COALESCE(SUM(delta) FILTER (WHERE created_at < %(since)s), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' AND created_at >= %(since)s), 0),
+        SELECT t.total - COALESCE(SUM(e.delta), 0),
+               COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' AND created_at < %(until)s), 0),
                COALESCE(SUM(delta) FILTER (WHERE kind = 'adjust' AND delta > 0
-                                           AND created_at >= %(since)s), 0),
+                                           AND created_at < %(until)s), 0),
                COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')
-                                            AND created_at >= %(since)s), 0),
+                                            AND created_at < %(until)s), 0),
                COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0
-                                           AND created_at >= %(since)s), 0),
+                                           AND created_at < %(until)s), 0),
                COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0
-                                            AND created_at >= %(since)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire' AND created_at >= %(since)s), 0),
+                                            AND created_at < %(until)s), 0),
+               COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire' AND created_at < %(until)s), 0),
                COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0
-                                            AND created_at >= %(since)s), 0),
-               COALESCE(SUM(delta), 0)
-        FROM points_entry WHERE created_at < %(until)s
+                                            AND created_at < %(until)s), 0),
+               t.total - COALESCE(SUM(delta) FILTER (WHERE created_at >= %(until)s), 0)
+        FROM (SELECT COALESCE(SUM(available + pending + held - debt), 0) AS total
+              FROM points_account) t
+        LEFT JOIN points_entry e ON e.created_at >= %(since)s
+        GROUP BY t.total
         """,
         {"since": since, "until": until},
     )[0]
