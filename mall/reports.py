@@ -217,12 +217,30 @@ def liability(as_of: date | None = None, *, point_value_yuan: Decimal | None = N
              "outstanding": outstanding,
              "value": worth(outstanding, point_value_yuan=point_value_yuan, rate=rate)}
     first = _add_months(as_of.replace(day=1), -(months - 1))
-    flow = points_flow(first, as_of, period="month")
-    series = [{"month": row["period_start"], "balance": row["outstanding"],
-               "value": worth(row["outstanding"], point_value_yuan=point_value_yuan, rate=rate)}
-              for row in flow["rows"]]
+    series = [{"month": month, "balance": balance,
+               "value": worth(balance, point_value_yuan=point_value_yuan, rate=rate)}
+              for month, balance in month_end_balances(first, as_of)]
     return {"today": today, "months": series, "points_per_yuan": rate,
             "point_value_yuan": point_value_yuan}
+
+
+def month_end_balances(first: date, last: date) -> list[tuple[date, int]]:
+    """``[(month, ledger balance at its end)]`` for the local months from ``first``'s to
+    ``last``'s (the last one: at the end of the day ``last``); one statement, one sum per month."""
+    first = first.replace(day=1)
+    since, until = local_start(first), local_start(last + timedelta(days=1))
+    found = _rows(
+        "SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date, SUM(delta) "
+        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1",
+        [since, until])
+    per_month = {month: int(net) for month, net in found}
+    balance = _balance_before(since)
+    series, month = [], first
+    while month <= last:
+        balance += per_month.get(month, 0)
+        series.append((month, balance))
+        month = _add_months(month, 1)
+    return series
 
 
 def expiry_forecast(as_of: datetime | None = None, months: int = 12) -> list[dict]:
