@@ -346,4 +346,6 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin  # noqa: E402, F401 (they register their admins)
+from mall import messages_admin, play_admin, reports_admin  # noqa: E402, F401 (they register their admins)
+
+reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/

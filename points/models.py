@@ -14,6 +14,7 @@ hash-distributed by account later without changing the services.
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -108,7 +109,12 @@ class Entry(models.Model):
     class Meta:
         verbose_name = _("entry")
         verbose_name_plural = _("entries")
-        indexes = [models.Index(fields=["account", "-id"], name="points_entry_account_recent")]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="points_entry_account_recent"),
+            # The reports' time ranges (mall.reports): entries are appended in time order, so a
+            # BRIN index is a few pages and skips the rest of the table.
+            BrinIndex(fields=["created_at"], name="points_entry_created_brin"),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.delta:+d} ({self.key})"

@@ -1,0 +1,455 @@
+"""The 报表 dashboards' numbers: pure reads, set-based SQL (GROUP BY in the database).
+
+Days are Asia/Shanghai local days; ``start`` and ``end`` are inclusive local dates. Points are
+int, money Decimal.
+
+The ledger's *balance* is what the entries add up to: ``Σ delta = available + pending + held −
+debt`` per account (``points.models``). Every entry kind falls in exactly one flow:
+
+* ``issued``: earnings (``earn``) and staff credits (``adjust`` > 0), by source;
+* ``spent`` / ``redeemed``: ``spend`` and ``capture`` (a hold's spending);
+* ``expired``: ``expire``;
+* ``reversed``: earnings taken back (``reverse`` < 0, a refunded order's points);
+* ``returned``: spendings given back (``reverse`` > 0, a cancelled redemption);
+* ``adjusted_out``: staff debits (``adjust`` < 0);
+* ``hold``, ``release`` and ``activate`` move points between buckets (delta 0);
+  ``activated`` counts the points the activation job made available.
+
+So ``opening + issued − spent − expired − reversed + returned − adjusted_out = closing``
+exactly, for any range (``monthly_liability_report`` names each term).
+
+Sources of issued points, from the entry's key (each service's own prefix): ``order:`` orders,
+``behaviour:`` and ``check-in:`` behaviours, ``reward:`` referrals, ``draw-prize:`` lottery,
+``adjust`` entries adjustments, everything else (tasks, badges, win-back messages, welcome gifts)
+lifecycle.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.utils import timezone
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+PERIODS = ("day", "week", "month")
+SOURCES = ("orders", "behaviours", "referrals", "lifecycle", "adjustments", "lottery")
+FLOWS = ("issued", "activated", "spent", "expired", "reversed", "returned", "adjusted_out")
+TOP = 10
+CENT = Decimal("0.01")
+
+_SOURCE_SQL = {
+    "orders": "kind = 'earn' AND key LIKE 'order:%%'",
+    "behaviours": "kind = 'earn' AND (key LIKE 'behaviour:%%' OR key LIKE 'check-in:%%')",
+    "referrals": "kind = 'earn' AND key LIKE 'reward:%%'",
+    "lottery": "kind = 'earn' AND key LIKE 'draw-prize:%%'",
+    "adjustments": "kind = 'adjust' AND delta > 0",
+    "lifecycle": ("kind = 'earn' AND key NOT LIKE 'order:%%' AND key NOT LIKE 'behaviour:%%' "
+                  "AND key NOT LIKE 'check-in:%%' AND key NOT LIKE 'reward:%%' "
+                  "AND key NOT LIKE 'draw-prize:%%'"),
+}
+
+_FLOW_SQL = {
+    "issued": "COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' OR (kind = 'adjust' AND delta > 0)), 0)",
+    # The activation job writes its points in the entry's message parameters (its delta is 0).
+    "activated": ("COALESCE(SUM((reason_message -> 0 -> 1 ->> 'points')::bigint) "
+                  "FILTER (WHERE kind = 'activate'), 0)"),
+    "spent": "COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')), 0)",
+    "expired": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire'), 0)",
+    "reversed": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0), 0)",
+    "returned": "COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0), 0)",
+    "adjusted_out": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0), 0)",
+}
+
+_FLOW_COLUMNS = ", ".join(f"{_FLOW_SQL[name]} AS {name}" for name in FLOWS)
+_SOURCE_COLUMNS = ", ".join(
+    f"COALESCE(SUM(delta) FILTER (WHERE {_SOURCE_SQL[name]}), 0) AS {name}" for name in SOURCES
+)
+
+
+def local_start(day: date) -> datetime:
+    """The instant a local (Asia/Shanghai) day begins."""
+    return datetime.combine(day, time.min, tzinfo=LOCAL)
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    if end < start:
+        raise ValueError("end is before start")
+    return local_start(start), local_start(end + timedelta(days=1))
+
+
+def _rows(sql: str, params) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _next_period(day: date, period: str) -> date:
+    if period == "day":
+        return day + timedelta(days=1)
+    if period == "week":
+        return day + timedelta(days=7)
+    return _add_months(day, 1)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def ledger_balance() -> int:
+    """Σ of the accounts' totals now (available + pending + held − debt) = Σ of all deltas."""
+    return _rows("SELECT COALESCE(SUM(available + pending + held - debt), 0) FROM points_account",
+                 [])[0][0]
+
+
+def _balance_before(instant: datetime) -> int:
+    """The ledger balance at ``instant``: today's, less what was posted since."""
+    rows = _rows(
+        "SELECT (SELECT COALESCE(SUM(available + pending + held - debt), 0) FROM points_account)"
+        " - (SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE created_at >= %s)",
+        [instant],
+    )
+    return int(rows[0][0])
+
+
+def points_flow(start: date, end: date, *, period: str = "day") -> dict:
+    """Per period (``day``, ``week`` from Monday, ``month``) of the local days ``start``..``end``:
+    ``{period_start, issued, activated, spent, expired, reversed, returned, adjusted_out, net,
+    outstanding, by_source: {source: points}}``, every period present (zeros when quiet);
+    ``outstanding`` is the ledger balance at the period's end (capped at ``end``).
+
+    Returns ``{"rows", "totals", "by_source", "opening", "earn_burn_ratio"}``;
+    ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending).
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    since, until = _bounds(start, end)
+    found = _rows(
+        f"SELECT date_trunc(%s, created_at AT TIME ZONE 'Asia/Shanghai')::date AS p, "
+        f"{_FLOW_COLUMNS}, {_SOURCE_COLUMNS}, COALESCE(SUM(delta), 0) AS net "
+        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1 ORDER BY 1",
+        [period, since, until],
+    )
+    by_period = {row[0]: row[1:] for row in found}
+    balance = _balance_before(since)
+    opening = balance
+    rows = []
+    day = _period_start(start, period)
+    empty = (0,) * (len(FLOWS) + len(SOURCES) + 1)
+    while day <= end:
+        values = [int(v) for v in by_period.get(day, empty)]
+        flows = dict(zip(FLOWS, values[:len(FLOWS)], strict=True))
+        sources = dict(zip(SOURCES, values[len(FLOWS):len(FLOWS) + len(SOURCES)], strict=True))
+        net = values[-1]
+        balance += net
+        rows.append({"period_start": day, **flows, "net": net, "outstanding": balance,
+                     "by_source": sources})
+        day = _next_period(day, period)
+    totals = {name: sum(row[name] for row in rows) for name in (*FLOWS, "net")}
+    by_source = {name: sum(row["by_source"][name] for row in rows) for name in SOURCES}
+    return {"rows": rows, "totals": totals, "by_source": by_source, "opening": opening,
+            "earn_burn_ratio": ratio(totals["issued"], totals["spent"])}
+
+
+def ratio(numerator: int, denominator: int, places: str = "0.0001") -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal(places))
+
+
+def breakage(as_of: datetime | None = None) -> dict:
+    """Expired ÷ issued over matured lots (whose expiry has passed at ``as_of``): ``{issued,
+    expired, rate}``. ``issued`` is the lots' amounts; ``expired`` the expire entries up to
+    ``as_of`` (only a matured lot can expire) plus what matured lots still keep because the
+    expiry job has not run yet."""
+    as_of = as_of or timezone.now()
+    issued, overdue = _rows(
+        "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(remaining), 0) FROM points_lot "
+        "WHERE expires_at IS NOT NULL AND expires_at <= %s", [as_of])[0]
+    expired = _rows("SELECT COALESCE(-SUM(delta), 0) FROM points_entry "
+                    "WHERE kind = 'expire' AND created_at <= %s", [as_of])[0][0]
+    expired = int(expired) + int(overdue)
+    return {"issued": int(issued), "expired": expired, "rate": ratio(expired, int(issued))}
+
+
+def points_per_yuan() -> int:
+    """The active rule set's redemption rate: points per yuan."""
+    from rules.selectors import active_rulebook
+
+    return active_rulebook().redemption_points_per_yuan
+
+
+def worth(points: int, *, point_value_yuan: Decimal | None = None, rate: int | None = None) -> Decimal:
+    """The yuan value of ``points``: ``points × point_value_yuan``, or ``points ÷ rate``."""
+    if point_value_yuan is not None:
+        return (Decimal(points) * Decimal(point_value_yuan)).quantize(CENT)
+    return (Decimal(points) / Decimal(rate or points_per_yuan())).quantize(CENT)
+
+
+def liability(as_of: date | None = None, *, point_value_yuan: Decimal | None = None,
+              months: int = 12) -> dict:
+    """合同负债: outstanding points × the yuan value of a point (default: the active rule set's
+    ``1 / redemption_points_per_yuan``).
+
+    ``today``: the accounts now, ``{available, pending, held, debt, outstanding (available +
+    pending + held), value}``. ``months``: the ``months`` month-ends up to ``as_of``'s month,
+    ``{month, balance, value}`` with the ledger balance (net of debt) at the end of each month
+    (the current month: at ``as_of``'s end).
+    """
+    as_of = as_of or timezone.localdate()
+    rate = None if point_value_yuan is not None else points_per_yuan()
+    available, pending, held, debt = (int(v) for v in _rows(
+        "SELECT COALESCE(SUM(available), 0), COALESCE(SUM(pending), 0), COALESCE(SUM(held), 0), "
+        "COALESCE(SUM(debt), 0) FROM points_account", [])[0])
+    outstanding = available + pending + held
+    today = {"available": available, "pending": pending, "held": held, "debt": debt,
+             "outstanding": outstanding,
+             "value": worth(outstanding, point_value_yuan=point_value_yuan, rate=rate)}
+    first = _add_months(as_of.replace(day=1), -(months - 1))
+    series = [{"month": month, "balance": balance,
+               "value": worth(balance, point_value_yuan=point_value_yuan, rate=rate)}
+              for month, balance in month_end_balances(first, as_of)]
+    return {"today": today, "months": series, "points_per_yuan": rate,
+            "point_value_yuan": point_value_yuan}
+
+
+def month_end_balances(first: date, last: date) -> list[tuple[date, int]]:
+    """``[(month, ledger balance at its end)]`` for the local months from ``first``'s to
+    ``last``'s (the last one: at the end of the day ``last``); one statement, one sum per month."""
+    first = first.replace(day=1)
+    since, until = local_start(first), local_start(last + timedelta(days=1))
+    found = _rows(
+        "SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date, SUM(delta) "
+        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1",
+        [since, until])
+    per_month = {month: int(net) for month, net in found}
+    balance = _balance_before(since)
+    series, month = [], first
+    while month <= last:
+        balance += per_month.get(month, 0)
+        series.append((month, balance))
+        month = _add_months(month, 1)
+    return series
+
+
+def expiry_forecast(as_of: datetime | None = None, months: int = 12) -> list[dict]:
+    """Points due to expire per local month for the ``months`` months from ``as_of``'s month, from
+    the lots' ``remaining`` (points held by open holds are not in it): ``[{month, points}]``, every
+    month present. Lots already due but not yet expired by the job count in the first month."""
+    as_of = as_of or timezone.now()
+    first = timezone.localtime(as_of, LOCAL).date().replace(day=1)
+    until = local_start(_add_months(first, months))
+    found = dict(_rows(
+        "SELECT GREATEST(date_trunc('month', expires_at AT TIME ZONE 'Asia/Shanghai')::date, %s), "
+        "SUM(remaining) FROM points_lot WHERE remaining > 0 AND expires_at IS NOT NULL "
+        "AND expires_at < %s GROUP BY 1",
+        [first, until],
+    ))
+    forecast = []
+    for index in range(months):
+        month = _add_months(first, index)
+        forecast.append({"month": month, "points": int(found.get(month, 0))})
+    return forecast
+
+
+def monthly_liability_report(year: int, month: int, *, point_value_yuan: Decimal | None = None) -> dict:
+    """One local month: ``{month, opening, issued, adjusted_in, redeemed, returned, reversed,
+    expired, adjusted_out, closing, opening_value, closing_value}`` with
+
+        opening + issued + adjusted_in − redeemed + returned − reversed − expired − adjusted_out
+        = closing
+
+    exactly: ``issued`` are earnings, ``adjusted_in``/``adjusted_out`` staff credits/debits,
+    ``redeemed`` spendings and captures, ``returned`` cancelled spendings given back,
+    ``reversed`` earnings taken back (refunds). Opening and closing are the ledger balances (Σ of
+    all deltas before the month's first / after its last local day = Σ of the accounts' totals as
+    they were then).
+    """
+    first = date(year, month, 1)
+    since, until = local_start(first), local_start(_add_months(first, 1))
+    # One statement (one snapshot): the balances are today's totals less what was posted since,
+    # so only the entries from the month's start on are read.
+    row = _rows(
+        """
+        SELECT t.total - COALESCE(SUM(e.delta), 0),
+               COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' AND created_at < %(until)s), 0),
+               COALESCE(SUM(delta) FILTER (WHERE kind = 'adjust' AND delta > 0
+                                           AND created_at < %(until)s), 0),
+               COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')
+                                            AND created_at < %(until)s), 0),
+               COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0
+                                           AND created_at < %(until)s), 0),
+               COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0
+                                            AND created_at < %(until)s), 0),
+               COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire' AND created_at < %(until)s), 0),
+               COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0
+                                            AND created_at < %(until)s), 0),
+               t.total - COALESCE(SUM(delta) FILTER (WHERE created_at >= %(until)s), 0)
+        FROM (SELECT COALESCE(SUM(available + pending + held - debt), 0) AS total
+              FROM points_account) t
+        LEFT JOIN points_entry e ON e.created_at >= %(since)s
+        GROUP BY t.total
+        """,
+        {"since": since, "until": until},
+    )[0]
+    names = ("opening", "issued", "adjusted_in", "redeemed", "returned", "reversed", "expired",
+             "adjusted_out", "closing")
+    report = dict(zip(names, (int(v) for v in row), strict=True))
+    rate = None if point_value_yuan is not None else points_per_yuan()
+    report["month"] = first
+    report["opening_value"] = worth(report["opening"], point_value_yuan=point_value_yuan, rate=rate)
+    report["closing_value"] = worth(report["closing"], point_value_yuan=point_value_yuan, rate=rate)
+    return report
+
+
+def reconciles(report: dict) -> bool:
+    """Whether the named flows of ``monthly_liability_report`` carry opening to closing."""
+    return report["closing"] == (
+        report["opening"] + report["issued"] + report["adjusted_in"] - report["redeemed"]
+        + report["returned"] - report["reversed"] - report["expired"] - report["adjusted_out"]
+    )
+
+
+def member_stats(start: date, end: date) -> dict:
+    """Members over the local days ``start``..``end`` (staff left out):
+
+    * ``active``: members with any entry in the range; ``new``: members who joined in it;
+    * ``tiers``: ``[{tier, members}]`` now;
+    * ``top_earners``: the ``TOP`` members who earned most in the range (earnings and credits),
+      ``[{member_id, username, points}]``; ``top_holders``: the ``TOP`` largest balances now
+      (available + pending + held);
+    * ``repurchase``: of the members whose first redemption (not cancelled) falls in the range,
+      how many paid an order (``points.Order``) after it; against the members who paid an order
+      in the range and never redeemed, how many paid another order after their first one in it.
+    """
+    since, until = _bounds(start, end)
+    active, new = _rows(
+        """
+        SELECT (SELECT COUNT(DISTINCT a.member_id) FROM points_entry e
+                JOIN points_account a ON a.id = e.account_id
+                JOIN mall_member m ON m.id = a.member_id
+                WHERE e.created_at >= %(since)s AND e.created_at < %(until)s AND NOT m.is_staff),
+               (SELECT COUNT(*) FROM mall_member
+                WHERE date_joined >= %(since)s AND date_joined < %(until)s AND NOT is_staff)
+        """, {"since": since, "until": until})[0]
+    tiers = [{"tier": tier, "members": count} for tier, count in _rows(
+        "SELECT tier, COUNT(*) FROM mall_member WHERE NOT is_staff GROUP BY tier ORDER BY 2 DESC, 1",
+        [])]
+    top_earners = [{"member_id": member_id, "username": username, "points": int(points)}
+                   for member_id, username, points in _rows(
+        """
+        SELECT m.id, m.username, SUM(e.delta) FROM points_entry e
+        JOIN points_account a ON a.id = e.account_id JOIN mall_member m ON m.id = a.member_id
+        WHERE e.created_at >= %s AND e.created_at < %s
+          AND (e.kind = 'earn' OR (e.kind = 'adjust' AND e.delta > 0))
+        GROUP BY m.id, m.username ORDER BY 3 DESC, 1 LIMIT %s
+        """, [since, until, TOP])]
+    top_holders = [{"member_id": member_id, "username": username, "points": int(points)}
+                   for member_id, username, points in _rows(
+        """
+        SELECT m.id, m.username, a.available + a.pending + a.held FROM points_account a
+        JOIN mall_member m ON m.id = a.member_id WHERE a.available + a.pending + a.held > 0
+        ORDER BY 3 DESC, 1 LIMIT %s
+        """, [TOP])]
+    redeemers, redeemers_back, others, others_back = (int(v) for v in _rows(
+        """
+        WITH first_redemption AS (
+            SELECT member_id, MIN(created_at) AS at FROM catalog_redemption
+            WHERE status <> 'cancelled' GROUP BY member_id
+        ), redeemed AS (
+            SELECT f.member_id, EXISTS (SELECT 1 FROM points_order o WHERE o.member_id = f.member_id
+                                        AND o.paid_at > f.at) AS back
+            FROM first_redemption f WHERE f.at >= %(since)s AND f.at < %(until)s
+        ), buyers AS (
+            SELECT o.member_id, MIN(o.paid_at) AS at FROM points_order o
+            WHERE o.paid_at >= %(since)s AND o.paid_at < %(until)s
+              AND NOT EXISTS (SELECT 1 FROM first_redemption f WHERE f.member_id = o.member_id)
+            GROUP BY o.member_id
+        ), others AS (
+            SELECT b.member_id, EXISTS (SELECT 1 FROM points_order o WHERE o.member_id = b.member_id
+                                        AND o.paid_at > b.at) AS back
+            FROM buyers b
+        )
+        SELECT (SELECT COUNT(*) FROM redeemed), (SELECT COUNT(*) FILTER (WHERE back) FROM redeemed),
+               (SELECT COUNT(*) FROM others), (SELECT COUNT(*) FILTER (WHERE back) FROM others)
+        """, {"since": since, "until": until})[0])
+    return {
+        "active": int(active), "new": int(new), "tiers": tiers,
+        "top_earners": top_earners, "top_holders": top_holders,
+        "repurchase": {
+            "redeemed": {"members": redeemers, "repurchased": redeemers_back,
+                         "rate": ratio(redeemers_back, redeemers)},
+            "not_redeemed": {"members": others, "repurchased": others_back,
+                             "rate": ratio(others_back, others)},
+        },
+    }
+
+
+def catalog_stats(start: date, end: date, *, now: datetime | None = None) -> dict:
+    """The points mall over the local days ``start``..``end``:
+
+    * ``products`` / ``categories``: redemptions (not cancelled, lottery prizes included),
+      quantity and points spent, most points first: ``[{id, name, redemptions, quantity, points}]``;
+    * ``stock_outs``: products on sale now with stock 0, ``[{id, name}]``;
+    * ``lottery``: ``{draws, points_spent (draw costs), prize_points (points paid out as prizes:
+      the lottery's cost)}``;
+    * ``auctions``: auctions closed with a winner in the range, ``{closed, points (winning bids
+      captured), list_points (the products' points prices), cost (list − winning, ≥ 0 each)}``.
+    """
+    from catalog.models import Product
+
+    since, until = _bounds(start, end)
+    params = {"since": since, "until": until}
+    products = [{"id": pk, "name": name, "redemptions": int(n), "quantity": int(q), "points": int(p)}
+                for pk, name, n, q, p in _rows(
+        """
+        SELECT p.id, p.name, COUNT(*), SUM(r.quantity), SUM(r.points) FROM catalog_redemption r
+        JOIN catalog_product p ON p.id = r.product_id
+        WHERE r.status <> 'cancelled' AND r.created_at >= %(since)s AND r.created_at < %(until)s
+        GROUP BY p.id, p.name ORDER BY 5 DESC, 3 DESC, 1
+        """, params)]
+    categories = [{"id": pk, "name": name, "redemptions": int(n), "quantity": int(q), "points": int(p)}
+                  for pk, name, n, q, p in _rows(
+        """
+        SELECT c.id, c.name, COUNT(*), SUM(r.quantity), SUM(r.points) FROM catalog_redemption r
+        JOIN catalog_product p ON p.id = r.product_id
+        LEFT JOIN catalog_category c ON c.id = p.category_id
+        WHERE r.status <> 'cancelled' AND r.created_at >= %(since)s AND r.created_at < %(until)s
+        GROUP BY c.id, c.name ORDER BY 5 DESC, 3 DESC, 1 NULLS LAST
+        """, params)]
+    stock_outs = [{"id": pk, "name": name} for pk, name in
+                  Product.objects.on_sale(now).filter(stock=0).order_by("name", "pk")
+                  .values_list("pk", "name")]
+    draws, draw_points, prize_points, closed, won, listed, cost = (int(v) for v in _rows(
+        """
+        SELECT (SELECT COUNT(*) FROM catalog_draw WHERE created_at >= %(since)s
+                AND created_at < %(until)s),
+               (SELECT COALESCE(SUM(points_spent), 0) FROM catalog_draw
+                WHERE created_at >= %(since)s AND created_at < %(until)s),
+               (SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE kind = 'earn'
+                AND key LIKE 'draw-prize:%%' AND created_at >= %(since)s AND created_at < %(until)s),
+               a.closed, a.won, a.listed, a.cost
+        FROM (SELECT COUNT(*) AS closed, COALESCE(SUM(b.points), 0) AS won,
+                     COALESCE(SUM(p.points_price), 0) AS listed,
+                     COALESCE(SUM(GREATEST(p.points_price - b.points, 0)), 0) AS cost
+              FROM catalog_auction au JOIN catalog_bid b ON b.id = au.winning_bid_id
+              JOIN catalog_product p ON p.id = au.product_id
+              WHERE au.status = 'closed' AND au.closed_at >= %(since)s
+                AND au.closed_at < %(until)s) a
+        """, params)[0])
+    return {
+        "products": products, "categories": categories, "stock_outs": stock_outs,
+        "lottery": {"draws": draws, "points_spent": draw_points, "prize_points": prize_points},
+        "auctions": {"closed": closed, "points": won, "list_points": listed, "cost": cost},
+    }
