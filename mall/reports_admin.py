@@ -21,10 +21,13 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from mall import reports
 
 PERMISSION = "mall.view_reports"
+# The permission's name as mall 0012 stores it; in the catalog so the admin shows it translated.
+PERMISSION_NAME = gettext_noop("Can view reports")
 CACHE_SECONDS = 300
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

@@ -34,7 +34,7 @@ def test_confirmation_shows_points_and_cash(member_client, member, cherries):
     page = text(member_client.get(f"/mall/{cherries.pk}/redeem/?quantity=2"))
     assert '<strong data-testid="total">3000 points + ¥19.80</strong>' in page
     assert "Confirm and pay" in page
-    assert '<dd data-testid="after">2000</dd>' in page
+    assert '<dd data-testid="after">2,000</dd>' in page
 
 
 def test_pay_through_the_sandbox(member_client, member, cherries, ledger_invariants):
