@@ -404,8 +404,8 @@ def test_stop_publish_and_roll_back_from_the_change_page(client, publisher, edit
     response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "publish"]), {"confirm": "1"})
     assert response.status_code == 302 and response["Location"] == change_url(v3)
     assert "Roll back to the previous version" in client.get(change_url(v3)).content.decode()
-    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "roll-back"]), {"confirm": "1"},
-                           follow=True)
+    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "roll-back"]),
+                           {"confirm": "1"}, follow=True)
     assert messages_of(response) == ["Rolled back v3; v1 is published again."]
     assert response.redirect_chain[-1][0] == change_url(v1)
     assert RuleSet.objects.get(status=RuleSetStatus.PUBLISHED) == v1
