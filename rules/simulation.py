@@ -277,13 +277,21 @@ def release_cost(rule_set: RuleSet, *, days: int = 30, percent: int | None = Non
     )
 
 
+def _members():
+    return get_user_model().objects.filter(is_active=True, is_staff=False)
+
+
+def member_count() -> int:
+    """All members (active, not staff): whom publishing or rolling back concerns."""
+    return _members().count()
+
+
 def cohort_size(percent: int, tiers=(), *, chunk_size: int = 10000) -> tuple[int, int]:
     """(members in a gray cohort of ``percent`` and ``tiers``, all members): the evaluator's own
     rule (``in_gray_cohort``) over the member table, read in chunks of ids and tiers."""
     tiers = tuple(tiers)
-    members = get_user_model().objects.filter(is_active=True, is_staff=False)
     total = inside = 0
-    for member_id, tier in members.values_list("pk", "tier").iterator(chunk_size=chunk_size):
+    for member_id, tier in _members().values_list("pk", "tier").iterator(chunk_size=chunk_size):
         total += 1
         if in_gray_cohort(MemberContext(tier=tier, member_id=member_id), percent, tiers):
             inside += 1

@@ -445,7 +445,7 @@ class RuleSetAdmin(admin.ModelAdmin):
                                if rule_set.status == RuleSetStatus.CANDIDATE else (0, total))
                 cohort["now"] = was
         else:
-            cohort = {"members": simulation.cohort_size(100)[1], "all": True, "now": None}
+            cohort = {"members": simulation.member_count(), "all": True, "now": None}
         cost = simulation.release_cost(cost_of, days=30, percent=percent if gray else None,
                                        tiers=tiers, reverse=reverse_cost)
         four_eyes = operation in ("publish", "gray") and rule_set.updated_by_id == request.user.pk
