@@ -100,7 +100,8 @@ def _check_tiers(rule_set: RuleSet, *, replaces: RuleSet | None = None) -> None:
 def _check_four_eyes(rule_set: RuleSet, actor) -> None:
     if rule_set.updated_by_id is not None and rule_set.updated_by_id == getattr(actor, "pk", None):
         raise SameEditor(
-            f"{actor} last edited v{rule_set.version}; another person must release it."
+            _("%(actor)s last edited v%(version)s; another person must release it.")
+            % {"actor": actor, "version": rule_set.version}
         )
 
 
@@ -243,10 +244,10 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
     (stop the release instead)."""
     rule_set = _lock(rule_set)
     if not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise InvalidTransition("The gray percentage must be a whole number from 0 to 100.")
+        raise InvalidTransition(_("The gray percentage must be a whole number from 0 to 100."))
     tiers = sorted(set(tiers))
     if percent == 0 and not tiers:
-        raise InvalidTransition("Choose a percentage above 0 or at least one tier.")
+        raise InvalidTransition(_("Choose a percentage above 0 or at least one tier."))
     unknown = sorted(set(tiers) - set(tier_rules.tier_codes()))
     if unknown:
         # Members hold codes of the published set: another code would reach no one.
@@ -256,14 +257,17 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
     _check_tiers(rule_set)
     if rule_set.status == RuleSetStatus.DRAFT:
         if RuleSet.objects.filter(status=RuleSetStatus.CANDIDATE).exists():
-            raise InvalidTransition("Another version is already in gray release; stop or publish it first.")
+            raise InvalidTransition(
+                _("Another version is already in gray release; stop or publish it first.")
+            )
         action = Action.GRAY_STARTED
     elif rule_set.status == RuleSetStatus.CANDIDATE:
         if percent < rule_set.gray_percent or not set(rule_set.gray_tiers) <= set(tiers):
-            raise InvalidTransition("A gray release can only be widened; stop it to narrow it.")
+            raise InvalidTransition(_("A gray release can only be widened; stop it to narrow it."))
         action = Action.GRAY_WIDENED
     else:
-        raise InvalidTransition(f"v{rule_set.version} is {rule_set.get_status_display()}.")
+        raise InvalidTransition(_("v%(version)s is %(status)s.") % {
+            "version": rule_set.version, "status": rule_set.get_status_display()})
     rule_set.status = RuleSetStatus.CANDIDATE
     rule_set.gray_percent = percent
     rule_set.gray_tiers = tiers
@@ -280,12 +284,13 @@ def publish(rule_set: RuleSet, *, actor) -> RuleSet:
     or drops a tier code that members or products still hold."""
     rule_set = _lock(rule_set)
     if rule_set.status not in (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE):
-        raise InvalidTransition(f"v{rule_set.version} is {rule_set.get_status_display()}.")
+        raise InvalidTransition(_("v%(version)s is %(status)s.") % {
+            "version": rule_set.version, "status": rule_set.get_status_display()})
     _check_four_eyes(rule_set, actor)
     if rule_set.status == RuleSetStatus.DRAFT and RuleSet.objects.filter(
         status=RuleSetStatus.CANDIDATE
     ).exists():
-        raise InvalidTransition("Another version is in gray release; publish or stop it first.")
+        raise InvalidTransition(_("Another version is in gray release; publish or stop it first."))
     previous = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
     _check_tiers(rule_set, replaces=previous)
     if previous is not None:
@@ -308,7 +313,7 @@ def stop_gray(rule_set: RuleSet, *, actor) -> RuleSet:
     """End a gray release: everyone earns under the published version again."""
     rule_set = _lock(rule_set)
     if rule_set.status != RuleSetStatus.CANDIDATE:
-        raise InvalidTransition(f"v{rule_set.version} is not in gray release.")
+        raise InvalidTransition(_("v%(version)s is not in gray release.") % {"version": rule_set.version})
     rule_set.status = RuleSetStatus.RETIRED
     rule_set.save(update_fields=["status"])
     _log(rule_set, Action.ROLLED_BACK, actor, "gray release stopped")
@@ -324,12 +329,13 @@ def roll_back(*, actor) -> RuleSet:
     """
     current = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
     if current is None:
-        raise InvalidTransition("Nothing is published.")
+        raise InvalidTransition(_("Nothing is published."))
     current = _lock(current)
     if current.status != RuleSetStatus.PUBLISHED:
         # Someone else released or rolled back while we waited for the lock (e.g. a double click):
         # going on would publish a second version.
-        raise InvalidTransition(f"v{current.version} is no longer published; reload and try again.")
+        raise InvalidTransition(_("v%(version)s is no longer published; reload and try again.")
+                                % {"version": current.version})
     previous = (
         RuleSet.objects.select_for_update()
         .filter(status=RuleSetStatus.RETIRED, published_at__isnull=False,
@@ -338,7 +344,7 @@ def roll_back(*, actor) -> RuleSet:
         .first()
     )
     if previous is None:
-        raise InvalidTransition("There is no earlier published version to roll back to.")
+        raise InvalidTransition(_("There is no earlier published version to roll back to."))
     # Members may have reached a tier only the current version has (e.g. a new 铂金): rolling
     # back past it is refused as publishing is, naming who holds it.
     _check_tiers(previous, replaces=current)
@@ -351,6 +357,19 @@ def roll_back(*, actor) -> RuleSet:
     previous.save(update_fields=["status", "published_by"])
     _log(previous, Action.PUBLISHED, actor, f"restored by roll back from v{current.version}")
     return previous
+
+
+def roll_back_target() -> RuleSet | None:
+    """The version ``roll_back`` would publish again (for the confirmation page; reads only)."""
+    current = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+    if current is None or current.published_at is None:
+        return None
+    return (
+        RuleSet.objects.filter(status=RuleSetStatus.RETIRED, published_at__isnull=False,
+                               published_at__lt=current.published_at)
+        .order_by("-published_at")
+        .first()
+    )
 
 
 def install_defaults() -> RuleSet:

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from rules.evaluator import MemberContext, Order, RuleBook, evaluate_order
+from rules.evaluator import MemberContext, Order, RuleBook, evaluate_order, in_gray_cohort
 from rules.models import RuleSet
 from rules.selectors import active_rulebook, points_worth, rulebook
 
@@ -221,3 +221,78 @@ def summary_lines(result: SimulationResult) -> list[str]:
             })
     lines.append(_("Computed in %(seconds).2f s; nothing was written.") % {"seconds": result.seconds})
     return lines
+
+
+# --------------------------------------------------------------------------- release impact
+
+
+@dataclass(frozen=True)
+class ReleaseCost:
+    """Points issued over the last ``days`` of paid orders under the version members earn under
+    now (``old``) and under the one they would earn under after the release (``new``)."""
+
+    old_version: int
+    new_version: int
+    days: int
+    orders: int
+    old_points: int
+    new_points: int
+    cost_yuan: Decimal
+    cohort_only: bool  # only the orders of the gray cohort's members
+
+    @property
+    def difference(self) -> int:
+        return self.new_points - self.old_points
+
+    @property
+    def percent_change(self) -> Decimal | None:
+        if not self.old_points:
+            return None
+        return (Decimal(self.difference) * 100 / self.old_points).quantize(Decimal("0.1"))
+
+
+def release_cost(rule_set: RuleSet, *, days: int = 30, percent: int | None = None, tiers=(),
+                 reverse: bool = False, now: datetime | None = None) -> ReleaseCost:
+    """The simulated cost of a release over the paid orders of the last ``days``: ``rule_set``
+    against the published version, for the orders of a gray cohort when ``percent`` is given
+    (with ``tiers``). ``reverse`` swaps the two sides (stopping a gray release: its cohort goes back
+    to the published version)."""
+    until = now or timezone.now()
+    since = until - timedelta(days=days)
+    orders = import_string(settings.RULES_PAID_ORDERS)(since=since, until=until)
+    if percent is not None:
+        tiers = tuple(tiers)
+        orders = (row for row in orders
+                  if in_gray_cohort(MemberContext(tier=row[1], member_id=row[0]), percent, tiers))
+    result = simulate(rule_set, orders, days=days, since=since, until=until, top=0)
+    old = (result.active_version, result.active_points)
+    new = (result.candidate_version, result.candidate_points)
+    if reverse:
+        old, new = new, old
+    book = rulebook(rule_set)
+    return ReleaseCost(
+        old_version=old[0], new_version=new[0], days=days, orders=result.orders,
+        old_points=old[1], new_points=new[1], cost_yuan=points_worth(book, new[1] - old[1]),
+        cohort_only=percent is not None,
+    )
+
+
+def _members():
+    return get_user_model().objects.filter(is_active=True, is_staff=False)
+
+
+def member_count() -> int:
+    """All members (active, not staff): whom publishing or rolling back concerns."""
+    return _members().count()
+
+
+def cohort_size(percent: int, tiers=(), *, chunk_size: int = 10000) -> tuple[int, int]:
+    """(members in a gray cohort of ``percent`` and ``tiers``, all members): the evaluator's own
+    rule (``in_gray_cohort``) over the member table, read in chunks of ids and tiers."""
+    tiers = tuple(tiers)
+    total = inside = 0
+    for member_id, tier in _members().values_list("pk", "tier").iterator(chunk_size=chunk_size):
+        total += 1
+        if in_gray_cohort(MemberContext(tier=tier, member_id=member_id), percent, tiers):
+            inside += 1
+    return inside, total

@@ -12,10 +12,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from rules import services
+from rules import services, simulation
 from rules.admin.history import RuleSetEventInline
 from rules.admin.tables import (
     BehaviourRuleInline,
@@ -24,6 +26,7 @@ from rules.admin.tables import (
     SpendTierInline,
     TierRuleInline,
 )
+from rules.diff import diff_rule_sets
 from rules.errors import RuleSetError, RuleSetLocked
 from rules.forms import GrayReleaseForm, RuleSetForm, RuleTableFormSet
 from rules.models import RuleSet, RuleSetStatus
@@ -56,12 +59,18 @@ AUDIT_FIELDSET = (_("Who and when"), {
 })
 
 
+def _short_date(moment) -> str:
+    return date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT") if moment else "-"
+
+
 @admin.register(RuleSet)
 class RuleSetAdmin(admin.ModelAdmin):
     form = RuleSetForm
     change_form_template = "admin/rules/ruleset/change_form.html"
-    list_display = ("version", "name", "status", "gray_percent_display", "gray_tiers_display",
-                    "published_by", "published_at", "updated_by", "updated_at")
+    # Fits 1280 px: the gray cohort in one column, who published or edited last without the times
+    # of day (the page has them).
+    list_display = ("version", "name", "status", "gray_display", "published_by", "published_on",
+                    "updated_by", "updated_on")
     list_display_links = ("version", "name")
     list_filter = ("status",)
     list_select_related = ("published_by", "updated_by")
@@ -82,6 +91,21 @@ class RuleSetAdmin(admin.ModelAdmin):
     @admin.display(description=_("gray tiers"))
     def gray_tiers_display(self, obj):
         return ", ".join(tier_name(tier) for tier in obj.gray_tiers) or "-"
+
+    @admin.display(description=_("gray release"))
+    def gray_display(self, obj):
+        if obj.status != RuleSetStatus.CANDIDATE:
+            return "-"
+        tiers = self.gray_tiers_display(obj)
+        return f"{obj.gray_percent}%" + (f" + {tiers}" if obj.gray_tiers else "")
+
+    @admin.display(description=_("published on"), ordering="published_at")
+    def published_on(self, obj):
+        return _short_date(obj.published_at)
+
+    @admin.display(description=_("last edited on"), ordering="updated_at")
+    def updated_on(self, obj):
+        return _short_date(obj.updated_at)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -178,12 +202,13 @@ class RuleSetAdmin(admin.ModelAdmin):
                 buttons.append((_("Start gray release…"), url("gray_release"), "get"))
             if obj.status == RuleSetStatus.CANDIDATE:
                 buttons.append((_("Widen gray release…"), url("gray_release"), "get"))
+            # Each leads to its confirmation page (what changes, its cost, the cohort).
             if obj.status in PREVIEWABLE:
-                buttons.append((_("Publish to all"), url("release", "publish"), "post"))
+                buttons.append((_("Publish to all…"), url("release", "publish"), "get"))
             if obj.status == RuleSetStatus.CANDIDATE:
-                buttons.append((_("Stop gray release"), url("release", "stop-gray"), "post"))
+                buttons.append((_("Stop gray release…"), url("release", "stop-gray"), "get"))
             if obj.status == RuleSetStatus.PUBLISHED:
-                buttons.append((_("Roll back to the previous version"), url("release", "roll-back"), "post"))
+                buttons.append((_("Roll back to the previous version…"), url("release", "roll-back"), "get"))
         previews = []
         if obj.status in PREVIEWABLE:
             previews = [(_("Try an order"), url("try_order")), (_("Simulate"), url("simulate"))]
@@ -289,23 +314,30 @@ class RuleSetAdmin(admin.ModelAdmin):
             return None
         return HttpResponseRedirect(self._gray_url(rule_set))
 
-    @admin.action(description=_("Publish to all"), permissions=["publish"])
+    def _confirm_url(self, rule_set, operation):
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_release",
+                       args=[rule_set.pk, operation], current_app=self.admin_site.name)
+
+    @admin.action(description=_("Publish to all…"), permissions=["publish"])
     def publish_to_all(self, request, queryset):
         rule_set = self._one(request, queryset)
         if rule_set is not None:
-            self._publish(request, rule_set)
+            return HttpResponseRedirect(self._confirm_url(rule_set, "publish"))
+        return None
 
-    @admin.action(description=_("Stop gray release"), permissions=["publish"])
+    @admin.action(description=_("Stop gray release…"), permissions=["publish"])
     def stop_gray_release(self, request, queryset):
         rule_set = self._one(request, queryset)
         if rule_set is not None:
-            self._stop_gray(request, rule_set)
+            return HttpResponseRedirect(self._confirm_url(rule_set, "stop-gray"))
+        return None
 
-    @admin.action(description=_("Roll back to the previous version"), permissions=["publish"])
+    @admin.action(description=_("Roll back to the previous version…"), permissions=["publish"])
     def roll_back(self, request, queryset):
         rule_set = self._one(request, queryset)
         if rule_set is not None:
-            self._roll_back(request, rule_set)
+            return HttpResponseRedirect(self._confirm_url(rule_set, "roll-back"))
+        return None
 
     # Extra pages: the gray release form, the release buttons and the preview views.
 
@@ -349,22 +381,110 @@ class RuleSetAdmin(admin.ModelAdmin):
         return rule_set
 
     def release_view(self, request, rule_set_id, operation):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Clone (POST); publish, stop gray and roll back: GET shows the confirmation page, a POST
+        with its confirm button does it (a POST without it shows the page again)."""
         rule_set = self._rule_set(request, rule_set_id)
         if operation == "clone":
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
             if not self.has_add_permission(request):
                 raise PermissionDenied
             result = self._clone(request, rule_set)
-        else:
-            handler = {"publish": self._publish, "stop-gray": self._stop_gray,
-                       "roll-back": self._roll_back}.get(operation)
-            if handler is None:
-                raise Http404
-            if not self.has_publish_permission(request):
-                raise PermissionDenied
+            return HttpResponseRedirect(self._change_url(result or rule_set))
+        handler = {"publish": self._publish, "stop-gray": self._stop_gray,
+                   "roll-back": self._roll_back}.get(operation)
+        if handler is None:
+            raise Http404
+        if not self.has_publish_permission(request):
+            raise PermissionDenied
+        if request.method not in ("GET", "HEAD", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        if request.method == "POST" and "confirm" in request.POST:
             result = handler(request, rule_set)
-        return HttpResponseRedirect(self._change_url(result or rule_set))
+            return HttpResponseRedirect(self._change_url(result or rule_set))
+        refusal = self._refusal(rule_set, operation)
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(self._change_url(rule_set))
+        return self._confirmation(request, rule_set, operation)
+
+    def _refusal(self, rule_set, operation) -> str:
+        """Why the operation cannot even be confirmed (the services check again on POST)."""
+        if operation == "publish" and rule_set.status not in PREVIEWABLE:
+            return gettext("v%(version)s is %(status)s: it cannot be published.") % {
+                "version": rule_set.version, "status": rule_set.get_status_display()}
+        if operation == "stop-gray" and rule_set.status != RuleSetStatus.CANDIDATE:
+            return gettext("Refused: %(reason)s") % {
+                "reason": gettext("v%(version)s is not in gray release.") % {"version": rule_set.version}}
+        if operation == "roll-back":
+            if rule_set.status != RuleSetStatus.PUBLISHED:
+                return gettext("Only the published version can be rolled back.")
+            if services.roll_back_target() is None:
+                return gettext("Refused: %(reason)s") % {
+                    "reason": gettext("There is no earlier published version to roll back to.")}
+        return ""
+
+    def _confirmation(self, request, rule_set, operation, *, percent=None, tiers=(), form=None):  # noqa: C901
+        """The confirmation page: what changes (the diff against the published version), the
+        simulated cost over the last 30 days, the members concerned, and who releases it."""
+        published = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
+        old, new, cost_of, reverse_cost, cohort = published, rule_set, rule_set, False, None
+        if operation == "roll-back":
+            new = cost_of = services.roll_back_target()
+        elif operation == "stop-gray":
+            # Its cohort goes back to the published version.
+            old, new, reverse_cost = rule_set, published, True
+            percent, tiers = rule_set.gray_percent, rule_set.gray_tiers
+        gray = percent is not None
+        if gray:
+            inside, total = simulation.cohort_size(percent, tiers)
+            cohort = {"members": inside, "total": total, "percent": percent, "now": None,
+                      "tiers": ", ".join(tier_name(tier) for tier in tiers)}
+            if operation == "gray":
+                was, _total = (simulation.cohort_size(rule_set.gray_percent, rule_set.gray_tiers)
+                               if rule_set.status == RuleSetStatus.CANDIDATE else (0, total))
+                cohort["now"] = was
+        else:
+            cohort = {"members": simulation.member_count(), "all": True, "now": None}
+        cost = simulation.release_cost(cost_of, days=30, percent=percent if gray else None,
+                                       tiers=tiers, reverse=reverse_cost)
+        four_eyes = operation in ("publish", "gray") and rule_set.updated_by_id == request.user.pk
+        titles = {
+            "publish": gettext("Publish %(rule_set)s to all members?"),
+            "stop-gray": gettext("Stop the gray release of %(rule_set)s?"),
+            "roll-back": gettext("Roll back %(rule_set)s?"),
+            "gray": (gettext("Widen the gray release of %(rule_set)s?")
+                     if rule_set.status == RuleSetStatus.CANDIDATE
+                     else gettext("Start a gray release of %(rule_set)s?")),
+        }
+        buttons = {
+            "publish": gettext("Yes, publish to all"),
+            "stop-gray": gettext("Yes, stop the gray release"),
+            "roll-back": gettext("Yes, roll back"),
+            "gray": (gettext("Yes, widen the gray release") if rule_set.status == RuleSetStatus.CANDIDATE
+                     else gettext("Yes, start the gray release")),
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": titles[operation] % {"rule_set": rule_set},
+            "rule_set": rule_set,
+            "original": rule_set,
+            "opts": self.opts,
+            "operation": operation,
+            "change_url": self._change_url(rule_set),
+            "old": old,
+            "new": new,
+            "sections": diff_rule_sets(old, new) if new is not None else [],
+            "cost": cost,
+            "cohort": cohort,
+            "publisher": request.user,
+            "four_eyes": four_eyes,
+            "confirm_label": buttons[operation],
+            # The gray release form's values, sent again with the confirm button.
+            "hidden": ([("percent", percent), *(("tiers", tier) for tier in tiers)]
+                       if form is not None else []),
+        }
+        return TemplateResponse(request, "admin/rules/ruleset/confirm_release.html", context)
 
     def gray_release_view(self, request, rule_set_id):
         rule_set = self._rule_set(request, rule_set_id)
@@ -377,6 +497,9 @@ class RuleSetAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(self._change_url(rule_set))
         if request.method == "POST":
             form = GrayReleaseForm(request.POST, rule_set=rule_set)
+            if form.is_valid() and "confirm" not in request.POST:
+                return self._confirmation(request, rule_set, "gray", percent=form.cleaned_data["percent"],
+                                          tiers=form.cleaned_data["tiers"], form=form)
             if form.is_valid():
                 done = self._attempt(request, lambda: services.start_gray(
                     rule_set, actor=request.user, percent=form.cleaned_data["percent"],

@@ -143,10 +143,10 @@ def test_changelist_shows_status_gray_and_who(client, editor, publisher, draft, 
     response = as_user(client, editor).get(reverse(CHANGELIST))
     body = response.content.decode()
     assert list(response.context["cl"].list_display) == [
-        "action_checkbox", "version", "name", "status", "gray_percent_display", "gray_tiers_display",
-        "published_by", "published_at", "updated_by", "updated_at",
+        "action_checkbox", "version", "name", "status", "gray_display", "published_by", "published_on",
+        "updated_by", "updated_on",
     ]
-    assert "Gray release" in body and "15%" in body and "Gold" in body and "editor" in body
+    assert "Gray release" in body and "15% + Gold" in body and "editor" in body
 
 
 # --- Editing -----------------------------------------------------------------------------------
@@ -321,6 +321,10 @@ def test_release_actions_need_the_publish_permission(client, editor, publisher, 
     assert action_names(publisher_page) == ["start_gray_release", "widen_gray_release", "publish_to_all",
                                             "stop_gray_release", "roll_back"]
     response = run_action(client, "publish_to_all", draft)
+    confirm = reverse("admin:rules_ruleset_release", args=[draft.pk, "publish"])
+    assert response.redirect_chain[-1][0] == confirm  # the confirmation page, nothing done yet
+    assert RuleSet.objects.get(pk=draft.pk).status == RuleSetStatus.DRAFT
+    response = client.post(confirm, {"confirm": "1"}, follow=True)
     assert messages_of(response) == ["v2 is now published to all members."]
     draft.refresh_from_db()
     assert (draft.status, draft.published_by) == (RuleSetStatus.PUBLISHED, publisher)
@@ -331,10 +335,13 @@ def test_the_last_editor_sees_the_refusal_as_a_message(client, editor, draft):
     client = as_user(client, editor)
     before = snapshot(draft)
     response = run_action(client, "publish_to_all", draft)
-    assert response.status_code == 200
+    assert response.status_code == 200 and "four-eyes rule" in response.content.decode()
+    response = client.post(reverse("admin:rules_ruleset_release", args=[draft.pk, "publish"]),
+                           {"confirm": "1"}, follow=True)
     assert messages_of(response) == ["Refused: Member 1 last edited v2; another person must release it."
                                      .replace("Member 1", str(editor))]
-    response = client.post(reverse("admin:rules_ruleset_release", args=[draft.pk, "publish"]), follow=True)
+    response = client.post(reverse("admin:rules_ruleset_release", args=[draft.pk, "publish"]),
+                           {"confirm": "1"}, follow=True)
     assert response.status_code == 200 and "another person must release it" in messages_of(response)[0]
     assert snapshot(draft) == before
 
@@ -344,12 +351,15 @@ def test_an_invalid_transition_is_a_message(client, publisher, draft, v1, editor
     other = services.clone_as_draft(v1, actor=editor)
     client = as_user(client, publisher)
     response = client.post(reverse("admin:rules_ruleset_gray_release", args=[other.pk]),
-                           {"percent": "5"}, follow=True)
+                           {"percent": "5", "confirm": "1"}, follow=True)
     assert response.status_code == 200
     assert messages_of(response) == [
         "Refused: Another version is already in gray release; stop or publish it first."
     ]
     response = run_action(client, "stop_gray_release", v1)
+    assert messages_of(response) == ["Refused: v1 is not in gray release."]
+    response = client.post(reverse("admin:rules_ruleset_release", args=[v1.pk, "stop-gray"]),
+                           {"confirm": "1"}, follow=True)
     assert messages_of(response) == ["Refused: v1 is not in gray release."]
     assert RuleSet.objects.get(pk=other.pk).status == RuleSetStatus.DRAFT
 
@@ -362,7 +372,10 @@ def test_gray_release_through_the_intermediate_form(client, publisher, draft):
     url = reverse("admin:rules_ruleset_gray_release", args=[draft.pk])
     response = client.post(url, {"percent": "0"})
     assert "Choose a percentage above 0 or at least one tier." in response.content.decode()
-    response = client.post(url, {"percent": "20", "tiers": ["gold"]}, follow=True)
+    response = client.post(url, {"percent": "20", "tiers": ["gold"]})  # the confirmation page
+    assert 'name="confirm"' in response.content.decode()
+    assert RuleSet.objects.get(pk=draft.pk).status == RuleSetStatus.DRAFT
+    response = client.post(url, {"percent": "20", "tiers": ["gold"], "confirm": "1"}, follow=True)
     assert messages_of(response) == ["v2 is in gray release: 20% of members + Gold."]
     draft.refresh_from_db()
     assert (draft.status, draft.gray_percent, draft.gray_tiers) == (RuleSetStatus.CANDIDATE, 20, ["gold"])
@@ -372,7 +385,7 @@ def test_gray_release_through_the_intermediate_form(client, publisher, draft):
     assert response.context["form"].initial == {"percent": 20, "tiers": ["gold"]}
     response = client.post(url, {"percent": "10", "tiers": ["gold"]})
     assert "A gray release can only be widened" in response.content.decode()
-    client.post(url, {"percent": "50", "tiers": ["gold", "silver"]})
+    client.post(url, {"percent": "50", "tiers": ["gold", "silver"], "confirm": "1"})
     draft.refresh_from_db()
     assert (draft.gray_percent, draft.gray_tiers) == (50, ["gold", "silver"])
     assert [e[:2] for e in events(draft)[-2:]] == [(Action.GRAY_STARTED, "publisher"),
@@ -384,18 +397,19 @@ def test_stop_publish_and_roll_back_from_the_change_page(client, publisher, edit
     services.start_gray(draft, actor=publisher, percent=10)
     body = client.get(change_url(draft)).content.decode()
     assert "Stop gray release" in body and "Widen gray release" in body and "Publish to all" in body
-    client.post(reverse("admin:rules_ruleset_release", args=[draft.pk, "stop-gray"]))
+    client.post(reverse("admin:rules_ruleset_release", args=[draft.pk, "stop-gray"]), {"confirm": "1"})
     assert RuleSet.objects.get(pk=draft.pk).status == RuleSetStatus.RETIRED
 
     v3 = services.clone_as_draft(v1, actor=editor)
-    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "publish"]))
+    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "publish"]), {"confirm": "1"})
     assert response.status_code == 302 and response["Location"] == change_url(v3)
     assert "Roll back to the previous version" in client.get(change_url(v3)).content.decode()
-    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "roll-back"]), follow=True)
+    response = client.post(reverse("admin:rules_ruleset_release", args=[v3.pk, "roll-back"]),
+                           {"confirm": "1"}, follow=True)
     assert messages_of(response) == ["Rolled back v3; v1 is published again."]
     assert response.redirect_chain[-1][0] == change_url(v1)
     assert RuleSet.objects.get(status=RuleSetStatus.PUBLISHED) == v1
-    assert client.get(reverse("admin:rules_ruleset_release", args=[v1.pk, "publish"])).status_code == 405
+    assert client.get(reverse("admin:rules_ruleset_release", args=[v1.pk, "clone"])).status_code == 405
 
 
 def test_roll_back_action_only_on_the_published_version(client, publisher, draft):
