@@ -25,7 +25,7 @@ mobile_validator = RegexValidator(MOBILE_RE, _("Enter a mobile number such as 13
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
+    PENDING = "pending", _("Awaiting payment")
     PAID = "paid", _("Paid")
     FAILED = "failed", _("Failed")
     EXPIRED = "expired", _("Expired")
