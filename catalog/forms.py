@@ -10,7 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
-from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.forms import ConfirmImportForm
+from unfold.contrib.import_export.forms import ImportForm
 
 from catalog import images
 from catalog.errors import InvalidImage

@@ -7,6 +7,9 @@ from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_noop
+from import_export.admin import ExportMixin, ImportExportModelAdmin
+from unfold.admin import ModelAdmin
+from unfold.contrib.import_export.forms import ExportForm, ImportForm
 
 
 class ReadOnlyAdminMixin:
@@ -24,10 +27,25 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class ImportExportAdmin(ModelAdmin, ImportExportModelAdmin):
+    """An admin with CSV/XLSX import and export, in the console's theme (unfold's forms)."""
+
+    import_form_class = ImportForm
+    export_form_class = ExportForm
+
+
+class ExportAdmin(ExportMixin, ModelAdmin):
+    """An admin with CSV/XLSX export only, in the console's theme."""
+
+    export_form_class = ExportForm
+
+
 class AllOrNothingImport:
     """django-import-export, all or nothing: invalid rows roll the whole file back at the
     confirm step too (the data may have changed between the preview and the confirmation),
     and a file with any row in error imports nothing. Shared by the rules and catalog admins."""
+
+    import_error_display = ("message",)  # the row's error, never a traceback, to an operator
 
     def get_import_data_kwargs(self, **kwargs):
         kwargs = super().get_import_data_kwargs(**kwargs)

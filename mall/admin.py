@@ -3,7 +3,6 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -11,6 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common.admin import ReadOnlyAdminMixin, TranslatedPermissionsMixin
 from mall.models import BadgeAward, Member, TierChange
@@ -78,8 +79,10 @@ class AdjustPointsForm(forms.Form):
 
 
 @admin.register(Member)
-class MemberAdmin(TranslatedPermissionsMixin, UserAdmin):
+class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
     form = MemberChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     list_display = ("username", "nickname", "phone", "tier_display", "external_id", "is_staff", "date_joined")
     list_filter = (TierFilter, "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
@@ -315,7 +318,7 @@ class ChangedMemberFilter(admin.SimpleListFilter):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TierChangeAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Every change of a member's tier (and of its grace), as ``mall.services.tiers`` wrote it."""
 
     list_display = ("at", "member", "from_name", "to_name", "reason", "earned_points", "grace_until",
@@ -342,10 +345,10 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin):
+class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin, reports_admin  # noqa: E402, F401 (they register their admins)
+from mall import messages_admin, play_admin, reports_admin, system_admin  # noqa: E402, F401 (they register their admins)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/

@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from common.admin import ReadOnlyAdminMixin
 from mall.errors import BroadcastSent
@@ -102,7 +103,7 @@ class MessageTemplateForm(WordsFormMixin, forms.ModelForm):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(ModelAdmin):
     form = MessageTemplateForm
     change_form_template = "admin/mall/messagetemplate/change_form.html"
     list_display = ("purpose_label", "kind", "title", "title_en", "channels", "updated_at")
@@ -191,7 +192,7 @@ class ReadFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """What members received, read only."""
 
     list_display = ("member", "purpose_label", "title", "created_at", "is_read")
@@ -265,7 +266,7 @@ DRAFT_FIELDSETS = (
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(ModelAdmin):
     form = BroadcastForm
     change_form_template = "admin/mall/broadcast/change_form.html"
     list_display = ("title", "kind", "segment", "status", "recipients", "sent_at", "created_by",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from common.admin import ReadOnlyAdminMixin
 from mall.models import Badge, BadgeAward, Task, TaskCompletion
@@ -13,7 +14,7 @@ from mall.services import play
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(ModelAdmin):
     list_display = ("name", "behaviour", "period", "target", "points", "starts_at", "ends_at", "active",
                     "position")
     list_editable = ("active", "position")
@@ -29,7 +30,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskCompletion)
-class TaskCompletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TaskCompletionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "task", "member", "period", "points", "completed_at")
     list_filter = (("task", admin.RelatedOnlyFieldListFilter), "completed_at")
     list_select_related = ("task", "member")
@@ -40,7 +41,7 @@ class TaskCompletionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Badge)
-class BadgeAdmin(admin.ModelAdmin):
+class BadgeAdmin(ModelAdmin):
     list_display = ("icon_preview", "name", "code", "metric", "threshold", "period", "period_days",
                     "points", "active", "position")
     list_display_links = ("icon_preview", "name")
@@ -72,7 +73,7 @@ class BadgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(BadgeAward)
-class BadgeAwardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class BadgeAwardAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "badge", "member", "period", "value", "points", "awarded_at")
     list_filter = (("badge", admin.RelatedOnlyFieldListFilter), "period", "awarded_at")
     list_select_related = ("badge", "member")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -72,6 +73,11 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # django-unfold themes the admin; it must come before django.contrib.admin.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -216,6 +222,28 @@ AXES_LOCKOUT_CALLABLE = "mall.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (AccessAttempt); successful sign-ins are not
 AXES_VERBOSE = False
+
+# The staff console's theme (django-unfold); the sidebar is grouped by job in mall/console.py.
+UNFOLD = {
+    "SITE_TITLE": _("Points Mall console"),
+    "SITE_HEADER": _("Points Mall"),
+    "SITE_SUBHEADER": _("Staff console"),
+    "SITE_SYMBOL": "loyalty",
+    "STYLES": [lambda request: static("css/console.css")],
+    "SITE_URL": "/",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": "mall.console.navigation"},
+    "COLORS": {"primary": {  # the member pages' accent (#e8590c), in unfold's 50…950 scale
+        "50": "oklch(98% .016 73.684)", "100": "oklch(95.4% .038 75.164)",
+        "200": "oklch(90.1% .076 70.697)", "300": "oklch(83.7% .128 66.29)",
+        "400": "oklch(75% .183 55.934)", "500": "oklch(70.5% .213 47.604)",
+        "600": "oklch(64.6% .222 41.116)", "700": "oklch(55.3% .195 38.402)",
+        "800": "oklch(47% .157 37.304)", "900": "oklch(40.8% .123 38.172)",
+        "950": "oklch(26.6% .079 36.259)",
+    }},
+}
 
 # --- Messages (mall.services.messages): the inbox always; these channels where a template asks.
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000")

@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin, TabularInline
 
 from common.admin import ReadOnlyAdminMixin
 from points.models import (
@@ -30,7 +31,7 @@ from points.models import (
 logger = logging.getLogger(__name__)
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """The ledger is written by services only: no add, change or delete here."""
 
 
@@ -115,7 +116,7 @@ def entry_link(entry):
                        entry.rule_version or "-")
 
 
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
     extra = 0
     can_delete = False
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, TabularInline
 
 from catalog import services
 from catalog.models import Auction, AuctionStatus, Bid
@@ -19,7 +20,7 @@ TERMS_FIELDS = ("product", "starts_at", "ends_at", "start_price", "increment", "
                 "extend_minutes")
 
 
-class BidInline(ReadOnlyAdminMixin, admin.TabularInline):
+class BidInline(ReadOnlyAdminMixin, TabularInline):
     model = Bid
     fields = ("id", "member", "points", "status", "hold", "created_at")
     readonly_fields = fields
@@ -29,7 +30,7 @@ class BidInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Auction)
-class AuctionAdmin(admin.ModelAdmin):
+class AuctionAdmin(ModelAdmin):
     list_display = ("id", "product", "status", "starts_at", "ends_at", "start_price", "winner",
                     "closed_at")
     list_filter = ("status", "ends_at")

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from catalog import cache
 from catalog.admin.filters import ParentFilter
@@ -20,7 +21,7 @@ from catalog.models import (
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ModelAdmin):
     form = CategoryForm
     list_display = ("tree_name", "sort_order", "active", "product_count")
     list_filter = ("active", ParentFilter)

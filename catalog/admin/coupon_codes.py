@@ -7,7 +7,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
 
 from catalog.admin.base import CatalogImportMixin
 from catalog.admin.filters import AssignedFilter
@@ -19,11 +18,11 @@ from catalog.models import (
     CouponCode,
 )
 from catalog.resources import CouponCodeResource
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ImportExportAdmin, ReadOnlyAdminMixin
 
 
 @admin.register(CouponCode)
-class CouponCodeAdmin(ReadOnlyAdminMixin, CatalogImportMixin, ImportExportModelAdmin):
+class CouponCodeAdmin(ReadOnlyAdminMixin, CatalogImportMixin, ImportExportAdmin):
     """The codes of the coupon pools, read-only; codes are added by importing a file."""
 
     resource_classes = [CouponCodeResource]

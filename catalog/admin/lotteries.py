@@ -14,6 +14,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from catalog import services
 from catalog.errors import CatalogError
@@ -49,7 +50,7 @@ class PrizeForm(forms.ModelForm):
         return delta or None
 
 
-class PrizeInline(admin.TabularInline):
+class PrizeInline(TabularInline):
     model = Prize
     form = PrizeForm
     fields = (*PRIZE_FIELDS, "restock")
@@ -94,7 +95,7 @@ def simulation_of(lottery: Lottery, draws: int = DEFAULT_DRAWS) -> dict:
 
 
 @admin.register(Lottery)
-class LotteryAdmin(admin.ModelAdmin):
+class LotteryAdmin(ModelAdmin):
     change_form_template = "admin/catalog/lottery/change_form.html"
     list_display = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
                     "ends_at", "active")
@@ -134,7 +135,7 @@ class LotteryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Draw)
-class DrawAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DrawAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "lottery", "prize", "points_spent", "redemption", "created_at")
     list_filter = (("lottery", admin.RelatedOnlyFieldListFilter), "prize__kind", "created_at")
     list_select_related = ("member", "lottery", "prize")
@@ -146,7 +147,7 @@ class DrawAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DrawTicket)
-class DrawTicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DrawTicketAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "lottery", "reason", "granted_at", "draw")
     list_filter = (("lottery", admin.RelatedOnlyFieldListFilter), ("draw", admin.EmptyFieldListFilter),
                    "granted_at")

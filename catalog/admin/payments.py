@@ -5,13 +5,14 @@ member (``catalog.services.addresses``). Customer service looks them up here."""
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from catalog.models import Address, Payment
 from common.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("reference", "redemption", "provider", "amount", "status", "created_at",
                     "expires_at", "paid_at")
     list_filter = ("status", "provider")
@@ -21,7 +22,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Address)
-class AddressAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AddressAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "recipient", "phone", "region", "is_default")
     list_select_related = ("member",)
     search_fields = ("member__username", "recipient", "phone")

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.formats import base_formats
+from unfold.admin import TabularInline
 
 from catalog import services
 from catalog.admin.base import CatalogImportMixin, admin_url
@@ -40,7 +40,7 @@ from catalog.models import (
     StockMovement,
 )
 from catalog.resources import ProductResource
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ExportAdmin, ImportExportAdmin, ReadOnlyAdminMixin
 
 HISTORY_ROWS = 50  # stock movements shown on a product page (all of them are in their own list)
 
@@ -55,7 +55,7 @@ class _Refused(Exception):
 
 
 
-class StockAdjustmentInline(admin.TabularInline):
+class StockAdjustmentInline(TabularInline):
     """New stock adjustments, typed as (change, reason) and applied by ``adjust_stock``."""
 
     model = StockMovement
@@ -77,7 +77,7 @@ class StockAdjustmentInline(admin.TabularInline):
         return False
 
 
-class ProductImageInline(admin.TabularInline):
+class ProductImageInline(TabularInline):
     """The product's pictures: upload several at once, tick the cover, delete. Applied by
     ``catalog.services`` (``add_image`` makes the thumbnails); a picture cannot be replaced in
     place (delete it and upload another)."""
@@ -112,7 +112,7 @@ PRODUCT_FIELDSETS = (
 
 
 @admin.register(Product)
-class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
+class ProductAdmin(CatalogImportMixin, ImportExportAdmin):
     resource_classes = [ProductResource]
     import_help = _(
         "Rows are matched by the id column: a row with an id updates that product, a row with an "
@@ -239,7 +239,7 @@ class ProductAdmin(CatalogImportMixin, ImportExportModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdminMixin, ExportAdmin):
     """Every stock change, read-only (written by catalog.services only)."""
 
     formats = [base_formats.CSV, base_formats.XLSX]

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from catalog import selectors, services
 from catalog.admin.base import admin_url
@@ -55,7 +56,7 @@ class PriorityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RedemptionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Redemption orders, read-only; staff move them with the actions and the buttons on a
     redemption's page (``catalog.services.fulfil``/``complete``/``cancel``)."""
 

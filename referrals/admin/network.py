@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from common.admin import ReadOnlyAdminMixin
 from referrals.admin.records import admin_link
@@ -23,7 +24,7 @@ from referrals.models import Merchant, Node
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(ModelAdmin):
     list_display = ("code", "name", "owner", "rebate_percent", "active", "created_at")
     list_display_links = ("code", "name")
     list_filter = ("active",)
@@ -51,7 +52,7 @@ NODE_FIELDS = (
 
 
 @admin.register(Node)
-class NodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class NodeAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Who invited whom and who leads which team; changed only by referrals.services.tree."""
 
     list_display = ("member", "invite_code", "inviter", "depth", "leader", "leader_display", "invitees",

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from common.admin import ReadOnlyAdminMixin
 from referrals.errors import PlanError
@@ -62,7 +63,7 @@ def _when_by(moment, who):
     return format_html('{}<br><small>{}</small>', f"{timezone.localtime(moment):%Y-%m-%d %H:%M}", by)
 
 
-class RewardPlanEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class RewardPlanEventInline(ReadOnlyAdminMixin, TabularInline):
     """The plan's history, newest first; written by referrals.services.plans only."""
 
     model = RewardPlanEvent
@@ -81,7 +82,7 @@ class RewardPlanEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(RewardPlan)
-class RewardPlanAdmin(admin.ModelAdmin):
+class RewardPlanAdmin(ModelAdmin):
     form = RewardPlanForm
     change_form_template = "admin/referrals/rewardplan/change_form.html"
     list_display = ("version", "name", "status", "shares_display", "published", "last_edited")

@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ExportMixin
 from import_export.formats import base_formats
+from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ExportAdmin, ReadOnlyAdminMixin
 from referrals.models import Outcome, RewardedOrder, RewardRecord
 from referrals.resources import RewardRecordResource
 from referrals.selectors import RecordStatus, record_status, records_with_status
@@ -91,7 +91,7 @@ RECORD_FIELDS = (
 
 
 @admin.register(RewardRecord)
-class RewardRecordAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
+class RewardRecordAdmin(ReadOnlyAdminMixin, ExportAdmin):
     """Every reward of every order, read-only, with CSV/XLSX export of the filtered list."""
 
     resource_classes = [RewardRecordResource]
@@ -159,7 +159,7 @@ class RewardRecordAdmin(ReadOnlyAdminMixin, ExportMixin, admin.ModelAdmin):
 
 
 @admin.register(RewardedOrder)
-class RewardedOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RewardedOrderAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Each rewarded order once: the plan and merchant it was rewarded under and its budget."""
 
     list_display = ("order", "plan", "merchant", "base_amount", "budget_percent", "budget_points",

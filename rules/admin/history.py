@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from common.admin import ReadOnlyAdminMixin
 from rules.models import RuleSetEvent
 
 
-class RuleSetEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class RuleSetEventInline(ReadOnlyAdminMixin, TabularInline):
     """The rule set's history, newest first; written by rules.services only."""
 
     model = RuleSetEvent
@@ -29,7 +30,7 @@ class RuleSetEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(RuleSetEvent)
-class RuleSetEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RuleSetEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Every rule-set change in one list (each rule set's page shows its own)."""
 
     list_display = ("at", "rule_set", "action", "actor", "detail")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from rules import services, simulation
 from rules.admin.history import RuleSetEventInline
@@ -64,7 +65,7 @@ def _short_date(moment) -> str:
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(ModelAdmin):
     form = RuleSetForm
     change_form_template = "admin/rules/ruleset/change_form.html"
     # Fits 1280 px: the gray cohort in one column, who published or edited last without the times

@@ -8,10 +8,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
+from unfold.admin import TabularInline
 
-from common.admin import AllOrNothingImport, ReadOnlyAdminMixin
+from common.admin import AllOrNothingImport, ImportExportAdmin, ReadOnlyAdminMixin
 from rules import services
 from rules.forms import CheckInStepFormSet, RuleTableFormSet, SpendTierFormSet, TierRuleFormSet
 from rules.models import BehaviourRule, CategoryBonus, CheckInStep, SpendTier, TierRule
@@ -19,7 +19,7 @@ from rules.resources import RESOURCES
 from rules.tiers import published_tiers
 
 
-class RuleTableInline(admin.TabularInline):
+class RuleTableInline(TabularInline):
     """A table of a rule set: editable while the rule set is a draft, read-only afterwards."""
 
     extra = 0
@@ -71,7 +71,7 @@ class CheckInStepInline(RuleTableInline):
     fields = ("day", "points")
 
 
-class RuleTableAdmin(ReadOnlyAdminMixin, AllOrNothingImport, ImportExportModelAdmin):
+class RuleTableAdmin(ReadOnlyAdminMixin, AllOrNothingImport, ImportExportAdmin):
     """A rule table across versions: read-only lists (rows are edited on the rule-set page) with
     CSV/XLSX import into drafts and export. Import needs add and change permission on the table."""
 

@@ -93,7 +93,7 @@ def test_product_import_previews_with_a_dry_run_then_creates_and_updates_on_conf
     result = preview.context["result"]
     assert not result.has_errors() and not result.has_validation_errors()
     assert [row.import_type for row in result.rows] == ["update", "new", "new"]
-    assert "confirm_form" in preview.context and "Preview" in preview.content.decode()
+    assert "confirm_form" in preview.context and "import-preview-table" in preview.content.decode()
     assert save.call_count == 3  # the dry run goes through the service...
     assert products() == before  # ...and rolls back
     assert not invalidate.called  # nothing committed, nothing to invalidate

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.http import Http404
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
-from django.urls import path, reverse
+from django.urls import include, path, reverse
 from django.utils import timezone, translation
 
 from referrals import simulation
@@ -460,6 +460,7 @@ urlpatterns = [
     path("admin/referrals/rewardplan/<path:object_id>/simulate/", admin.site.admin_view(_mounted),
          name="plan_simulate"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the console's language switch
 ]
 
 

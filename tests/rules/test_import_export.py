@@ -110,7 +110,7 @@ def test_import_previews_with_a_dry_run_then_imports_on_confirm(editor_client, e
     result = preview.context["result"]
     assert not result.has_errors() and not result.has_validation_errors()
     assert [row.import_type for row in result.rows] == ["update", "skip"]
-    assert "confirm_form" in preview.context and "Preview" in preview.content.decode()
+    assert "confirm_form" in preview.context and "import-preview-table" in preview.content.decode()
     # The dry run wrote nothing.
     assert tiers(draft) == before
     assert history(draft) == [("cloned", "author", "from v1")]

@@ -123,7 +123,8 @@ def test_try_order_writes_nothing(candidate, django_assert_max_num_queries):
 def test_try_order_page_shows_the_form_with_breadcrumbs(client_en, candidate):
     response = client_en.get(try_url(candidate))
     assert response.status_code == 200
-    assert [t.name for t in response.templates][:2] == ["admin/rules/try_order.html", "admin/base_site.html"]
+    assert [t.name for t in response.templates][:2] == [
+        "admin/rules/try_order.html", "admin/console_page.html"]
     body = response.content.decode()
     assert f'<a href="{reverse("admin:app_list", args=["rules"])}">Rules</a>' in body
     assert f'<a href="{reverse("admin:rules_ruleset_changelist")}">Rule sets</a>' in body
@@ -221,7 +222,8 @@ def test_unknown_rule_set_is_404(client_en):
 def test_simulate_page_shows_the_form_with_30_days(client_en, candidate):
     response = client_en.get(simulate_url(candidate))
     assert response.status_code == 200
-    assert [t.name for t in response.templates][:2] == ["admin/rules/simulate.html", "admin/base_site.html"]
+    assert [t.name for t in response.templates][:2] == [
+        "admin/rules/simulate.html", "admin/console_page.html"]
     assert 'name="days" value="30"' in response.content.decode()
     assert response.context["result"] is None
 
