@@ -40,33 +40,56 @@ FLOWS = ("issued", "activated", "spent", "expired", "reversed", "returned", "adj
 TOP = 10
 CENT = Decimal("0.01")
 
-_SOURCE_SQL = {
-    "orders": "kind = 'earn' AND key LIKE 'order:%%'",
-    "behaviours": "kind = 'earn' AND (key LIKE 'behaviour:%%' OR key LIKE 'check-in:%%')",
-    "referrals": "kind = 'earn' AND key LIKE 'reward:%%'",
-    "lottery": "kind = 'earn' AND key LIKE 'draw-prize:%%'",
-    "adjustments": "kind = 'adjust' AND delta > 0",
-    "lifecycle": ("kind = 'earn' AND key NOT LIKE 'order:%%' AND key NOT LIKE 'behaviour:%%' "
-                  "AND key NOT LIKE 'check-in:%%' AND key NOT LIKE 'reward:%%' "
-                  "AND key NOT LIKE 'draw-prize:%%'"),
-}
-
+# The aggregate's sums (``mall.report_models.DailyPoints``) per flow, over rows ``d``.
 _FLOW_SQL = {
-    "issued": "COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' OR (kind = 'adjust' AND delta > 0)), 0)",
-    # The activation job writes its points in the entry's message parameters (its delta is 0).
-    "activated": ("COALESCE(SUM((reason_message -> 0 -> 1 ->> 'points')::bigint) "
-                  "FILTER (WHERE kind = 'activate'), 0)"),
-    "spent": "COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')), 0)",
-    "expired": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire'), 0)",
-    "reversed": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0), 0)",
-    "returned": "COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0), 0)",
-    "adjusted_out": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0), 0)",
+    "issued": "COALESCE(SUM(credit) FILTER (WHERE kind IN ('earn', 'adjust')), 0)",
+    "activated": "COALESCE(SUM(moved) FILTER (WHERE kind = 'activate'), 0)",
+    "spent": "COALESCE(SUM(debit) FILTER (WHERE kind IN ('spend', 'capture')), 0)",
+    "expired": "COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0)",
+    "reversed": "COALESCE(SUM(debit) FILTER (WHERE kind = 'reverse'), 0)",
+    "returned": "COALESCE(SUM(credit) FILTER (WHERE kind = 'reverse'), 0)",
+    "adjusted_out": "COALESCE(SUM(debit) FILTER (WHERE kind = 'adjust'), 0)",
 }
+_NET = "COALESCE(SUM(credit - debit), 0)"
 
 _FLOW_COLUMNS = ", ".join(f"{_FLOW_SQL[name]} AS {name}" for name in FLOWS)
 _SOURCE_COLUMNS = ", ".join(
-    f"COALESCE(SUM(delta) FILTER (WHERE {_SOURCE_SQL[name]}), 0) AS {name}" for name in SOURCES
+    f"COALESCE(SUM(credit) FILTER (WHERE source = '{name}'), 0) AS {name}" for name in SOURCES
 )
+
+# The watermark of the aggregates, read in the same statement as them (one snapshot: a nightly
+# run committing meanwhile cannot make a day count twice or not at all).
+_WATERMARK = """w AS (SELECT COALESCE(MAX(through), DATE '1900-01-01') AS through,
+                         COALESCE(MAX(max_entry_id), 0) AS max_id FROM mall_reportwatermark)"""
+
+
+def _days_cte(name: str, prefix: str) -> str:
+    """SQL for a CTE ``name`` with the rows ``(day, kind, source, credit, debit, moved)`` of the local
+    days ``%(<prefix>first)s``..``%(<prefix>last)s`` (instants ``%(<prefix>since)s``,
+    ``%(<prefix>until)s``): closed days from the aggregate, and live from the entries what it does
+    not hold (today, the days since its last run, entries posted since into earlier days). Needs
+    the CTE ``w`` (``_WATERMARK``) before it. See ``_day_params``."""
+    from mall.report_jobs import LOCAL_DAY, SOURCE, SUMS
+
+    p = prefix
+    return f"""{name} AS (
+        SELECT day, kind, source, credit, debit, moved, entries FROM mall_dailypoints
+         WHERE day >= %({p}first)s AND day <= LEAST((SELECT through FROM w), %({p}last)s)
+        UNION ALL
+        SELECT {LOCAL_DAY}, kind, {SOURCE}, {SUMS} FROM points_entry
+         WHERE created_at >= %({p}since)s AND created_at < %({p}until)s
+           AND (id > (SELECT max_id FROM w)
+                OR created_at >= ((LEAST((SELECT through FROM w), %({p}last)s) + 1)::timestamp
+                                  AT TIME ZONE 'Asia/Shanghai'))
+         GROUP BY 1, 2, 3)"""
+
+
+def _day_params(first: date, last: date, prefix: str = "") -> dict:
+    return {f"{prefix}first": first, f"{prefix}last": last, f"{prefix}since": local_start(first),
+            f"{prefix}until": local_start(last + timedelta(days=1))}
+
+
+EPOCH = date(1900, 1, 2)  # before any entry: "every day before X" is EPOCH..X−1
 
 
 def local_start(day: date) -> datetime:
@@ -113,37 +136,40 @@ def ledger_balance() -> int:
                  [])[0][0]
 
 
-def _balance_before(instant: datetime) -> int:
-    """The ledger balance at ``instant``: today's, less what was posted since."""
-    rows = _rows(
-        "SELECT (SELECT COALESCE(SUM(available + pending + held - debt), 0) FROM points_account)"
-        " - (SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE created_at >= %s)",
-        [instant],
-    )
-    return int(rows[0][0])
+def _opening(day: date) -> int:
+    """The ledger balance at the start of local day ``day``: Σ of every delta before it."""
+    params = _day_params(EPOCH, day - timedelta(days=1))
+    return int(_rows(f"WITH {_WATERMARK}, {_days_cte('d', '')} SELECT {_NET} FROM d", params)[0][0])
 
 
 def points_flow(start: date, end: date, *, period: str = "day") -> dict:
     """Per period (``day``, ``week`` from Monday, ``month``) of the local days ``start``..``end``:
     ``{period_start, issued, activated, spent, expired, reversed, returned, adjusted_out, net,
     outstanding, by_source: {source: points}}``, every period present (zeros when quiet);
-    ``outstanding`` is the ledger balance at the period's end (capped at ``end``).
+    ``outstanding`` is the ledger balance (available + pending + held − debt) at the period's end
+    (capped at ``end``).
 
     Returns ``{"rows", "totals", "by_source", "opening", "earn_burn_ratio"}``;
-    ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending).
+    ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending). One statement:
+    the opening balance and the range's days, from the aggregate and live.
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    since, until = _bounds(start, end)
+    if end < start:
+        raise ValueError("end is before start")
+    params = {**_day_params(start, end), **_day_params(EPOCH, start - timedelta(days=1), "o_"),
+              "period": period}
     found = _rows(
-        f"SELECT date_trunc(%s, created_at AT TIME ZONE 'Asia/Shanghai')::date AS p, "
-        f"{_FLOW_COLUMNS}, {_SOURCE_COLUMNS}, COALESCE(SUM(delta), 0) AS net "
-        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1 ORDER BY 1",
-        [period, since, until],
+        f"WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')} "
+        f"SELECT date_trunc(%(period)s, day)::date AS p, {_FLOW_COLUMNS}, {_SOURCE_COLUMNS}, "
+        f"{_NET} AS net FROM d GROUP BY 1 "
+        f"UNION ALL SELECT NULL, {', '.join(['0'] * (len(FLOWS) + len(SOURCES)))}, {_NET} FROM o "
+        "ORDER BY 1 NULLS FIRST",
+        params,
     )
-    by_period = {row[0]: row[1:] for row in found}
-    balance = _balance_before(since)
-    opening = balance
+    opening = int(found[0][-1])
+    by_period = {row[0]: row[1:] for row in found[1:]}
+    balance = opening
     rows = []
     day = _period_start(start, period)
     empty = (0,) * (len(FLOWS) + len(SOURCES) + 1)
@@ -172,13 +198,28 @@ def breakage(as_of: datetime | None = None) -> dict:
     """Expired ÷ issued over matured lots (whose expiry has passed at ``as_of``): ``{issued,
     expired, rate}``. ``issued`` is the lots' amounts; ``expired`` the expire entries up to
     ``as_of`` (only a matured lot can expire) plus what matured lots still keep because the
-    expiry job has not run yet."""
+    expiry job has not run yet.
+
+    The lots' amounts come from ``LotMaturity`` (lots up to its watermark) plus the lots made
+    since; the expire entries from the daily aggregate for the days before ``as_of``'s, plus the
+    entries it does not hold up to ``as_of``."""
     as_of = as_of or timezone.now()
-    issued, overdue = _rows(
-        "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(remaining), 0) FROM points_lot "
-        "WHERE expires_at IS NOT NULL AND expires_at <= %s", [as_of])[0]
-    expired = _rows("SELECT COALESCE(-SUM(delta), 0) FROM points_entry "
-                    "WHERE kind = 'expire' AND created_at <= %s", [as_of])[0][0]
+    day = timezone.localtime(as_of, LOCAL).date()
+    params = {**_day_params(EPOCH, day - timedelta(days=1)), "as_of": as_of,
+              "day_start": local_start(day)}
+    issued, overdue, expired = _rows(
+        f"""
+        WITH {_WATERMARK}, {_days_cte('d', '')}
+        SELECT (SELECT COALESCE(SUM(amount), 0) FROM mall_lotmaturity WHERE expires_at <= %(as_of)s)
+               + (SELECT COALESCE(SUM(amount), 0) FROM points_lot
+                  WHERE id > (SELECT COALESCE(MAX(max_lot_id), 0) FROM mall_reportwatermark)
+                    AND expires_at <= %(as_of)s),
+               (SELECT COALESCE(SUM(remaining), 0) FROM points_lot
+                 WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %(as_of)s),
+               (SELECT COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0) FROM d)
+               + (SELECT COALESCE(-SUM(delta), 0) FROM points_entry WHERE kind = 'expire'
+                  AND created_at >= %(day_start)s AND created_at <= %(as_of)s)
+        """, params)[0]
     expired = int(expired) + int(overdue)
     return {"issued": int(issued), "expired": expired, "rate": ratio(expired, int(issued))}
 
@@ -226,15 +267,16 @@ def liability(as_of: date | None = None, *, point_value_yuan: Decimal | None = N
 
 def month_end_balances(first: date, last: date) -> list[tuple[date, int]]:
     """``[(month, ledger balance at its end)]`` for the local months from ``first``'s to
-    ``last``'s (the last one: at the end of the day ``last``); one statement, one sum per month."""
+    ``last``'s (the last one: at the end of the day ``last``); one statement over the daily
+    aggregate (and the entries it does not hold yet)."""
     first = first.replace(day=1)
-    since, until = local_start(first), local_start(last + timedelta(days=1))
+    params = {**_day_params(first, last), **_day_params(EPOCH, first - timedelta(days=1), "o_")}
     found = _rows(
-        "SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date, SUM(delta) "
-        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1",
-        [since, until])
-    per_month = {month: int(net) for month, net in found}
-    balance = _balance_before(since)
+        f"WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')} "
+        f"SELECT date_trunc('month', day)::date, {_NET} FROM d GROUP BY 1 "
+        f"UNION ALL SELECT NULL, {_NET} FROM o ORDER BY 1 NULLS FIRST", params)
+    balance = int(found[0][1])
+    per_month = {month: int(net) for month, net in found[1:]}
     series, month = [], first
     while month <= last:
         balance += per_month.get(month, 0)
@@ -277,31 +319,25 @@ def monthly_liability_report(year: int, month: int, *, point_value_yuan: Decimal
     they were then).
     """
     first = date(year, month, 1)
-    since, until = local_start(first), local_start(_add_months(first, 1))
-    # One statement (one snapshot): the balances are today's totals less what was posted since,
-    # so only the entries from the month's start on are read.
+    last = _add_months(first, 1) - timedelta(days=1)
+    # One statement (one snapshot): the month's days and every day before it.
+    params = {**_day_params(first, last), **_day_params(EPOCH, first - timedelta(days=1), "o_")}
     row = _rows(
-        """
-        SELECT t.total - COALESCE(SUM(e.delta), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' AND created_at < %(until)s), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'adjust' AND delta > 0
-                                           AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')
-                                            AND created_at < %(until)s), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0
-                                           AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0
-                                            AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire' AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0
-                                            AND created_at < %(until)s), 0),
-               t.total - COALESCE(SUM(delta) FILTER (WHERE created_at >= %(until)s), 0)
-        FROM (SELECT COALESCE(SUM(available + pending + held - debt), 0) AS total
-              FROM points_account) t
-        LEFT JOIN points_entry e ON e.created_at >= %(since)s
-        GROUP BY t.total
+        f"""
+        WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')},
+             opening AS (SELECT {_NET} AS total FROM o)
+        SELECT opening.total,
+               COALESCE(SUM(credit) FILTER (WHERE kind = 'earn'), 0),
+               COALESCE(SUM(credit) FILTER (WHERE kind = 'adjust'), 0),
+               COALESCE(SUM(debit) FILTER (WHERE kind IN ('spend', 'capture')), 0),
+               COALESCE(SUM(credit) FILTER (WHERE kind = 'reverse'), 0),
+               COALESCE(SUM(debit) FILTER (WHERE kind = 'reverse'), 0),
+               COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0),
+               COALESCE(SUM(debit) FILTER (WHERE kind = 'adjust'), 0),
+               opening.total + {_NET}
+        FROM opening LEFT JOIN d ON true GROUP BY opening.total
         """,
-        {"since": since, "until": until},
+        params,
     )[0]
     names = ("opening", "issued", "adjusted_in", "redeemed", "returned", "reversed", "expired",
              "adjusted_out", "closing")
