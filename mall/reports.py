@@ -26,11 +26,13 @@ lifecycle.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -40,22 +42,22 @@ FLOWS = ("issued", "activated", "spent", "expired", "reversed", "returned", "adj
 TOP = 10
 CENT = Decimal("0.01")
 
-# The aggregate's sums (``mall.report_models.DailyPoints``) per flow, over rows ``d``.
-_FLOW_SQL = {
-    "issued": "COALESCE(SUM(credit) FILTER (WHERE kind IN ('earn', 'adjust')), 0)",
-    "activated": "COALESCE(SUM(moved) FILTER (WHERE kind = 'activate'), 0)",
-    "spent": "COALESCE(SUM(debit) FILTER (WHERE kind IN ('spend', 'capture')), 0)",
-    "expired": "COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0)",
-    "reversed": "COALESCE(SUM(debit) FILTER (WHERE kind = 'reverse'), 0)",
-    "returned": "COALESCE(SUM(credit) FILTER (WHERE kind = 'reverse'), 0)",
-    "adjusted_out": "COALESCE(SUM(debit) FILTER (WHERE kind = 'adjust'), 0)",
+# The aggregate's sums (``mall.report_models.DailyPoints``) per column of ``daily``.
+_DAY_SQL = {
+    "earned": "SUM(credit) FILTER (WHERE kind = 'earn')",
+    "adjusted_in": "SUM(credit) FILTER (WHERE kind = 'adjust')",
+    "activated": "SUM(moved) FILTER (WHERE kind = 'activate')",
+    "spent": "SUM(debit) FILTER (WHERE kind IN ('spend', 'capture'))",
+    "expired": "SUM(debit) FILTER (WHERE kind = 'expire')",
+    "reversed": "SUM(debit) FILTER (WHERE kind = 'reverse')",
+    "returned": "SUM(credit) FILTER (WHERE kind = 'reverse')",
+    "adjusted_out": "SUM(debit) FILTER (WHERE kind = 'adjust')",
+    **{name: f"SUM(credit) FILTER (WHERE source = '{name}')" for name in SOURCES},
+    "net": "SUM(credit - debit)",
 }
+DAY_COLUMNS = tuple(_DAY_SQL)
 _NET = "COALESCE(SUM(credit - debit), 0)"
-
-_FLOW_COLUMNS = ", ".join(f"{_FLOW_SQL[name]} AS {name}" for name in FLOWS)
-_SOURCE_COLUMNS = ", ".join(
-    f"COALESCE(SUM(credit) FILTER (WHERE source = '{name}'), 0) AS {name}" for name in SOURCES
-)
+_memo: ContextVar[dict | None] = ContextVar("mall_reports_memo", default=None)
 
 # The watermark of the aggregates, read in the same statement as them (one snapshot: a nightly
 # run committing meanwhile cannot make a day count twice or not at all).
@@ -103,6 +105,55 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return local_start(start), local_start(end + timedelta(days=1))
 
 
+@contextmanager
+def reading():
+    """One transaction for a set of reports, with JIT off: the statements are cheap but their
+    estimates are not (the live part of ``_days_cte`` is guessed at half the entries), and
+    PostgreSQL would spend more compiling them than running them. Inside it the per-day sums
+    (``daily``) are read once, however many reports use them."""
+    token = _memo.set({})
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            yield
+    finally:
+        _memo.reset(token)
+
+
+def daily(last: date) -> dict[date, dict[str, int]]:
+    """``{day: {column: points}}`` for every local day up to ``last`` that has entries, the columns
+    ``DAY_COLUMNS``: earned (earnings), adjusted_in / adjusted_out (staff credits / debits),
+    activated, spent (spendings and captures), expired, reversed (earnings taken back), returned
+    (spendings given back), the issued points per source, and net (Σ delta). Closed days come
+    from the aggregate, the rest live (one statement); memoised inside ``reading()``."""
+    memo = _memo.get()
+    if memo is not None:
+        if "days" not in memo:
+            memo["days"] = _daily(FAR)
+        return {day: values for day, values in memo["days"].items() if day <= last}
+    return _daily(last)
+
+
+FAR = date(9000, 1, 1)  # after every entry: daily(FAR) is every day
+
+
+def _daily(last: date) -> dict[date, dict[str, int]]:
+    columns = ", ".join(f"COALESCE({sql}, 0)" for sql in _DAY_SQL.values())
+    found = _rows(f"WITH {_WATERMARK}, {_days_cte('d', '')} SELECT day, {columns} FROM d GROUP BY 1",
+                  _day_params(EPOCH, last))
+    return {row[0]: dict(zip(DAY_COLUMNS, (int(v) for v in row[1:]), strict=True)) for row in found}
+
+
+def _sum(days: dict, first: date, last: date) -> dict[str, int]:
+    """The columns of ``daily`` summed over the local days ``first``..``last``."""
+    totals = dict.fromkeys(DAY_COLUMNS, 0)
+    for day, values in days.items():
+        if first <= day <= last:
+            for name in DAY_COLUMNS:
+                totals[name] += values[name]
+    return totals
+
+
 def _rows(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -136,51 +187,32 @@ def ledger_balance() -> int:
                  [])[0][0]
 
 
-def _opening(day: date) -> int:
-    """The ledger balance at the start of local day ``day``: Σ of every delta before it."""
-    params = _day_params(EPOCH, day - timedelta(days=1))
-    return int(_rows(f"WITH {_WATERMARK}, {_days_cte('d', '')} SELECT {_NET} FROM d", params)[0][0])
-
-
 def points_flow(start: date, end: date, *, period: str = "day") -> dict:
     """Per period (``day``, ``week`` from Monday, ``month``) of the local days ``start``..``end``:
     ``{period_start, issued, activated, spent, expired, reversed, returned, adjusted_out, net,
     outstanding, by_source: {source: points}}``, every period present (zeros when quiet);
-    ``outstanding`` is the ledger balance (available + pending + held − debt) at the period's end
-    (capped at ``end``).
+    ``issued`` is earnings and staff credits; ``outstanding`` the ledger balance (available +
+    pending + held − debt) at the period's end (capped at ``end``).
 
     Returns ``{"rows", "totals", "by_source", "opening", "earn_burn_ratio"}``;
-    ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending). One statement:
-    the opening balance and the range's days, from the aggregate and live.
+    ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending).
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
     if end < start:
         raise ValueError("end is before start")
-    params = {**_day_params(start, end), **_day_params(EPOCH, start - timedelta(days=1), "o_"),
-              "period": period}
-    found = _rows(
-        f"WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')} "
-        f"SELECT date_trunc(%(period)s, day)::date AS p, {_FLOW_COLUMNS}, {_SOURCE_COLUMNS}, "
-        f"{_NET} AS net FROM d GROUP BY 1 "
-        f"UNION ALL SELECT NULL, {', '.join(['0'] * (len(FLOWS) + len(SOURCES)))}, {_NET} FROM o "
-        "ORDER BY 1 NULLS FIRST",
-        params,
-    )
-    opening = int(found[0][-1])
-    by_period = {row[0]: row[1:] for row in found[1:]}
+    days = daily(end)
+    opening = sum(values["net"] for day, values in days.items() if day < start)
     balance = opening
     rows = []
     day = _period_start(start, period)
-    empty = (0,) * (len(FLOWS) + len(SOURCES) + 1)
     while day <= end:
-        values = [int(v) for v in by_period.get(day, empty)]
-        flows = dict(zip(FLOWS, values[:len(FLOWS)], strict=True))
-        sources = dict(zip(SOURCES, values[len(FLOWS):len(FLOWS) + len(SOURCES)], strict=True))
-        net = values[-1]
-        balance += net
-        rows.append({"period_start": day, **flows, "net": net, "outstanding": balance,
-                     "by_source": sources})
+        sums = _sum(days, max(day, start), min(_next_period(day, period) - timedelta(days=1), end))
+        flows = {name: sums[name] for name in FLOWS if name != "issued"}
+        balance += sums["net"]
+        rows.append({"period_start": day, "issued": sums["earned"] + sums["adjusted_in"], **flows,
+                     "net": sums["net"], "outstanding": balance,
+                     "by_source": {name: sums[name] for name in SOURCES}})
         day = _next_period(day, period)
     totals = {name: sum(row[name] for row in rows) for name in (*FLOWS, "net")}
     by_source = {name: sum(row["by_source"][name] for row in rows) for name in SOURCES}
@@ -205,21 +237,19 @@ def breakage(as_of: datetime | None = None) -> dict:
     entries it does not hold up to ``as_of``."""
     as_of = as_of or timezone.now()
     day = timezone.localtime(as_of, LOCAL).date()
-    params = {**_day_params(EPOCH, day - timedelta(days=1)), "as_of": as_of,
-              "day_start": local_start(day)}
-    issued, overdue, expired = _rows(
-        f"""
-        WITH {_WATERMARK}, {_days_cte('d', '')}
+    before = sum(values["expired"] for values in daily(day - timedelta(days=1)).values())
+    issued, overdue, today = _rows(
+        """
         SELECT (SELECT COALESCE(SUM(amount), 0) FROM mall_lotmaturity WHERE expires_at <= %(as_of)s)
                + (SELECT COALESCE(SUM(amount), 0) FROM points_lot
                   WHERE id > (SELECT COALESCE(MAX(max_lot_id), 0) FROM mall_reportwatermark)
                     AND expires_at <= %(as_of)s),
                (SELECT COALESCE(SUM(remaining), 0) FROM points_lot
                  WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %(as_of)s),
-               (SELECT COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0) FROM d)
-               + (SELECT COALESCE(-SUM(delta), 0) FROM points_entry WHERE kind = 'expire'
+               (SELECT COALESCE(-SUM(delta), 0) FROM points_entry WHERE kind = 'expire'
                   AND created_at >= %(day_start)s AND created_at <= %(as_of)s)
-        """, params)[0]
+        """, {"as_of": as_of, "day_start": local_start(day)})[0]
+    expired = before + int(today)
     expired = int(expired) + int(overdue)
     return {"issued": int(issued), "expired": expired, "rate": ratio(expired, int(issued))}
 
@@ -270,13 +300,12 @@ def month_end_balances(first: date, last: date) -> list[tuple[date, int]]:
     ``last``'s (the last one: at the end of the day ``last``); one statement over the daily
     aggregate (and the entries it does not hold yet)."""
     first = first.replace(day=1)
-    params = {**_day_params(first, last), **_day_params(EPOCH, first - timedelta(days=1), "o_")}
-    found = _rows(
-        f"WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')} "
-        f"SELECT date_trunc('month', day)::date, {_NET} FROM d GROUP BY 1 "
-        f"UNION ALL SELECT NULL, {_NET} FROM o ORDER BY 1 NULLS FIRST", params)
-    balance = int(found[0][1])
-    per_month = {month: int(net) for month, net in found[1:]}
+    days = daily(last)
+    balance = sum(values["net"] for day, values in days.items() if day < first)
+    per_month: dict[date, int] = {}
+    for day, values in days.items():
+        if day >= first:
+            per_month[day.replace(day=1)] = per_month.get(day.replace(day=1), 0) + values["net"]
     series, month = [], first
     while month <= last:
         balance += per_month.get(month, 0)
@@ -320,28 +349,13 @@ def monthly_liability_report(year: int, month: int, *, point_value_yuan: Decimal
     """
     first = date(year, month, 1)
     last = _add_months(first, 1) - timedelta(days=1)
-    # One statement (one snapshot): the month's days and every day before it.
-    params = {**_day_params(first, last), **_day_params(EPOCH, first - timedelta(days=1), "o_")}
-    row = _rows(
-        f"""
-        WITH {_WATERMARK}, {_days_cte('d', '')}, {_days_cte('o', 'o_')},
-             opening AS (SELECT {_NET} AS total FROM o)
-        SELECT opening.total,
-               COALESCE(SUM(credit) FILTER (WHERE kind = 'earn'), 0),
-               COALESCE(SUM(credit) FILTER (WHERE kind = 'adjust'), 0),
-               COALESCE(SUM(debit) FILTER (WHERE kind IN ('spend', 'capture')), 0),
-               COALESCE(SUM(credit) FILTER (WHERE kind = 'reverse'), 0),
-               COALESCE(SUM(debit) FILTER (WHERE kind = 'reverse'), 0),
-               COALESCE(SUM(debit) FILTER (WHERE kind = 'expire'), 0),
-               COALESCE(SUM(debit) FILTER (WHERE kind = 'adjust'), 0),
-               opening.total + {_NET}
-        FROM opening LEFT JOIN d ON true GROUP BY opening.total
-        """,
-        params,
-    )[0]
-    names = ("opening", "issued", "adjusted_in", "redeemed", "returned", "reversed", "expired",
-             "adjusted_out", "closing")
-    report = dict(zip(names, (int(v) for v in row), strict=True))
+    days = daily(last)
+    sums = _sum(days, first, last)
+    opening = sum(values["net"] for day, values in days.items() if day < first)
+    report = {"opening": opening, "issued": sums["earned"], "adjusted_in": sums["adjusted_in"],
+              "redeemed": sums["spent"], "returned": sums["returned"], "reversed": sums["reversed"],
+              "expired": sums["expired"], "adjusted_out": sums["adjusted_out"],
+              "closing": opening + sums["net"]}
     rate = None if point_value_yuan is not None else points_per_yuan()
     report["month"] = first
     report["opening_value"] = worth(report["opening"], point_value_yuan=point_value_yuan, rate=rate)
@@ -372,31 +386,36 @@ def member_stats(start: date, end: date) -> dict:
     since, until = _bounds(start, end)
     active, new = _rows(
         """
-        SELECT (SELECT COUNT(DISTINCT a.member_id) FROM points_entry e
-                JOIN points_account a ON a.id = e.account_id
-                JOIN mall_member m ON m.id = a.member_id
-                WHERE e.created_at >= %(since)s AND e.created_at < %(until)s AND NOT m.is_staff),
+        SELECT (SELECT COUNT(DISTINCT account_id) FROM points_entry
+                WHERE created_at >= %(since)s AND created_at < %(until)s)
+               -- less the few staff accounts with entries (cheaper than joining every entry)
+               - (SELECT COUNT(*) FROM mall_member m JOIN points_account a ON a.member_id = m.id
+                  WHERE m.is_staff AND EXISTS (
+                      SELECT 1 FROM points_entry e WHERE e.account_id = a.id
+                         AND e.created_at >= %(since)s AND e.created_at < %(until)s)),
                (SELECT COUNT(*) FROM mall_member
                 WHERE date_joined >= %(since)s AND date_joined < %(until)s AND NOT is_staff)
         """, {"since": since, "until": until})[0]
     tiers = [{"tier": tier, "members": count} for tier, count in _rows(
         "SELECT tier, COUNT(*) FROM mall_member WHERE NOT is_staff GROUP BY tier ORDER BY 2 DESC, 1",
         [])]
-    top_earners = [{"member_id": member_id, "username": username, "points": int(points)}
-                   for member_id, username, points in _rows(
+    top_earners = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
+                   for member_id, username, name, points in _rows(
         """
-        SELECT m.id, m.username, SUM(e.delta) FROM points_entry e
+        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username), SUM(e.delta)
+        FROM points_entry e
         JOIN points_account a ON a.id = e.account_id JOIN mall_member m ON m.id = a.member_id
         WHERE e.created_at >= %s AND e.created_at < %s
           AND (e.kind = 'earn' OR (e.kind = 'adjust' AND e.delta > 0))
-        GROUP BY m.id, m.username ORDER BY 3 DESC, 1 LIMIT %s
+        GROUP BY m.id ORDER BY 4 DESC, 1 LIMIT %s
         """, [since, until, TOP])]
-    top_holders = [{"member_id": member_id, "username": username, "points": int(points)}
-                   for member_id, username, points in _rows(
+    top_holders = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
+                   for member_id, username, name, points in _rows(
         """
-        SELECT m.id, m.username, a.available + a.pending + a.held FROM points_account a
+        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username),
+               a.available + a.pending + a.held FROM points_account a
         JOIN mall_member m ON m.id = a.member_id WHERE a.available + a.pending + a.held > 0
-        ORDER BY 3 DESC, 1 LIMIT %s
+        ORDER BY 4 DESC, 1 LIMIT %s
         """, [TOP])]
     redeemers, redeemers_back, others, others_back = (int(v) for v in _rows(
         """

@@ -111,6 +111,11 @@ def build_tables(start: date, end: date, period: str) -> list[Table]:
 
 
 def _compute(start: date, end: date, period: str) -> list[Table]:
+    with reports.reading():
+        return _tables(start, end, period)
+
+
+def _tables(start: date, end: date, period: str) -> list[Table]:
     flow = reports.points_flow(start, end, period=period)
     broken = reports.breakage()
     owed = reports.liability(end)
