@@ -235,9 +235,11 @@ def breakage(as_of: datetime | None = None) -> dict:
     The lots' amounts come from ``LotMaturity`` (lots up to its watermark) plus the lots made
     since; the expire entries from the daily aggregate for the days before ``as_of``'s, plus the
     entries it does not hold up to ``as_of``."""
+    now = as_of is None
     as_of = as_of or timezone.now()
     day = timezone.localtime(as_of, LOCAL).date()
-    before = sum(values["expired"] for values in daily(day - timedelta(days=1)).values())
+    # As of now, today's expired points are in ``daily`` too (no entry is dated later).
+    before = sum(values["expired"] for values in daily(day if now else day - timedelta(days=1)).values())
     issued, overdue, today = _rows(
         """
         SELECT (SELECT COALESCE(SUM(amount), 0) FROM mall_lotmaturity WHERE expires_at <= %(as_of)s)
@@ -247,8 +249,8 @@ def breakage(as_of: datetime | None = None) -> dict:
                (SELECT COALESCE(SUM(remaining), 0) FROM points_lot
                  WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %(as_of)s),
                (SELECT COALESCE(-SUM(delta), 0) FROM points_entry WHERE kind = 'expire'
-                  AND created_at >= %(day_start)s AND created_at <= %(as_of)s)
-        """, {"as_of": as_of, "day_start": local_start(day)})[0]
+                  AND created_at >= %(day_start)s AND created_at <= %(as_of)s AND NOT %(now)s)
+        """, {"as_of": as_of, "day_start": local_start(day), "now": now})[0]
     expired = before + int(today)
     expired = int(expired) + int(overdue)
     return {"issued": int(issued), "expired": expired, "rate": ratio(expired, int(issued))}
@@ -376,8 +378,9 @@ def member_stats(start: date, end: date) -> dict:
 
     * ``active``: members with any entry in the range; ``new``: members who joined in it;
     * ``tiers``: ``[{tier, members}]`` now;
-    * ``top_earners``: the ``TOP`` members who earned most in the range (earnings and credits),
-      ``[{member_id, username, points}]``; ``top_holders``: the ``TOP`` largest balances now
+    * ``top_earners``: the ``TOP`` members who earned most in the range (earnings and credits;
+      ties by account), ``[{member_id, username, name (nickname, else username), points}]``
+      (summed per account before any join); ``top_holders``: the ``TOP`` largest balances now
       (available + pending + held);
     * ``repurchase``: of the members whose first redemption (not cancelled) falls in the range,
       how many paid an order (``points.Order``) after it; against the members who paid an order
@@ -402,12 +405,13 @@ def member_stats(start: date, end: date) -> dict:
     top_earners = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
                    for member_id, username, name, points in _rows(
         """
-        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username), SUM(e.delta)
-        FROM points_entry e
-        JOIN points_account a ON a.id = e.account_id JOIN mall_member m ON m.id = a.member_id
-        WHERE e.created_at >= %s AND e.created_at < %s
-          AND (e.kind = 'earn' OR (e.kind = 'adjust' AND e.delta > 0))
-        GROUP BY m.id ORDER BY 4 DESC, 1 LIMIT %s
+        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username), top.points
+        FROM (SELECT account_id, SUM(delta) AS points FROM points_entry
+              WHERE created_at >= %s AND created_at < %s
+                AND (kind = 'earn' OR (kind = 'adjust' AND delta > 0))
+              GROUP BY account_id ORDER BY 2 DESC, 1 LIMIT %s) top
+        JOIN points_account a ON a.id = top.account_id JOIN mall_member m ON m.id = a.member_id
+        ORDER BY 4 DESC, a.id
         """, [since, until, TOP])]
     top_holders = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
                    for member_id, username, name, points in _rows(

@@ -167,3 +167,13 @@ def test_monthly_report_exact_figures(ledger, materialised):  # noqa: F811
                                    "reversed", "expired", "adjusted_out", "closing")} == {
         "opening": 0, "issued": 1750, "adjusted_in": 50, "redeemed": 300, "returned": 100,
         "reversed": 100, "expired": 200, "adjusted_out": 20, "closing": 1280}
+
+
+def test_breakage_now_counts_today_from_the_daily_sums(ledger):  # noqa: F811
+    fresh_watermark()
+    report_jobs.materialise(at(2026, 1, 21, 0, 30))  # through Jan 20; the expiry of Jan 21 live
+    with clock(at(2026, 1, 21, 12)):
+        assert reports.breakage() == reports.breakage(at(2026, 1, 21, 12)) == {
+            "issued": 200, "expired": 200, "rate": Decimal("1.0000")}
+        with reports.reading():
+            assert reports.breakage() == {"issued": 200, "expired": 200, "rate": Decimal("1.0000")}
