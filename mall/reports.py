@@ -18,6 +18,13 @@ debt`` per account (``points.models``). Every entry kind falls in exactly one fl
 So ``opening + issued − spent − expired − reversed + returned − adjusted_out = closing``
 exactly, for any range (``monthly_liability_report`` names each term).
 
+The ledger flows are read per local day (``daily``): closed days from the nightly aggregate
+(``mall.report_models.DailyPoints``, filled by ``mall.report_jobs.materialise``), and live from
+the entries whatever it does not hold yet (today, days since its last run, entries posted since
+into earlier days), in one statement that also reads the aggregate's watermark; so the figures are
+the raw sums exactly, whenever the job last ran. Build a page's reports inside ``reading()`` and
+the per-day sums are read once.
+
 Sources of issued points, from the entry's key (each service's own prefix): ``order:`` orders,
 ``behaviour:`` and ``check-in:`` behaviours, ``reward:`` referrals, ``draw-prize:`` lottery,
 ``adjust`` entries adjustments, everything else (tasks, badges, win-back messages, welcome gifts)

@@ -4,7 +4,9 @@
 A date-range form, one table per section with a server-side SVG bar chart where it helps, and a
 CSV download of each table (``?csv=<section>``). The numbers come from ``mall.reports``; the whole
 set for one range is cached for ``CACHE_SECONDS`` (key: the range and the period), so the page
-costs a bounded number of queries and a cached view none of the heavy ones.
+costs a bounded number of queries and a cached view none of the heavy ones. ``dashboard(start,
+end, period)`` builds the whole template context, for this page or another (the admin's landing
+page).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def _percent(value) -> str:
 
 def build_tables(start: date, end: date, period: str) -> list[Table]:
     """Every section of the page for the local days ``start``..``end``, cached by the range."""
-    key = f"mall:reports:v1:{start.isoformat()}:{end.isoformat()}:{period}"
+    key = f"mall:reports:v2:{start.isoformat()}:{end.isoformat()}:{period}"
     tables = cache.get(key)
     if tables is None:
         tables = _compute(start, end, period)
