@@ -8,6 +8,11 @@ Idempotent: a day is rewritten from all its entries, never incremented, so runni
 changes nothing. The days rewritten are the closed days since the last run, the ``LOOKBACK_DAYS``
 before them, and every closed day that got an entry since the last run (a posting dated in the
 past, or a transaction that committed after midnight).
+
+Why the lookback: the watermark is the largest entry id the run saw, but ids are taken at insert
+time, not at commit, so an entry of yesterday whose transaction was still open during the run
+has a smaller id and is in neither the aggregate nor the reports' live part (``id > watermark``)
+until a later run rewrites its day; the next two nights do.
 """
 
 from __future__ import annotations
