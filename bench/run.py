@@ -196,6 +196,7 @@ EXTRA_BENCHES = {
     "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),
     "auction": ("bench/bench_auctions.py", [], ["--quick"]),
     "lottery": ("bench/bench_lottery.py", [], ["--draws", "400"]),
+    "reports": ("bench/bench_reports.py", [], ["--accounts", "20000", "--rounds", "1"]),
 }
 
 

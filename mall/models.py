@@ -265,3 +265,6 @@ from mall.play_models import (  # noqa: E402, F401
     TaskCompletion,
     TaskPeriod,
 )
+
+# The dashboards' materialised aggregates (mall.report_jobs fills them).
+from mall.report_models import DailyPoints, LotMaturity, ReportWatermark  # noqa: E402, F401

@@ -18,6 +18,13 @@ debt`` per account (``points.models``). Every entry kind falls in exactly one fl
 So ``opening + issued − spent − expired − reversed + returned − adjusted_out = closing``
 exactly, for any range (``monthly_liability_report`` names each term).
 
+The ledger flows are read per local day (``daily``): closed days from the nightly aggregate
+(``mall.report_models.DailyPoints``, filled by ``mall.report_jobs.materialise``), and live from
+the entries whatever it does not hold yet (today, days since its last run, entries posted since
+into earlier days), in one statement that also reads the aggregate's watermark; so the figures are
+the raw sums exactly, whenever the job last ran. Build a page's reports inside ``reading()`` and
+the per-day sums are read once.
+
 Sources of issued points, from the entry's key (each service's own prefix): ``order:`` orders,
 ``behaviour:`` and ``check-in:`` behaviours, ``reward:`` referrals, ``draw-prize:`` lottery,
 ``adjust`` entries adjustments, everything else (tasks, badges, win-back messages, welcome gifts)
@@ -26,11 +33,13 @@ lifecycle.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -40,33 +49,56 @@ FLOWS = ("issued", "activated", "spent", "expired", "reversed", "returned", "adj
 TOP = 10
 CENT = Decimal("0.01")
 
-_SOURCE_SQL = {
-    "orders": "kind = 'earn' AND key LIKE 'order:%%'",
-    "behaviours": "kind = 'earn' AND (key LIKE 'behaviour:%%' OR key LIKE 'check-in:%%')",
-    "referrals": "kind = 'earn' AND key LIKE 'reward:%%'",
-    "lottery": "kind = 'earn' AND key LIKE 'draw-prize:%%'",
-    "adjustments": "kind = 'adjust' AND delta > 0",
-    "lifecycle": ("kind = 'earn' AND key NOT LIKE 'order:%%' AND key NOT LIKE 'behaviour:%%' "
-                  "AND key NOT LIKE 'check-in:%%' AND key NOT LIKE 'reward:%%' "
-                  "AND key NOT LIKE 'draw-prize:%%'"),
+# The aggregate's sums (``mall.report_models.DailyPoints``) per column of ``daily``.
+_DAY_SQL = {
+    "earned": "SUM(credit) FILTER (WHERE kind = 'earn')",
+    "adjusted_in": "SUM(credit) FILTER (WHERE kind = 'adjust')",
+    "activated": "SUM(moved) FILTER (WHERE kind = 'activate')",
+    "spent": "SUM(debit) FILTER (WHERE kind IN ('spend', 'capture'))",
+    "expired": "SUM(debit) FILTER (WHERE kind = 'expire')",
+    "reversed": "SUM(debit) FILTER (WHERE kind = 'reverse')",
+    "returned": "SUM(credit) FILTER (WHERE kind = 'reverse')",
+    "adjusted_out": "SUM(debit) FILTER (WHERE kind = 'adjust')",
+    **{name: f"SUM(credit) FILTER (WHERE source = '{name}')" for name in SOURCES},
+    "net": "SUM(credit - debit)",
 }
+DAY_COLUMNS = tuple(_DAY_SQL)
+_NET = "COALESCE(SUM(credit - debit), 0)"
+_memo: ContextVar[dict | None] = ContextVar("mall_reports_memo", default=None)
 
-_FLOW_SQL = {
-    "issued": "COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' OR (kind = 'adjust' AND delta > 0)), 0)",
-    # The activation job writes its points in the entry's message parameters (its delta is 0).
-    "activated": ("COALESCE(SUM((reason_message -> 0 -> 1 ->> 'points')::bigint) "
-                  "FILTER (WHERE kind = 'activate'), 0)"),
-    "spent": "COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')), 0)",
-    "expired": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire'), 0)",
-    "reversed": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0), 0)",
-    "returned": "COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0), 0)",
-    "adjusted_out": "COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0), 0)",
-}
+# The watermark of the aggregates, read in the same statement as them (one snapshot: a nightly
+# run committing meanwhile cannot make a day count twice or not at all).
+_WATERMARK = """w AS (SELECT COALESCE(MAX(through), DATE '1900-01-01') AS through,
+                         COALESCE(MAX(max_entry_id), 0) AS max_id FROM mall_reportwatermark)"""
 
-_FLOW_COLUMNS = ", ".join(f"{_FLOW_SQL[name]} AS {name}" for name in FLOWS)
-_SOURCE_COLUMNS = ", ".join(
-    f"COALESCE(SUM(delta) FILTER (WHERE {_SOURCE_SQL[name]}), 0) AS {name}" for name in SOURCES
-)
+
+def _days_cte(name: str, prefix: str) -> str:
+    """SQL for a CTE ``name`` with the rows ``(day, kind, source, credit, debit, moved)`` of the local
+    days ``%(<prefix>first)s``..``%(<prefix>last)s`` (instants ``%(<prefix>since)s``,
+    ``%(<prefix>until)s``): closed days from the aggregate, and live from the entries what it does
+    not hold (today, the days since its last run, entries posted since into earlier days). Needs
+    the CTE ``w`` (``_WATERMARK``) before it. See ``_day_params``."""
+    from mall.report_jobs import LOCAL_DAY, SOURCE, SUMS
+
+    p = prefix
+    return f"""{name} AS (
+        SELECT day, kind, source, credit, debit, moved, entries FROM mall_dailypoints
+         WHERE day >= %({p}first)s AND day <= LEAST((SELECT through FROM w), %({p}last)s)
+        UNION ALL
+        SELECT {LOCAL_DAY}, kind, {SOURCE}, {SUMS} FROM points_entry
+         WHERE created_at >= %({p}since)s AND created_at < %({p}until)s
+           AND (id > (SELECT max_id FROM w)
+                OR created_at >= ((LEAST((SELECT through FROM w), %({p}last)s) + 1)::timestamp
+                                  AT TIME ZONE 'Asia/Shanghai'))
+         GROUP BY 1, 2, 3)"""
+
+
+def _day_params(first: date, last: date, prefix: str = "") -> dict:
+    return {f"{prefix}first": first, f"{prefix}last": last, f"{prefix}since": local_start(first),
+            f"{prefix}until": local_start(last + timedelta(days=1))}
+
+
+EPOCH = date(1900, 1, 2)  # before any entry: "every day before X" is EPOCH..X−1
 
 
 def local_start(day: date) -> datetime:
@@ -78,6 +110,55 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
     if end < start:
         raise ValueError("end is before start")
     return local_start(start), local_start(end + timedelta(days=1))
+
+
+@contextmanager
+def reading():
+    """One transaction for a set of reports, with JIT off: the statements are cheap but their
+    estimates are not (the live part of ``_days_cte`` is guessed at half the entries), and
+    PostgreSQL would spend more compiling them than running them. Inside it the per-day sums
+    (``daily``) are read once, however many reports use them."""
+    token = _memo.set({})
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            yield
+    finally:
+        _memo.reset(token)
+
+
+def daily(last: date) -> dict[date, dict[str, int]]:
+    """``{day: {column: points}}`` for every local day up to ``last`` that has entries, the columns
+    ``DAY_COLUMNS``: earned (earnings), adjusted_in / adjusted_out (staff credits / debits),
+    activated, spent (spendings and captures), expired, reversed (earnings taken back), returned
+    (spendings given back), the issued points per source, and net (Σ delta). Closed days come
+    from the aggregate, the rest live (one statement); memoised inside ``reading()``."""
+    memo = _memo.get()
+    if memo is not None:
+        if "days" not in memo:
+            memo["days"] = _daily(FAR)
+        return {day: values for day, values in memo["days"].items() if day <= last}
+    return _daily(last)
+
+
+FAR = date(9000, 1, 1)  # after every entry: daily(FAR) is every day
+
+
+def _daily(last: date) -> dict[date, dict[str, int]]:
+    columns = ", ".join(f"COALESCE({sql}, 0)" for sql in _DAY_SQL.values())
+    found = _rows(f"WITH {_WATERMARK}, {_days_cte('d', '')} SELECT day, {columns} FROM d GROUP BY 1",
+                  _day_params(EPOCH, last))
+    return {row[0]: dict(zip(DAY_COLUMNS, (int(v) for v in row[1:]), strict=True)) for row in found}
+
+
+def _sum(days: dict, first: date, last: date) -> dict[str, int]:
+    """The columns of ``daily`` summed over the local days ``first``..``last``."""
+    totals = dict.fromkeys(DAY_COLUMNS, 0)
+    for day, values in days.items():
+        if first <= day <= last:
+            for name in DAY_COLUMNS:
+                totals[name] += values[name]
+    return totals
 
 
 def _rows(sql: str, params) -> list[tuple]:
@@ -113,48 +194,32 @@ def ledger_balance() -> int:
                  [])[0][0]
 
 
-def _balance_before(instant: datetime) -> int:
-    """The ledger balance at ``instant``: today's, less what was posted since."""
-    rows = _rows(
-        "SELECT (SELECT COALESCE(SUM(available + pending + held - debt), 0) FROM points_account)"
-        " - (SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE created_at >= %s)",
-        [instant],
-    )
-    return int(rows[0][0])
-
-
 def points_flow(start: date, end: date, *, period: str = "day") -> dict:
     """Per period (``day``, ``week`` from Monday, ``month``) of the local days ``start``..``end``:
     ``{period_start, issued, activated, spent, expired, reversed, returned, adjusted_out, net,
     outstanding, by_source: {source: points}}``, every period present (zeros when quiet);
-    ``outstanding`` is the ledger balance at the period's end (capped at ``end``).
+    ``issued`` is earnings and staff credits; ``outstanding`` the ledger balance (available +
+    pending + held − debt) at the period's end (capped at ``end``).
 
     Returns ``{"rows", "totals", "by_source", "opening", "earn_burn_ratio"}``;
     ``earn_burn_ratio`` is issued ÷ spent over the range (None without spending).
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    since, until = _bounds(start, end)
-    found = _rows(
-        f"SELECT date_trunc(%s, created_at AT TIME ZONE 'Asia/Shanghai')::date AS p, "
-        f"{_FLOW_COLUMNS}, {_SOURCE_COLUMNS}, COALESCE(SUM(delta), 0) AS net "
-        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1 ORDER BY 1",
-        [period, since, until],
-    )
-    by_period = {row[0]: row[1:] for row in found}
-    balance = _balance_before(since)
-    opening = balance
+    if end < start:
+        raise ValueError("end is before start")
+    days = daily(end)
+    opening = sum(values["net"] for day, values in days.items() if day < start)
+    balance = opening
     rows = []
     day = _period_start(start, period)
-    empty = (0,) * (len(FLOWS) + len(SOURCES) + 1)
     while day <= end:
-        values = [int(v) for v in by_period.get(day, empty)]
-        flows = dict(zip(FLOWS, values[:len(FLOWS)], strict=True))
-        sources = dict(zip(SOURCES, values[len(FLOWS):len(FLOWS) + len(SOURCES)], strict=True))
-        net = values[-1]
-        balance += net
-        rows.append({"period_start": day, **flows, "net": net, "outstanding": balance,
-                     "by_source": sources})
+        sums = _sum(days, max(day, start), min(_next_period(day, period) - timedelta(days=1), end))
+        flows = {name: sums[name] for name in FLOWS if name != "issued"}
+        balance += sums["net"]
+        rows.append({"period_start": day, "issued": sums["earned"] + sums["adjusted_in"], **flows,
+                     "net": sums["net"], "outstanding": balance,
+                     "by_source": {name: sums[name] for name in SOURCES}})
         day = _next_period(day, period)
     totals = {name: sum(row[name] for row in rows) for name in (*FLOWS, "net")}
     by_source = {name: sum(row["by_source"][name] for row in rows) for name in SOURCES}
@@ -172,13 +237,28 @@ def breakage(as_of: datetime | None = None) -> dict:
     """Expired ÷ issued over matured lots (whose expiry has passed at ``as_of``): ``{issued,
     expired, rate}``. ``issued`` is the lots' amounts; ``expired`` the expire entries up to
     ``as_of`` (only a matured lot can expire) plus what matured lots still keep because the
-    expiry job has not run yet."""
+    expiry job has not run yet.
+
+    The lots' amounts come from ``LotMaturity`` (lots up to its watermark) plus the lots made
+    since; the expire entries from the daily aggregate for the days before ``as_of``'s, plus the
+    entries it does not hold up to ``as_of``."""
+    now = as_of is None
     as_of = as_of or timezone.now()
-    issued, overdue = _rows(
-        "SELECT COALESCE(SUM(amount), 0), COALESCE(SUM(remaining), 0) FROM points_lot "
-        "WHERE expires_at IS NOT NULL AND expires_at <= %s", [as_of])[0]
-    expired = _rows("SELECT COALESCE(-SUM(delta), 0) FROM points_entry "
-                    "WHERE kind = 'expire' AND created_at <= %s", [as_of])[0][0]
+    day = timezone.localtime(as_of, LOCAL).date()
+    # As of now, today's expired points are in ``daily`` too (no entry is dated later).
+    before = sum(values["expired"] for values in daily(day if now else day - timedelta(days=1)).values())
+    issued, overdue, today = _rows(
+        """
+        SELECT (SELECT COALESCE(SUM(amount), 0) FROM mall_lotmaturity WHERE expires_at <= %(as_of)s)
+               + (SELECT COALESCE(SUM(amount), 0) FROM points_lot
+                  WHERE id > (SELECT COALESCE(MAX(max_lot_id), 0) FROM mall_reportwatermark)
+                    AND expires_at <= %(as_of)s),
+               (SELECT COALESCE(SUM(remaining), 0) FROM points_lot
+                 WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %(as_of)s),
+               (SELECT COALESCE(-SUM(delta), 0) FROM points_entry WHERE kind = 'expire'
+                  AND created_at >= %(day_start)s AND created_at <= %(as_of)s AND NOT %(now)s)
+        """, {"as_of": as_of, "day_start": local_start(day), "now": now})[0]
+    expired = before + int(today)
     expired = int(expired) + int(overdue)
     return {"issued": int(issued), "expired": expired, "rate": ratio(expired, int(issued))}
 
@@ -226,15 +306,15 @@ def liability(as_of: date | None = None, *, point_value_yuan: Decimal | None = N
 
 def month_end_balances(first: date, last: date) -> list[tuple[date, int]]:
     """``[(month, ledger balance at its end)]`` for the local months from ``first``'s to
-    ``last``'s (the last one: at the end of the day ``last``); one statement, one sum per month."""
+    ``last``'s (the last one: at the end of the day ``last``); one statement over the daily
+    aggregate (and the entries it does not hold yet)."""
     first = first.replace(day=1)
-    since, until = local_start(first), local_start(last + timedelta(days=1))
-    found = _rows(
-        "SELECT date_trunc('month', created_at AT TIME ZONE 'Asia/Shanghai')::date, SUM(delta) "
-        "FROM points_entry WHERE created_at >= %s AND created_at < %s GROUP BY 1",
-        [since, until])
-    per_month = {month: int(net) for month, net in found}
-    balance = _balance_before(since)
+    days = daily(last)
+    balance = sum(values["net"] for day, values in days.items() if day < first)
+    per_month: dict[date, int] = {}
+    for day, values in days.items():
+        if day >= first:
+            per_month[day.replace(day=1)] = per_month.get(day.replace(day=1), 0) + values["net"]
     series, month = [], first
     while month <= last:
         balance += per_month.get(month, 0)
@@ -277,35 +357,14 @@ def monthly_liability_report(year: int, month: int, *, point_value_yuan: Decimal
     they were then).
     """
     first = date(year, month, 1)
-    since, until = local_start(first), local_start(_add_months(first, 1))
-    # One statement (one snapshot): the balances are today's totals less what was posted since,
-    # so only the entries from the month's start on are read.
-    row = _rows(
-        """
-        SELECT t.total - COALESCE(SUM(e.delta), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'earn' AND created_at < %(until)s), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'adjust' AND delta > 0
-                                           AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')
-                                            AND created_at < %(until)s), 0),
-               COALESCE(SUM(delta) FILTER (WHERE kind = 'reverse' AND delta > 0
-                                           AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'reverse' AND delta < 0
-                                            AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'expire' AND created_at < %(until)s), 0),
-               COALESCE(-SUM(delta) FILTER (WHERE kind = 'adjust' AND delta < 0
-                                            AND created_at < %(until)s), 0),
-               t.total - COALESCE(SUM(delta) FILTER (WHERE created_at >= %(until)s), 0)
-        FROM (SELECT COALESCE(SUM(available + pending + held - debt), 0) AS total
-              FROM points_account) t
-        LEFT JOIN points_entry e ON e.created_at >= %(since)s
-        GROUP BY t.total
-        """,
-        {"since": since, "until": until},
-    )[0]
-    names = ("opening", "issued", "adjusted_in", "redeemed", "returned", "reversed", "expired",
-             "adjusted_out", "closing")
-    report = dict(zip(names, (int(v) for v in row), strict=True))
+    last = _add_months(first, 1) - timedelta(days=1)
+    days = daily(last)
+    sums = _sum(days, first, last)
+    opening = sum(values["net"] for day, values in days.items() if day < first)
+    report = {"opening": opening, "issued": sums["earned"], "adjusted_in": sums["adjusted_in"],
+              "redeemed": sums["spent"], "returned": sums["returned"], "reversed": sums["reversed"],
+              "expired": sums["expired"], "adjusted_out": sums["adjusted_out"],
+              "closing": opening + sums["net"]}
     rate = None if point_value_yuan is not None else points_per_yuan()
     report["month"] = first
     report["opening_value"] = worth(report["opening"], point_value_yuan=point_value_yuan, rate=rate)
@@ -326,8 +385,9 @@ def member_stats(start: date, end: date) -> dict:
 
     * ``active``: members with any entry in the range; ``new``: members who joined in it;
     * ``tiers``: ``[{tier, members}]`` now;
-    * ``top_earners``: the ``TOP`` members who earned most in the range (earnings and credits),
-      ``[{member_id, username, points}]``; ``top_holders``: the ``TOP`` largest balances now
+    * ``top_earners``: the ``TOP`` members who earned most in the range (earnings and credits;
+      ties by account), ``[{member_id, username, name (nickname, else username), points}]``
+      (summed per account before any join); ``top_holders``: the ``TOP`` largest balances now
       (available + pending + held);
     * ``repurchase``: of the members whose first redemption (not cancelled) falls in the range,
       how many paid an order (``points.Order``) after it; against the members who paid an order
@@ -336,31 +396,37 @@ def member_stats(start: date, end: date) -> dict:
     since, until = _bounds(start, end)
     active, new = _rows(
         """
-        SELECT (SELECT COUNT(DISTINCT a.member_id) FROM points_entry e
-                JOIN points_account a ON a.id = e.account_id
-                JOIN mall_member m ON m.id = a.member_id
-                WHERE e.created_at >= %(since)s AND e.created_at < %(until)s AND NOT m.is_staff),
+        SELECT (SELECT COUNT(DISTINCT account_id) FROM points_entry
+                WHERE created_at >= %(since)s AND created_at < %(until)s)
+               -- less the few staff accounts with entries (cheaper than joining every entry)
+               - (SELECT COUNT(*) FROM mall_member m JOIN points_account a ON a.member_id = m.id
+                  WHERE m.is_staff AND EXISTS (
+                      SELECT 1 FROM points_entry e WHERE e.account_id = a.id
+                         AND e.created_at >= %(since)s AND e.created_at < %(until)s)),
                (SELECT COUNT(*) FROM mall_member
                 WHERE date_joined >= %(since)s AND date_joined < %(until)s AND NOT is_staff)
         """, {"since": since, "until": until})[0]
     tiers = [{"tier": tier, "members": count} for tier, count in _rows(
         "SELECT tier, COUNT(*) FROM mall_member WHERE NOT is_staff GROUP BY tier ORDER BY 2 DESC, 1",
         [])]
-    top_earners = [{"member_id": member_id, "username": username, "points": int(points)}
-                   for member_id, username, points in _rows(
+    top_earners = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
+                   for member_id, username, name, points in _rows(
         """
-        SELECT m.id, m.username, SUM(e.delta) FROM points_entry e
-        JOIN points_account a ON a.id = e.account_id JOIN mall_member m ON m.id = a.member_id
-        WHERE e.created_at >= %s AND e.created_at < %s
-          AND (e.kind = 'earn' OR (e.kind = 'adjust' AND e.delta > 0))
-        GROUP BY m.id, m.username ORDER BY 3 DESC, 1 LIMIT %s
+        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username), top.points
+        FROM (SELECT account_id, SUM(delta) AS points FROM points_entry
+              WHERE created_at >= %s AND created_at < %s
+                AND (kind = 'earn' OR (kind = 'adjust' AND delta > 0))
+              GROUP BY account_id ORDER BY 2 DESC, 1 LIMIT %s) top
+        JOIN points_account a ON a.id = top.account_id JOIN mall_member m ON m.id = a.member_id
+        ORDER BY 4 DESC, a.id
         """, [since, until, TOP])]
-    top_holders = [{"member_id": member_id, "username": username, "points": int(points)}
-                   for member_id, username, points in _rows(
+    top_holders = [{"member_id": member_id, "username": username, "name": name, "points": int(points)}
+                   for member_id, username, name, points in _rows(
         """
-        SELECT m.id, m.username, a.available + a.pending + a.held FROM points_account a
+        SELECT m.id, m.username, COALESCE(NULLIF(m.nickname, ''), m.username),
+               a.available + a.pending + a.held FROM points_account a
         JOIN mall_member m ON m.id = a.member_id WHERE a.available + a.pending + a.held > 0
-        ORDER BY 3 DESC, 1 LIMIT %s
+        ORDER BY 4 DESC, 1 LIMIT %s
         """, [TOP])]
     redeemers, redeemers_back, others, others_back = (int(v) for v in _rows(
         """

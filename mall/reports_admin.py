@@ -4,7 +4,9 @@
 A date-range form, one table per section with a server-side SVG bar chart where it helps, and a
 CSV download of each table (``?csv=<section>``). The numbers come from ``mall.reports``; the whole
 set for one range is cached for ``CACHE_SECONDS`` (key: the range and the period), so the page
-costs a bounded number of queries and a cached view none of the heavy ones.
+costs a bounded number of queries and a cached view none of the heavy ones. ``dashboard(start,
+end, period)`` builds the whole template context, for this page or another (the admin's landing
+page).
 """
 
 from __future__ import annotations
@@ -83,6 +85,13 @@ class Table:
                 "title": self.columns[value_at]}
 
 
+# The sources of issued points (mall.reports.SOURCES) as an operator names them. "Orders" alone
+# is already translated as a count (订单数) elsewhere, hence the longer labels.
+SOURCE_NAMES = {"orders": _("Order points"), "behaviours": _("Behaviour points"),
+                "referrals": _("Referral rewards"), "lifecycle": _("Lifecycle points"),
+                "adjustments": _("Staff adjustments"), "lottery": _("Lottery prizes")}
+
+
 def default_range(today: date | None = None) -> tuple[date, date]:
     today = today or timezone.localdate()
     return today - timedelta(days=DEFAULT_DAYS - 1), today
@@ -102,7 +111,7 @@ def _percent(value) -> str:
 
 def build_tables(start: date, end: date, period: str) -> list[Table]:
     """Every section of the page for the local days ``start``..``end``, cached by the range."""
-    key = f"mall:reports:v1:{start.isoformat()}:{end.isoformat()}:{period}"
+    key = f"mall:reports:v2:{start.isoformat()}:{end.isoformat()}:{period}"
     tables = cache.get(key)
     if tables is None:
         tables = _compute(start, end, period)
@@ -111,6 +120,11 @@ def build_tables(start: date, end: date, period: str) -> list[Table]:
 
 
 def _compute(start: date, end: date, period: str) -> list[Table]:
+    with reports.reading():
+        return _tables(start, end, period)
+
+
+def _tables(start: date, end: date, period: str) -> list[Table]:
     flow = reports.points_flow(start, end, period=period)
     broken = reports.breakage()
     owed = reports.liability(end)
@@ -120,9 +134,7 @@ def _compute(start: date, end: date, period: str) -> list[Table]:
     shop = reports.catalog_stats(start, end)
     flow_names = [_("Issued"), _("Activated"), _("Spent"), _("Expired"), _("Reversed"),
                   _("Returned"), _("Adjusted out"), _("Net"), _("Outstanding")]
-    source_names = {"orders": _("Orders"), "behaviours": _("Behaviours"),
-                    "referrals": _("Referrals"), "lifecycle": _("Lifecycle"),
-                    "adjustments": _("Adjustments"), "lottery": _("Lottery")}
+    source_names = SOURCE_NAMES
     repurchase = people["repurchase"]
     totals = flow["totals"]
     return [
@@ -139,6 +151,10 @@ def _compute(start: date, end: date, period: str) -> list[Table]:
         Table("sources", _("Issued by source"), [_("Source"), _("Points")],
               [[source_names[name], flow["by_source"][name]] for name in reports.SOURCES],
               chart=(0, 1)),
+        Table("sources_by_period", _("Issued by source per period"),
+              [_("Period"), *(source_names[name] for name in reports.SOURCES), _("Issued")],
+              [[row["period_start"].isoformat(), *(row["by_source"][name] for name in reports.SOURCES),
+                row["issued"]] for row in flow["rows"]]),
         Table("liability", _("Liability"), [_("Month end"), _("Balance"), _("Value (yuan)")],
               [[row["month"].strftime("%Y-%m"), row["balance"], row["value"]]
                for row in owed["months"]], chart=(0, 1)),
@@ -169,9 +185,9 @@ def _compute(start: date, end: date, period: str) -> list[Table]:
         Table("tiers", _("Tier mix"), [_("Tier"), _("Members")],
               [[_tier_name(row["tier"]), row["members"]] for row in people["tiers"]], chart=(0, 1)),
         Table("top_earners", _("Top earners"), [_("Member"), _("Points earned")],
-              [[row["username"], row["points"]] for row in people["top_earners"]], chart=(0, 1)),
+              [[row["name"], row["points"]] for row in people["top_earners"]], chart=(0, 1)),
         Table("top_holders", _("Top holders"), [_("Member"), _("Balance")],
-              [[row["username"], row["points"]] for row in people["top_holders"]], chart=(0, 1)),
+              [[row["name"], row["points"]] for row in people["top_holders"]], chart=(0, 1)),
         Table("products", _("Redemptions by product"),
               [_("Product"), _("Redemptions"), _("Quantity"), _("Points spent")],
               [[row["name"], row["redemptions"], row["quantity"], row["points"]]
@@ -226,24 +242,39 @@ def reports_view(request, admin_site):
         form = ReportRangeForm(initial={"start": start, "end": end, "period": period})
         if request.GET.get("period") in reports.PERIODS:
             period = request.GET["period"]
-    tables = build_tables(start, end, period)
     wanted = request.GET.get("csv")
     if wanted:
-        for table in tables:
+        for table in build_tables(start, end, period):
             if table.key == wanted:
                 return _csv(table, start, end)
         raise Http404
-    query = f"start={start.isoformat()}&end={end.isoformat()}&period={period}"
     context = {
         **admin_site.each_context(request),
         "title": _("Reports"),
         "form": form,
-        "start": start,
-        "end": end,
-        "sections": [{"table": table, "svg": table.svg(),
-                      "csv_url": f"?{query}&csv={table.key}"} for table in tables],
+        **dashboard(start, end, period),
     }
     return TemplateResponse(request, "admin/mall/reports.html", context)
+
+
+def dashboard(start: date | None = None, end: date | None = None, period: str = "day", *,
+              url: str = "") -> dict:
+    """The dashboards' template context for the local days ``start``..``end`` (default: the last
+    ``DEFAULT_DAYS`` days): ``{start, end, period, sections: [{table, svg, csv_url}]}``, for the
+    reports page or any other page that shows them (the admin's landing page). ``url`` is the
+    page the CSV links point at (default: the current one, ``?…``); it must serve ``?csv=``
+    like ``reports_view`` does."""
+    if start is None or end is None:
+        start, end = default_range()
+    tables = build_tables(start, end, period)
+    query = f"start={start.isoformat()}&end={end.isoformat()}&period={period}"
+    return {
+        "start": start,
+        "end": end,
+        "period": period,
+        "sections": [{"table": table, "svg": table.svg(),
+                      "csv_url": f"{url}?{query}&csv={table.key}"} for table in tables],
+    }
 
 
 def install(admin_site) -> None:

@@ -59,3 +59,12 @@ def reevaluate_tiers():
 @shared_task(name="mall.award_due_badges")
 def award_due_badges():
     return _run("award_due_badges")
+
+
+@shared_task(name="mall.materialise_reports")
+def materialise_reports():
+    from mall import report_jobs
+
+    summary = report_jobs.materialise()
+    logger.info("materialise_reports: %s", summary)
+    return summary
