@@ -9,6 +9,7 @@ Neither writes anything.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -18,16 +19,19 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.charts import column_chart
 from rules.evaluator import Decision, MemberContext, Order, OrderLine, evaluate_order
 from rules.models import RuleSet, RuleSetStatus, slug_validator
 from rules.selectors import active_rulebook, rulebook, rulebook_for
-from rules.simulation import MAX_DAYS, simulate_recent
+from rules.simulation import MAX_DAYS, daily_csv_rows, gray_comparison, simulate_days
 from rules.tiers import published_tiers, tiers_of
 
 MAX_LINES = 50
@@ -260,16 +264,45 @@ def try_order_view(request, rule_set_id):
 
 
 def simulate_view(request, rule_set_id):
-    """Admin page: replay the paid orders of the last N days under this version and the active one."""
+    """Admin page: replay the paid orders of the last N local days under this version and the
+    active one, with a chart of the daily difference, the breakdowns by tier and by rule table,
+    and (for a running gray release) the cohort against the rest of the members. ``?days=N&csv=1``
+    downloads the daily numbers."""
     _check_permission(request)
     rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
-    result = None
+    result = breakdown = chart = None
+    if request.method == "GET" and "csv" in request.GET:
+        form = SimulateForm(request.GET)
+        if not form.is_valid():
+            return HttpResponseBadRequest(_("Choose the number of days (1 to %(max)s).") % {"max": MAX_DAYS})
+        return _daily_csv(rule_set, simulate_days(rule_set, days=form.cleaned_data["days"]))
     if request.method == "POST":
         form = SimulateForm(request.POST)
         if form.is_valid():
-            result = simulate_recent(rule_set, days=form.cleaned_data["days"])
+            breakdown = simulate_days(rule_set, days=form.cleaned_data["days"])
+            result = breakdown.result
+            chart = column_chart(
+                [row.key.strftime("%m-%d") for row in breakdown.daily],
+                [row.difference for row in breakdown.daily],
+                title=_("Daily difference in points, v%(candidate)s against v%(active)s")
+                % {"candidate": result.candidate_version, "active": result.active_version},
+            )
     else:
         form = SimulateForm()
     title = _("Simulate v%(version)s on past orders") % {"version": rule_set.version}
-    return TemplateResponse(request, "admin/rules/simulate.html",
-                            _context(request, rule_set, title, form=form, result=result))
+    csv_url = None
+    if breakdown is not None:
+        csv_url = f"{request.path}?{urlencode({'days': breakdown.result.days, 'csv': 1})}"
+    return TemplateResponse(request, "admin/rules/simulate.html", _context(
+        request, rule_set, title, form=form, result=result, breakdown=breakdown, chart=chart,
+        csv_url=csv_url, gray=gray_comparison(rule_set)))
+
+
+def _daily_csv(rule_set: RuleSet, breakdown) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"simulation-v{rule_set.version}-{breakdown.first_day:%Y%m%d}-{breakdown.last_day:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.write("\ufeff")  # so that Excel reads the Chinese header as UTF-8
+    writer = csv.writer(response)
+    writer.writerows(daily_csv_rows(breakdown))
+    return response

@@ -1,0 +1,160 @@
+"""The rules console (issue 13): the simulation page's daily difference, breakdowns by tier and by
+rule table, % change, CSV and chart; the gray cohort against the rest; exact figures."""
+
+import csv
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from points.services.postings import earn, spend
+from rules import services
+from rules.evaluator import MemberContext, Order, OrderLine, evaluate_order
+from rules.selectors import active_rulebook, rulebook
+from rules.simulation import gray_comparison, order_parts, simulate_days
+from tests.factories import MemberFactory, StaffFactory
+from tests.rules.test_preview import view_permission
+from tests.rules.test_simulation import NOW, make_candidate, orders, paid_order  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def candidate():
+    return make_candidate()
+
+
+def test_daily_difference_per_tier_per_table_and_percent_change(candidate, orders):  # noqa: F811
+    breakdown = simulate_days(candidate, days=30, now=NOW)
+    result = breakdown.result
+    assert (breakdown.first_day, breakdown.last_day) == (date(2026, 3, 2), date(2026, 3, 31))
+    # c's order of 31 days ago and d's after now are outside; c's of 29 days ago is in (03-02).
+    assert (result.orders, result.active_points, result.candidate_points) == (7, 1315, 1650)
+    assert breakdown.percent_change == Decimal("25.5")  # 335 / 1315
+    assert len(breakdown.daily) == 30
+    changed = {row.key: (row.orders, row.active_points, row.candidate_points, row.difference)
+               for row in breakdown.daily if row.orders}
+    assert changed == {
+        date(2026, 3, 2): (1, 120, 160, 40),
+        date(2026, 3, 11): (1, 65, 65, 0),
+        date(2026, 3, 26): (1, 26, 26, 0),
+        date(2026, 3, 27): (1, 10, 10, 0),
+        date(2026, 3, 28): (1, 400, 370, -30),
+        date(2026, 3, 29): (1, 235, 410, 175),
+        date(2026, 3, 31): (1, 459, 609, 150),
+    }
+    assert sum(row.difference for row in breakdown.daily) == result.difference == 335
+    assert [(row.key, row.label, row.orders, row.active_points, row.candidate_points)
+            for row in breakdown.by_tier] == [
+        ("normal", "普通会员", 3, 550, 700), ("silver", "银卡会员", 2, 410, 380),
+        ("gold", "金卡会员", 2, 355, 570)]
+    assert [(row.key, row.active_points, row.candidate_points) for row in breakdown.by_table] == [
+        ("base", 849, 849), ("tiers", 150, 210), ("categories", 246, 521), ("spend_tiers", 70, 70),
+        ("cap", 0, 0)]
+    assert breakdown.by_tier[0].percent_change == Decimal("27.3")  # 150 / 550
+
+
+def test_order_parts_add_up_to_the_evaluators_points(candidate):
+    books = [active_rulebook(), rulebook(candidate)]
+    amounts = ["0.01", "0.99", "33.33", "99.99", "100.00", "299.99", "300.00", "1234.56", "10000.00"]
+    for book in books:
+        for tier in ("normal", "silver", "gold", "unknown"):
+            for amount in amounts:
+                for categories in ((), ("imported",), ("seasonal", "imported"), ("other",)):
+                    order = Order(Decimal(amount), (OrderLine("x", Decimal(amount), categories),
+                                                    OrderLine("y", Decimal("7.77"))))
+                    context = MemberContext(tier=tier)
+                    assert sum(order_parts(book, context, order)) == \
+                        evaluate_order(book, context, order, explain=False).points
+
+
+def test_order_parts_count_the_cap(candidate):
+    type(candidate).objects.filter(pk=candidate.pk).update(max_points_per_order=100)
+    candidate.refresh_from_db()
+    parts = order_parts(rulebook(candidate), MemberContext(tier="gold"),
+                        Order(Decimal("100.00"), (OrderLine("x", Decimal("100.00"), ("imported",)),)))
+    assert parts == (100, 100, 200, 10, -310)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@pytest.fixture
+def client_en(client):
+    viewer = StaffFactory(username="viewer")
+    viewer.user_permissions.add(view_permission())
+    client.force_login(viewer)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+def test_simulate_page_shows_the_chart_breakdowns_and_csv(client_en, candidate):
+    member = MemberFactory(username="lily", tier="gold")
+    paid_order(member, "gold", [("100.00", "imported")], paid_at=timezone.now() - timedelta(days=2))
+    url = reverse("admin:rules_ruleset_simulate", args=[candidate.pk])
+    response = client_en.post(url, {"days": "30"})
+    body = response.content.decode()
+    assert '<td id="percent-change">+74.5%</td>' in body  # 235 -> 410
+    assert '<svg class="chart"' in body and body.count('<rect class="up"') == 30
+    assert "<title>" in body and ": +175</title>" in body
+    assert ('<tr id="by-tier-gold"><th scope="row">Gold</th><td>1</td><td>235</td><td>410</td>'
+            "<td>+175</td><td>+74.5%</td></tr>") in body
+    assert '<tr id="by-table-categories"><th scope="row">Category bonuses</th><td>1</td><td>75</td>' in body
+    assert response.context["csv_url"] == f"{url}?days=30&csv=1"
+    download = client_en.get(response.context["csv_url"])
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert rows[0] == ["date", "orders", "points under v1", f"points under v{candidate.version}",
+                       "difference"]
+    assert len(rows) == 31
+    day = (timezone.localdate() - timedelta(days=2)).isoformat()
+    assert [day, "1", "235", "410", "175"] in rows
+    assert client_en.get(f"{url}?days=0&csv=1").status_code == 400
+
+
+# --------------------------------------------------------------------------- a running gray release
+
+
+def _raw_sums(member_ids, since):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT COALESCE(SUM(delta) FILTER (WHERE kind = 'earn'), 0),
+                      COALESCE(-SUM(delta) FILTER (WHERE kind IN ('spend', 'capture')), 0)
+                 FROM points_entry e JOIN points_account a ON a.id = e.account_id
+                WHERE a.member_id = ANY(%s) AND e.created_at >= %s""", [member_ids, since])
+        return cursor.fetchone()
+
+
+def test_gray_cohort_against_the_rest_since_the_release_started(candidate, client_en):
+    gold = [MemberFactory(tier="gold") for _ in range(2)]
+    others = [MemberFactory(tier="normal") for _ in range(3)]
+    earn(gold[0], 1000, key="before-gray", reason="before")  # before the release: not counted
+    assert gray_comparison(candidate) is None  # a draft
+    services.start_gray(candidate, actor=StaffFactory(), percent=0, tiers=["gold"])
+    candidate.refresh_from_db()
+    earn(gold[0], 300, key="g0", reason="x")
+    earn(gold[1], 100, key="g1", reason="x")
+    spend(gold[0], 250, key="g0-spend", reason="x")
+    earn(others[0], 90, key="o0", reason="x")
+    earn(others[1], 30, key="o1", reason="x")
+    spend(others[1], 20, key="o1-spend", reason="x")
+
+    found = gray_comparison(candidate)
+    since = candidate.events.get(action="gray_started").at
+    assert found.since == since
+    cohort, rest = found.cohort, found.rest
+    assert (cohort.members, cohort.earned, cohort.redeemed, cohort.earners, cohort.redeemers) == \
+        (2, 400, 250, 2, 1)
+    assert (rest.members, rest.earned, rest.redeemed, rest.earners, rest.redeemers) == (3, 120, 20, 2, 1)
+    assert (cohort.earned, cohort.redeemed) == _raw_sums([m.pk for m in gold], since)
+    assert (rest.earned, rest.redeemed) == _raw_sums([m.pk for m in others], since)
+    assert (cohort.earned_per_member, cohort.redeemed_per_member) == (Decimal("200.00"), Decimal("125.00"))
+    assert (rest.earned_per_member, rest.redeemed_per_member) == (Decimal("40.00"), Decimal("6.67"))
+
+    body = client_en.get(reverse("admin:rules_ruleset_simulate", args=[candidate.pk])).content.decode()
+    assert ('<tr id="gray-earned-per-member"><th scope="row">Points earned per member</th>'
+            "<td>200.00</td><td>40.00</td></tr>") in body
