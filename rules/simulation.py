@@ -30,12 +30,21 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from rules.evaluator import HUNDRED, MemberContext, Order, RuleBook, evaluate_order, in_gray_cohort
+from rules.evaluator import (
+    HUNDRED,
+    MemberContext,
+    Order,
+    OrderLine,
+    RuleBook,
+    evaluate_order,
+    in_gray_cohort,
+)
 from rules.models import RuleSet, RuleSetEvent, RuleSetStatus
 from rules.selectors import active_rulebook, points_worth, rulebook
 from rules.tiers import published_tiers, tiers_of
@@ -559,3 +568,55 @@ def gray_comparison(rule_set: RuleSet, *, now: datetime | None = None,
         cohort=CohortActivity(len(inside), *sums[True]),
         rest=CohortActivity(total - len(inside), *sums[False]),
     )
+
+
+# --------------------------------------------------------------------------- one stored paid order
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """A paid order the shop reported, as "try an order" shows and replays it."""
+
+    id: int
+    external_id: str
+    member_id: int
+    member: str
+    tier: str  # when it was paid
+    amount: Decimal
+    paid_at: datetime
+    order: Order
+
+
+def _orders():
+    return apps.get_model(LEDGER_APP, "Order").objects.select_related("member")
+
+
+def _stored(row) -> StoredOrder:
+    lines = tuple(OrderLine(line.sku, line.amount, tuple(line.categories), line.quantity)
+                  for line in sorted(row.lines.all(), key=lambda line: line.pk))
+    member = row.member
+    name = member.username
+    if getattr(member, "nickname", "") and member.nickname != member.username:
+        name = f"{member.username} ({member.nickname})"
+    return StoredOrder(id=row.pk, external_id=row.external_id, member_id=row.member_id, member=name,
+                       tier=row.tier, amount=row.amount, paid_at=row.paid_at,
+                       order=Order(amount=row.amount, lines=lines))
+
+
+def find_paid_orders(text: str, *, limit: int = 10) -> list[StoredOrder]:
+    """The most recent paid orders (at most ``limit``) whose id or external id is ``text``, or
+    whose member's username, phone or external id is ``text``; empty for empty text."""
+    text = text.strip()
+    if not text:
+        return []
+    query = (Q(external_id=text) | Q(member__username=text) | Q(member__phone=text)
+             | Q(member__external_id=text))
+    if text.isdigit() and len(text) <= 18:
+        query |= Q(pk=int(text))
+    rows = _orders().filter(query).prefetch_related("lines").order_by("-paid_at", "-pk")[:limit]
+    return [_stored(row) for row in rows]
+
+
+def stored_order(order_id: int) -> StoredOrder | None:
+    row = _orders().prefetch_related("lines").filter(pk=order_id).first()
+    return _stored(row) if row is not None else None

@@ -158,3 +158,66 @@ def test_gray_cohort_against_the_rest_since_the_release_started(candidate, clien
     body = client_en.get(reverse("admin:rules_ruleset_simulate", args=[candidate.pk])).content.decode()
     assert ('<tr id="gray-earned-per-member"><th scope="row">Points earned per member</th>'
             "<td>200.00</td><td>40.00</td></tr>") in body
+
+
+# --------------------------------------------------------------------------- try an order
+
+
+def test_try_order_searches_paid_orders_and_tries_one_picked_by_id(client_en, candidate):
+    lily = MemberFactory(username="lily", phone="13800000009", tier="silver", nickname="")
+    older = paid_order(lily, "silver", [("50.00",)], paid_at=timezone.now() - timedelta(days=3))
+    order = paid_order(lily, "gold", [("100.00", "imported")], paid_at=timezone.now() - timedelta(days=1))
+    paid_order(MemberFactory(), "normal", [("10.00",)], paid_at=timezone.now())
+    url = reverse("admin:rules_ruleset_try_order", args=[candidate.pk])
+
+    for text in ("13800000009", "lily"):
+        found = client_en.get(url, {"q": text}).context["found"]
+        assert [row["id"] for row in found] == [order.pk, older.pk]  # the most recent first
+    body = client_en.get(url, {"q": order.external_id}).content.decode()
+    assert (f'<tr id="found-{order.pk}"><td>{order.external_id} (#{order.pk})</td><td>lily</td>'
+            "<td>Gold</td>") in body
+    assert f'<input type="hidden" name="order" value="{order.pk}">' in body
+    assert "No paid order found for “nobody”." in client_en.get(url, {"q": "nobody"}).content.decode()
+
+    response = client_en.post(url, {"order": str(order.pk)})
+    result = response.context["result"]
+    # Its tier when paying (gold, not lily's silver today) and its lines.
+    assert (result.member.tier, result.member.member_id) == ("gold", lily.pk)
+    assert (result.active.points, result.candidate.points) == (235, 410)
+    body = response.content.decode()
+    assert "Order of 100.00 yuan, tier Gold" in body
+    assert f"Paid order {order.external_id} of lily" in body
+    # By the shop's order id too.
+    assert client_en.post(url, {"order": order.external_id}).context["result"].candidate.points == 410
+
+
+def test_try_order_refuses_an_unknown_order_and_an_order_with_lines(client_en, candidate):
+    url = reverse("admin:rules_ruleset_try_order", args=[candidate.pk])
+    response = client_en.post(url, {"order": "T-none"})
+    assert response.context["form"].errors["order"] == ["No paid order with id “T-none”."]
+    order = paid_order(MemberFactory(), "gold", [("10.00",)], paid_at=timezone.now())
+    response = client_en.post(url, {"order": order.external_id, "lines": "x 1"})
+    assert response.context["form"].non_field_errors() == [
+        "A paid order brings its member and lines: leave the member and the lines empty."]
+
+
+def test_try_order_offers_categories_actions_and_tiers_by_name(client_en, candidate):
+    url = reverse("admin:rules_ruleset_try_order", args=[candidate.pk])
+    form = client_en.get(url).context["form"]
+    assert form.fields["line1_category"].choices == [
+        ("", "---------"), ("imported", "进口水果 (imported)"), ("seasonal", "应季水果 (seasonal)")]
+    assert ("review", "评价 (review)") in form.fields["action"].choices
+    assert form.fields["tier"].choices[1:] == [
+        ("normal", "Normal (normal)"), ("silver", "Silver (silver)"), ("gold", "Gold (gold)")]
+    response = client_en.post(url, {"tier": "gold", "line1_sku": "apple", "line1_amount": "100.00",
+                                    "line1_category": "imported", "action": "review", "photo": "on"})
+    result = response.context["result"]
+    assert (result.active.points, result.candidate.points) == (235, 410)
+    behaviour = response.context["behaviour"]
+    assert (behaviour.active.points, behaviour.candidate.points) == (26, 26)  # 20 + photo 30%
+    response = client_en.post(url, {"tier": "gold", "line1_sku": "apple", "line1_amount": "1",
+                                    "line1_category": "toys"})
+    assert response.context["form"].errors["line1_category"] == [
+        "Select a valid choice. toys is not one of the available choices."]
+    response = client_en.post(url, {"tier": "gold", "line1_sku": "apple"})
+    assert response.context["form"].errors["line1_sku"] == ["Line 1: write the SKU and the amount."]
