@@ -221,3 +221,51 @@ def test_try_order_offers_categories_actions_and_tiers_by_name(client_en, candid
         "Select a valid choice. toys is not one of the available choices."]
     response = client_en.post(url, {"tier": "gold", "line1_sku": "apple"})
     assert response.context["form"].errors["line1_sku"] == ["Line 1: write the SKU and the amount."]
+
+
+# --------------------------------------------------------------------------- rule tables
+
+
+def test_rule_table_rows_pick_codes_by_name_and_refuse_unknown_ones(client_en, candidate, request):
+    from django.contrib.auth.models import Group
+    from django.forms import modelform_factory
+    from django.utils import translation
+
+    from rules.admin import tables
+    from rules.models import BehaviourRule, CategoryBonus, TierRule
+
+    TierRuleForm = modelform_factory(TierRule, form=tables.TierRuleForm, fields=tables.TierRuleInline.fields)
+    BehaviourRuleForm = modelform_factory(BehaviourRule, form=tables.BehaviourRuleForm,
+                                          fields=tables.BehaviourRuleInline.fields)
+    CategoryBonusForm = modelform_factory(CategoryBonus, form=tables.CategoryBonusForm,
+                                          fields=tables.CategoryBonusInline.fields)
+    translation.activate("en")
+    request.addfinalizer(translation.deactivate)
+
+    gold = TierRule.objects.get(rule_set=candidate, code="gold")
+    data = {"code": "platinum", "name": gold.name, "name_en": "", "rank": gold.rank,
+            "multiplier": gold.multiplier, "qualify_points": gold.qualify_points}
+    form = TierRuleForm(data, instance=gold)
+    assert not form.is_valid()
+    assert form.errors["code"] == [
+        "“platinum” is not in the list; pick one of Normal (normal), Silver (silver), Gold (gold)."]
+    assert TierRuleForm({**data, "code": "gold"}, instance=gold).is_valid()
+    # A new row may bring a new code (a draft adds a tier), offered the known ones as a list.
+    new = TierRuleForm({**data, "rank": 4}, instance=TierRule(rule_set=candidate))
+    assert new.is_valid(), new.errors
+    html = str(new["code"])
+    assert 'list="id_code-known"' in html and '<option value="gold">Gold (gold)</option>' in html
+
+    review = BehaviourRule.objects.get(rule_set=candidate, action="review")
+    assert not BehaviourRuleForm({"action": "like", "points": 5, "photo_bonus_percent": 0},
+                                 instance=review).is_valid()
+    imported = CategoryBonus.objects.get(rule_set=candidate, category="imported")
+    assert not CategoryBonusForm({"category": "toys", "bonus_percent": 5}, instance=imported).is_valid()
+
+    editor = StaffFactory(username="tables-editor")
+    editor.groups.add(Group.objects.get(name="规则编辑 / Rule editor"))
+    client_en.force_login(editor)
+    body = client_en.get(reverse("admin:rules_ruleset_change", args=[candidate.pk])).content.decode()
+    assert '<option value="gold" selected>Gold (gold)</option>' in body
+    assert '<option value="imported" selected>进口水果 (imported)</option>' in body
+    assert '<option value="review" selected>评价 (review)</option>' in body
