@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from points.services.postings import earn, spend
 from rules import services
@@ -29,7 +29,8 @@ def candidate():
 
 
 def test_daily_difference_per_tier_per_table_and_percent_change(candidate, orders):  # noqa: F811
-    breakdown = simulate_days(candidate, days=30, now=NOW)
+    with translation.override("zh-hans"):
+        breakdown = simulate_days(candidate, days=30, now=NOW)
     result = breakdown.result
     assert (breakdown.first_day, breakdown.last_day) == (date(2026, 3, 2), date(2026, 3, 31))
     # c's order of 31 days ago and d's after now are outside; c's of 29 days ago is in (03-02).
@@ -229,7 +230,6 @@ def test_try_order_offers_categories_actions_and_tiers_by_name(client_en, candid
 def test_rule_table_rows_pick_codes_by_name_and_refuse_unknown_ones(client_en, candidate, request):
     from django.contrib.auth.models import Group
     from django.forms import modelform_factory
-    from django.utils import translation
 
     from rules.admin import tables
     from rules.models import BehaviourRule, CategoryBonus, TierRule
