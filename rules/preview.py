@@ -41,7 +41,14 @@ from rules.evaluator import (
 )
 from rules.models import RuleSet, RuleSetStatus, slug_validator
 from rules.selectors import active_rulebook, rulebook, rulebook_for
-from rules.simulation import MAX_DAYS, daily_csv_rows, find_paid_orders, gray_comparison, simulate_days
+from rules.simulation import (
+    MAX_DAYS,
+    daily_csv_rows,
+    find_paid_orders,
+    gray_comparison,
+    paid_order_by_id,
+    simulate_days,
+)
 
 MAX_LINES = 50
 MAX_AMOUNT = Decimal("9999999999.99")  # what OrderLine.amount (12 digits, 2 places) can hold
@@ -165,13 +172,10 @@ class TryOrderForm(forms.Form):
         value = self.cleaned_data["order"].strip()
         if not value:
             return None
-        found = [order for order in find_paid_orders(value, limit=2)
-                 if order.external_id == value or str(order.id) == value]
-        if not found:
+        found = paid_order_by_id(value)
+        if found is None:
             raise forms.ValidationError(_("No paid order with id “%(value)s”."), params={"value": value})
-        # An external id is unique, and wins over an order whose id happens to be the same digits.
-        found.sort(key=lambda order: order.external_id != value)
-        return found[0]
+        return found
 
     def clean_member(self):
         value = self.cleaned_data["member"].strip()

@@ -617,6 +617,11 @@ def find_paid_orders(text: str, *, limit: int = 10) -> list[StoredOrder]:
     return [_stored(row) for row in rows]
 
 
-def stored_order(order_id: int) -> StoredOrder | None:
-    row = _orders().prefetch_related("lines").filter(pk=order_id).first()
+def paid_order_by_id(text: str) -> StoredOrder | None:
+    """The paid order whose external id is ``text``, else whose id is ``text``; None if none."""
+    text = text.strip()
+    rows = _orders().prefetch_related("lines")
+    row = rows.filter(external_id=text).first() if text else None
+    if row is None and text.isdigit() and len(text) <= 18:
+        row = rows.filter(pk=int(text)).first()
     return _stored(row) if row is not None else None
