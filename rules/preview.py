@@ -9,6 +9,7 @@ Neither writes anything.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -18,17 +19,36 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from rules.evaluator import Decision, MemberContext, Order, OrderLine, evaluate_order
+from common.charts import column_chart
+from rules import choices
+from rules.errors import UnknownAction
+from rules.evaluator import (
+    BehaviourCounters,
+    Decision,
+    MemberContext,
+    Order,
+    OrderLine,
+    evaluate_behaviour,
+    evaluate_order,
+)
 from rules.models import RuleSet, RuleSetStatus, slug_validator
 from rules.selectors import active_rulebook, rulebook, rulebook_for
-from rules.simulation import MAX_DAYS, simulate_recent
-from rules.tiers import published_tiers, tiers_of
+from rules.simulation import (
+    MAX_DAYS,
+    daily_csv_rows,
+    find_paid_orders,
+    gray_comparison,
+    paid_order_by_id,
+    simulate_days,
+)
 
 MAX_LINES = 50
 MAX_AMOUNT = Decimal("9999999999.99")  # what OrderLine.amount (12 digits, 2 places) can hold
@@ -91,7 +111,15 @@ def _order_line(line) -> OrderLine:
 # --------------------------------------------------------------------------- forms
 
 
+LINE_ROWS = 3  # order lines with a category dropdown; more go in the text box
+
+
 class TryOrderForm(forms.Form):
+    order = forms.CharField(
+        label=gettext_lazy("Paid order"), required=False, max_length=64,
+        help_text=gettext_lazy("The id or the shop's order id of a paid order (or pick one found by the "
+                               "search above): its member, tier when paying and lines are tried."),
+    )
     member = forms.CharField(
         label=gettext_lazy("Member"), required=False, max_length=150,
         help_text=gettext_lazy("Username, phone, external id or member id. Leave empty to pick a tier."),
@@ -101,9 +129,8 @@ class TryOrderForm(forms.Form):
         help_text=gettext_lazy("Used when no member is given."),
     )
     lines = forms.CharField(
-        label=gettext_lazy("Order lines"),
-        error_messages={"required": gettext_lazy("Enter at least one order line.")},
-        widget=forms.Textarea(attrs={"rows": 6, "cols": 60,
+        label=gettext_lazy("More order lines"), required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60,
                                      "placeholder": "apple-fuji 60.00 imported\nbanana 68.00 seasonal"}),
         help_text=gettext_lazy("One line per row: SKU, amount in yuan, then its categories (if any), "
                                "separated by spaces, e.g. “apple-fuji 60.00 imported seasonal”."),
@@ -113,16 +140,42 @@ class TryOrderForm(forms.Form):
         max_value=MAX_AMOUNT, max_digits=12, decimal_places=2,
         help_text=gettext_lazy("For the spend tiers; empty: the sum of the lines."),
     )
+    action = forms.ChoiceField(
+        label=gettext_lazy("Behaviour"), required=False,
+        help_text=gettext_lazy("Also try the points of one behaviour (the member's first today)."),
+    )
+    photo = forms.BooleanField(label=gettext_lazy("With a photo"), required=False)
 
     def __init__(self, *args, rule_set: RuleSet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         # The tiers of the version tried (a draft may add one, e.g. 铂金) and the published ones.
-        table = {info.code: info for info in published_tiers()}
-        if rule_set is not None:
-            table.update({info.code: info for info in tiers_of(rule_set)})
-        self.fields["tier"].choices = [("", "---------"), *(
-            (info.code, f"{info.label()} ({info.code})")
-            for info in sorted(table.values(), key=lambda info: info.rank))]
+        self.fields["tier"].choices = [("", "---------"), *choices.tier_choices(rule_set)]
+        self.fields["action"].choices = [("", "---------"), *choices.action_choices(rule_set)]
+        categories = [("", "---------"), *choices.category_choices(rule_set)]
+        rows = {}
+        for number in range(1, LINE_ROWS + 1):
+            rows[f"line{number}_sku"] = forms.CharField(
+                label=gettext_lazy("Line %(number)s: SKU") % {"number": number}, required=False,
+                max_length=64)
+            rows[f"line{number}_amount"] = forms.DecimalField(
+                label=gettext_lazy("Line %(number)s: amount (yuan)") % {"number": number}, required=False,
+                min_value=Decimal("0"), max_value=MAX_AMOUNT, max_digits=12, decimal_places=2)
+            rows[f"line{number}_category"] = forms.ChoiceField(
+                label=gettext_lazy("Line %(number)s: category") % {"number": number}, required=False,
+                choices=categories)
+        # The line rows come right after the tier, before the text box.
+        fields = list(self.fields.items())
+        at = [name for name, _field in fields].index("lines")
+        self.fields = dict(fields[:at] + list(rows.items()) + fields[at:])
+
+    def clean_order(self):
+        value = self.cleaned_data["order"].strip()
+        if not value:
+            return None
+        found = paid_order_by_id(value)
+        if found is None:
+            raise forms.ValidationError(_("No paid order with id “%(value)s”."), params={"value": value})
+        return found
 
     def clean_member(self):
         value = self.cleaned_data["member"].strip()
@@ -143,8 +196,6 @@ class TryOrderForm(forms.Form):
     def clean_lines(self):
         rows = [row.strip() for row in self.cleaned_data["lines"].splitlines()]
         rows = [row for row in rows if row]
-        if not rows:
-            raise forms.ValidationError(_("Enter at least one order line."))
         if len(rows) > MAX_LINES:
             raise forms.ValidationError(_("Enter at most %(max)s order lines."), params={"max": MAX_LINES})
         lines, errors = [], []
@@ -193,13 +244,42 @@ class TryOrderForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        member, tier = cleaned.get("member"), cleaned.get("tier")
+        rows = self._line_rows(cleaned)
+        member, tier, order = cleaned.get("member"), cleaned.get("tier"), cleaned.get("order")
+        if order is not None:
+            if member is not None or rows or cleaned.get("lines"):
+                raise forms.ValidationError(_("A paid order brings its member and lines: leave the member "
+                                              "and the lines empty."))
+            cleaned["order_lines"] = list(order.order.lines)
+            return cleaned
+        if "lines" not in self.errors:
+            cleaned["order_lines"] = rows + (cleaned.get("lines") or [])
+            if len(cleaned["order_lines"]) > MAX_LINES:
+                self.add_error("lines", _("Enter at most %(max)s order lines.") % {"max": MAX_LINES})
+            elif not cleaned["order_lines"] and not cleaned.get("action"):
+                self.add_error("lines", _("Enter at least one order line."))
         if "member" not in self.errors:
             if member is not None and tier:
                 raise forms.ValidationError(_("Pick a member or a tier, not both."))
             if member is None and not tier:
                 raise forms.ValidationError(_("Pick a member or a tier."))
         return cleaned
+
+    def _line_rows(self, cleaned) -> list[OrderLine]:
+        lines = []
+        for number in range(1, LINE_ROWS + 1):
+            sku = (cleaned.get(f"line{number}_sku") or "").strip()
+            amount = cleaned.get(f"line{number}_amount")
+            category = cleaned.get(f"line{number}_category")
+            if not sku and amount is None and not category:
+                continue
+            if not sku or amount is None:
+                self.add_error(f"line{number}_sku", _("Line %(number)s: write the SKU and the amount.")
+                               % {"number": number})
+                continue
+            lines.append(OrderLine(sku=sku, amount=amount.quantize(Decimal("0.01")),
+                                   categories=(category,) if category else ()))
+        return lines
 
 
 class SimulateForm(forms.Form):
@@ -241,35 +321,110 @@ def _context(request, rule_set: RuleSet, title: str, **extra) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class TryBehaviourResult:
+    action: str
+    label: str
+    candidate: Decision | None  # None: the version has no such behaviour
+    active: Decision | None
+
+
+def try_behaviour(rule_set: RuleSet, *, tier: str, action: str, photo: bool = False,
+                  member_id: int | None = None) -> TryBehaviourResult:
+    """One behaviour (the member's first of the day) under ``rule_set`` and the active version."""
+    context = MemberContext(tier=tier, member_id=member_id)
+    decisions = []
+    for book in (rulebook(rule_set), active_rulebook()):
+        try:
+            decisions.append(evaluate_behaviour(book, context, action, BehaviourCounters(), photo=photo))
+        except UnknownAction:
+            decisions.append(None)
+    label = dict(choices.action_choices(rule_set)).get(action, action)
+    return TryBehaviourResult(action=action, label=label, candidate=decisions[0], active=decisions[1])
+
+
+def _found_row(order, rule_set: RuleSet) -> dict:
+    return {"id": order.id, "external_id": order.external_id, "member": order.member,
+            "tier_label": choices.tier_label(order.tier, rule_set), "amount": order.amount,
+            "paid_at": order.paid_at}
+
+
 def try_order_view(request, rule_set_id):
-    """Admin page: one order's decision under this version and under the active one."""
+    """Admin page: one order's decision under this version and under the active one, for an
+    order typed in or a paid order found by ``?q=`` (its id, the shop's order id, or its member's
+    username or phone) and picked from the list."""
     _check_permission(request)
     rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
-    result = None
+    result = behaviour = stored = None
+    search = request.GET.get("q", "").strip()[:64]
+    found = find_paid_orders(search) if search else []
     if request.method == "POST":
         form = TryOrderForm(request.POST, rule_set=rule_set)
         if form.is_valid():
             data = form.cleaned_data
-            result = try_order(rule_set, tier=data["tier"] or None, member=data["member"],
-                               lines=data["lines"], order_amount=data["order_amount"])
+            stored = data["order"]
+            member = data["member"]
+            if stored is not None:
+                member = get_user_model().objects.filter(pk=stored.member_id).first()
+            tier = data["tier"] or (stored.tier if stored is not None else None)
+            if data["order_lines"] or stored is not None:
+                amount = stored.amount if stored is not None else data["order_amount"]
+                result = try_order(rule_set, tier=tier, member=member, lines=data["order_lines"],
+                                   order_amount=amount)
+            if data["action"]:
+                behaviour = try_behaviour(rule_set, tier=tier or member.tier, action=data["action"],
+                                          photo=data["photo"], member_id=getattr(member, "pk", None))
     else:
         form = TryOrderForm(rule_set=rule_set)
+    tier_code = result.member.tier if result is not None else None
     title = _("Try an order on v%(version)s") % {"version": rule_set.version}
-    return TemplateResponse(request, "admin/rules/try_order.html",
-                            _context(request, rule_set, title, form=form, result=result))
+    return TemplateResponse(request, "admin/rules/try_order.html", _context(
+        request, rule_set, title, form=form, result=result, behaviour=behaviour, stored=stored,
+        search=search, found=[_found_row(order, rule_set) for order in found],
+        behaviour_decisions=(behaviour.candidate, behaviour.active) if behaviour is not None else (),
+        tier_label=choices.tier_label(tier_code, rule_set) if tier_code else None))
 
 
 def simulate_view(request, rule_set_id):
-    """Admin page: replay the paid orders of the last N days under this version and the active one."""
+    """Admin page: replay the paid orders of the last N local days under this version and the
+    active one, with a chart of the daily difference, the breakdowns by tier and by rule table,
+    and (for a running gray release) the cohort against the rest of the members. ``?days=N&csv=1``
+    downloads the daily numbers."""
     _check_permission(request)
     rule_set = get_object_or_404(RuleSet, pk=rule_set_id)
-    result = None
+    result = breakdown = chart = None
+    if request.method == "GET" and "csv" in request.GET:
+        form = SimulateForm(request.GET)
+        if not form.is_valid():
+            return HttpResponseBadRequest(_("Choose the number of days (1 to %(max)s).") % {"max": MAX_DAYS})
+        return _daily_csv(rule_set, simulate_days(rule_set, days=form.cleaned_data["days"]))
     if request.method == "POST":
         form = SimulateForm(request.POST)
         if form.is_valid():
-            result = simulate_recent(rule_set, days=form.cleaned_data["days"])
+            breakdown = simulate_days(rule_set, days=form.cleaned_data["days"])
+            result = breakdown.result
+            chart = column_chart(
+                [row.key.strftime("%m-%d") for row in breakdown.daily],
+                [row.difference for row in breakdown.daily],
+                title=_("Daily difference in points, v%(candidate)s against v%(active)s")
+                % {"candidate": result.candidate_version, "active": result.active_version},
+            )
     else:
         form = SimulateForm()
     title = _("Simulate v%(version)s on past orders") % {"version": rule_set.version}
-    return TemplateResponse(request, "admin/rules/simulate.html",
-                            _context(request, rule_set, title, form=form, result=result))
+    csv_url = None
+    if breakdown is not None:
+        csv_url = f"{request.path}?{urlencode({'days': breakdown.result.days, 'csv': 1})}"
+    return TemplateResponse(request, "admin/rules/simulate.html", _context(
+        request, rule_set, title, form=form, result=result, breakdown=breakdown, chart=chart,
+        csv_url=csv_url, gray=gray_comparison(rule_set)))
+
+
+def _daily_csv(rule_set: RuleSet, breakdown) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"simulation-v{rule_set.version}-{breakdown.first_day:%Y%m%d}-{breakdown.last_day:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.write("\ufeff")  # so that Excel reads the Chinese header as UTF-8
+    writer = csv.writer(response)
+    writer.writerows(daily_csv_rows(breakdown))
+    return response

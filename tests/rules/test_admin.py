@@ -220,10 +220,15 @@ def test_adding_a_rule_set_creates_a_draft_through_the_services(client, editor):
          "A higher tier cannot earn a lower multiplier: 金卡会员 is below 银卡会员."),
         ({"tiers-2-rank": "2"}, "Please correct the duplicate data for rank"),
         ({"tiers-2-code": "silver"}, "Please correct the duplicate data for code"),
-        ({"tiers-2-code": "Gold"}, "Use 1-16 lower-case letters, digits or _, starting with a letter."),
+        # An existing row picks its code from the list (rules.admin.tables.CodeChoiceForm).
+        ({"tiers-2-code": "Gold"},
+         "“Gold” is not in the list; pick one of Normal (normal), Silver (silver), Gold (gold)."),
+        ({"tiers-2-code": "platinum"}, "“platinum” is not in the list; pick one of Normal (normal)"),
         ({"tiers-2-multiplier": "11"}, "Ensure this value is less than or equal to 10."),
         ({"check_in_steps-0-DELETE": "on"}, "The check-in streak must start with day 1."),
-        ({"behaviours-2-action": "Review!"}, "Use 1-32 lower-case letters, digits or _."),
+        ({"behaviours-2-action": "Review!"}, "“Review!” is not in the list; pick one of "),
+        ({"category_bonuses-0-category": "toys"},
+         "“toys” is not in the list; pick one of 进口水果 (imported), 应季水果 (seasonal)."),
         ({"behaviours-2-action": "register"}, "Please correct the duplicate data for action"),
     ],
 )
