@@ -352,3 +352,7 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
 from mall import messages_admin, play_admin, reports_admin, system_admin  # noqa: E402, F401 (they register their admins)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
+
+admin.site.site_header = _("Points Mall")
+admin.site.site_title = _("Points Mall console")
+admin.site.index_title = _("Dashboards")  # the landing page (mall.console.dashboard)

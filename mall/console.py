@@ -124,3 +124,24 @@ def navigation(request) -> list[dict]:
 def linked_models() -> set[str]:
     """Every model the sidebar links to (a test checks each registered admin is reachable)."""
     return {link.model for _title, links in SECTIONS for link in links if link.model}
+
+
+# The landing page's headline cards: the rows of these report sections, in this order.
+HEADLINE_SECTIONS = ("liability_today", "summary")
+
+
+def dashboard(request, context: dict) -> dict:
+    """``UNFOLD["DASHBOARD_CALLBACK"]``: the admin's landing page is 报表 for staff who may read
+    the reports (headline cards, then every section; the CSV links point at the reports page),
+    and a list of their sections for everyone else."""
+    from mall import reports_admin  # the reports import every app's models; loaded on first use
+
+    if request.user.has_perm(reports_admin.PERMISSION):
+        figures = reports_admin.dashboard(url=reverse("admin:reports"))
+        by_key = {section["table"].key: section["table"] for section in figures["sections"]}
+        cards = [{"label": label, "value": value}
+                 for key in HEADLINE_SECTIONS if key in by_key for label, value in by_key[key].rows]
+        context.update(figures, cards=cards, reports_url=reverse("admin:reports"))
+    context["sections_for_user"] = [
+        {"title": group["title"], "items": group["items"]} for group in navigation(request) if group["items"]]
+    return context

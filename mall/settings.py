@@ -235,6 +235,7 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
     "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": "mall.console.navigation"},
+    "DASHBOARD_CALLBACK": "mall.console.dashboard",
     "COLORS": {"primary": {  # the member pages' accent (#e8590c), in unfold's 50…950 scale
         "50": "oklch(98% .016 73.684)", "100": "oklch(95.4% .038 75.164)",
         "200": "oklch(90.1% .076 70.697)", "300": "oklch(83.7% .128 66.29)",

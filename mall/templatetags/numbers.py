@@ -3,6 +3,8 @@
 Django's Chinese number format has no thousands separator, so ``intcomma`` and localisation
 would print 1288000 on the Chinese pages."""
 
+from decimal import Decimal
+
 from django import template
 
 register = template.Library()
@@ -10,7 +12,9 @@ register = template.Library()
 
 @register.filter
 def thousands(value) -> str:
-    """An integer with commas between thousands; anything else as it is."""
+    """An integer with commas between thousands (a Decimal keeps its places); anything else as it is."""
+    if isinstance(value, Decimal):
+        return f"{value:,}"
     try:
         return f"{int(value):,}"
     except (TypeError, ValueError):
