@@ -22,8 +22,8 @@ from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
 
 from mall import reports
 
@@ -111,7 +111,7 @@ def _percent(value) -> str:
 
 def build_tables(start: date, end: date, period: str) -> list[Table]:
     """Every section of the page for the local days ``start``..``end``, cached by the range."""
-    key = f"mall:reports:v2:{start.isoformat()}:{end.isoformat()}:{period}"
+    key = f"mall:reports:v2:{get_language()}:{start.isoformat()}:{end.isoformat()}:{period}"  # names are translated
     tables = cache.get(key)
     if tables is None:
         tables = _compute(start, end, period)

@@ -398,8 +398,8 @@ def simulate_view(request, rule_set_id):
         if not form.is_valid():
             return HttpResponseBadRequest(_("Choose the number of days (1 to %(max)s).") % {"max": MAX_DAYS})
         return _daily_csv(rule_set, simulate_days(rule_set, days=form.cleaned_data["days"]))
-    if request.method == "POST":
-        form = SimulateForm(request.POST)
+    if request.method == "POST" or "days" in request.GET:  # read-only: a GET link can show a run
+        form = SimulateForm(request.POST if request.method == "POST" else request.GET)
         if form.is_valid():
             breakdown = simulate_days(rule_set, days=form.cleaned_data["days"])
             result = breakdown.result

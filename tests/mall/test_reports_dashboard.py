@@ -47,5 +47,4 @@ def test_top_members_and_tiers_show_names(shop, ledger):  # noqa: F811
     assert [row[0] for row in tables["tiers"].rows] == [tier_name(row["tier"])
                                                         for row in stats["tiers"]]
     assert [row[0] for row in tables["sources"].rows] == [
-        "Order points", "Behaviour points", "Referral rewards", "Lifecycle points",
-        "Staff adjustments", "Lottery prizes"]
+        "订单积分", "行为积分", "推荐奖励", "会员生命周期积分", "人工调整", "抽奖奖品积分"]

@@ -7,6 +7,8 @@ Skipped with a message on a machine without the browser (``.ci/run`` installs it
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -36,7 +38,10 @@ def _pages() -> dict[str, str]:
 
     admin = Member.objects.get(username="admin")
     published = RuleSet.objects.filter(status="published").latest("version")
-    draft = rule_services.clone_as_draft(published, actor=Member.objects.get(username="rule_editor"))
+    editor = Member.objects.get(username="rule_editor")
+    draft = rule_services.clone_as_draft(published, actor=editor)
+    # A draft that differs: 1.5 points a yuan, so the diff, the cost and the chart have something to show.
+    rule_services.save_draft(draft, actor=editor, fields={"base_points_per_yuan": Decimal("1.5")})
     member = Member.objects.get(username="alice")
     rule_set = "/admin/rules/ruleset"
     return {
