@@ -317,7 +317,8 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _adjust_form(self, member, data=None):
-        available = Account.objects.filter(member_id=member.pk).values_list("available", flat=True).first() or 0
+        account = Account.objects.filter(member_id=member.pk).values_list("available", flat=True)
+        available = account.first() or 0
         return member_panels.MemberAdjustForm(data, available=available,
                                               initial=None if data else {"token": uuid.uuid4()})
 
@@ -341,8 +342,9 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
             except LedgerError as error:
                 form.add_error(None, error.message)
             else:
-                self.message_user(request, _("Adjusted the points of %(member)s by %(delta)s: %(reason)s.") % {
-                    "member": member, "delta": f"{entry.delta:+d}", "reason": entry.reason}, messages.SUCCESS)
+                done = _("Adjusted the points of %(member)s by %(delta)s: %(reason)s.") % {
+                    "member": member, "delta": f"{entry.delta:+d}", "reason": entry.reason}
+                self.message_user(request, done, messages.SUCCESS)
                 return HttpResponseRedirect(page)
         # The member page again, the form with its errors (a GET of the page: the member's own
         # form is not submitted).

@@ -131,7 +131,8 @@ class MemberAdjustForm(forms.Form):
                                  choices=[("", "---------"), *REASON_TEMPLATES])
     reason = forms.CharField(
         label=_("Details"), max_length=200, required=False,
-        help_text=_("Added to the chosen reason; required for \"Other\". The member sees it in their history."),
+        help_text=_("Added to the chosen reason; required for \"Other\". "
+                    "The member sees it in their history."),
     )
     # One token per rendered form: submitting the same form twice posts once.
     token = forms.UUIDField(widget=forms.HiddenInput)
