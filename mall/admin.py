@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
@@ -108,7 +109,8 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
         (_("Lots"), {"classes": ["tab"], "fields": ("open_lots",)}),
         (_("Entries"), {"classes": ["tab"], "fields": ("recent_points",)}),
         (_("Holds"), {"classes": ["tab"], "fields": ("open_holds",)}),
-        (_("Redemptions"), {"classes": ["tab"], "fields": ("recent_redemptions",)}),
+        (pgettext_lazy("member page tab", "Redemptions"),
+         {"classes": ["tab"], "fields": ("recent_redemptions",)}),
         (_("Team"), {"classes": ["tab"], "fields": ("referral_position", "referral_rewards")}),
         (_("Messages"), {"classes": ["tab"], "fields": ("recent_messages",)}),
         (_("Badges"), {"classes": ["tab"], "fields": ("badges_earned",)}),

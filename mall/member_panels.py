@@ -66,7 +66,7 @@ def lots(member) -> str:
     now = timezone.now()
     return table(
         [(_("points left"), True), (_("of"), True), (_("earned at"), False), (_("last valid day"), False),
-         (_("pending until"), False), (_("from"), False)],
+         (_("pending until"), False), (_("source"), False)],
         [(lot.remaining, lot.amount, _when(lot.created_at),
           f"{last_valid_day(lot.expires_at):%Y-%m-%d}" if lot.expires_at else _("never expires"),
           _when(lot.available_at) if lot.pending and lot.available_at > now else "-",
