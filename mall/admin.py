@@ -4,21 +4,28 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common.admin import ReadOnlyAdminMixin, TranslatedPermissionsMixin
+from mall import member_panels
 from mall.models import BadgeAward, Member, TierChange
 from mall.services import tiers as tier_services
 from points import selectors as points_selectors
 from points import services as points_services
 from points.errors import LedgerError
+from points.models import Account
 from points.services import MAX_POINTS
 from referrals.admin.records import status_html
 from referrals.models import Node
@@ -83,32 +90,64 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
     form = MemberChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("username", "nickname", "phone", "tier_display", "external_id", "is_staff", "date_joined")
+    list_display = ("username", "nickname", "phone", "tier_display", "available_points", "external_id",
+                    "is_staff", "date_joined")
     list_filter = (TierFilter, "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
+    search_help_text = _("Search by username, nickname, phone, external id or email.")
     readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
-                       "points_balance", "recent_points", "referral_position", "referral_rewards",
-                       "badges_earned")
+                       "points_balance", "open_lots", "recent_points", "open_holds", "recent_redemptions",
+                       "referral_position", "referral_rewards", "recent_messages", "badges_earned")
     actions = ["adjust_points"]
+    # The member page for customer service: one tab per question a member asks (unfold renders
+    # every tab's content on the server and shows one at a time).
     fieldsets = (
-        (None, {"fields": ("username", "password")}),
-        (_("Profile"), {"fields": ("nickname", "phone", "email", "external_id")}),
-        (_("Tier"), {"fields": ("tier", "tier_grace_until", "tier_history")}),
-        (_("Points"), {"fields": ("points_balance", "recent_points")}),
-        (_("Referrals"), {"fields": ("referral_position", "referral_rewards")}),
-        (_("Badges"), {"fields": ("badges_earned",)}),
-        (
-            _("Permissions"),
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
-        ),
-        (_("Activity"), {"fields": ("last_login", "date_joined", "last_active_at")}),
+        (_("Profile"), {"classes": ["tab"], "fields": (
+            "username", "password", "nickname", "phone", "email", "external_id",
+            "tier", "tier_grace_until", "tier_history")}),
+        (_("Balance"), {"classes": ["tab"], "fields": ("points_balance",)}),
+        (_("Lots"), {"classes": ["tab"], "fields": ("open_lots",)}),
+        (_("Entries"), {"classes": ["tab"], "fields": ("recent_points",)}),
+        (_("Holds"), {"classes": ["tab"], "fields": ("open_holds",)}),
+        (pgettext_lazy("member page tab", "Redemptions"),
+         {"classes": ["tab"], "fields": ("recent_redemptions",)}),
+        (_("Team"), {"classes": ["tab"], "fields": ("referral_position", "referral_rewards")}),
+        (_("Messages"), {"classes": ["tab"], "fields": ("recent_messages",)}),
+        (_("Badges"), {"classes": ["tab"], "fields": ("badges_earned",)}),
+        (_("Permissions"), {"classes": ["tab"], "fields": (
+            "is_active", "is_staff", "is_superuser", "groups", "user_permissions",
+            "last_login", "date_joined", "last_active_at")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "phone", "nickname", "password1", "password2")}),
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(tier_label=name_expression("tier"))
+        # The balance joins the one-to-one account: one query for the whole list page.
+        return super().get_queryset(request).annotate(
+            tier_label=name_expression("tier"),
+            balance_available=Coalesce("points_account__available", Value(0)),
+        )
+
+    @admin.display(description=_("available points"), ordering="balance_available")
+    def available_points(self, obj):
+        return getattr(obj, "balance_available", 0)
+
+    @admin.display(description=_("open lots"))
+    def open_lots(self, obj):
+        return member_panels.lots(obj) if obj.pk else "-"
+
+    @admin.display(description=_("open holds"))
+    def open_holds(self, obj):
+        return member_panels.holds(obj) if obj.pk else "-"
+
+    @admin.display(description=_("latest redemptions"))
+    def recent_redemptions(self, obj):
+        return member_panels.redemptions(obj) if obj.pk else "-"
+
+    @admin.display(description=_("latest messages"))
+    def recent_messages(self, obj):
+        return member_panels.messages(obj) if obj.pk else "-"
 
     @admin.display(description=_("tier"), ordering="tier")
     def tier_display(self, obj):
@@ -173,7 +212,7 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((f"{timezone.localtime(e.created_at):%Y-%m-%d %H:%M}", e.get_kind_display(),
-              f"{e.delta:+d}", e.balance_after, e.reason) for e in rows),
+              f"{e.delta:+d}", e.balance_after, points_selectors.reason_text(e)) for e in rows),
         )
         return format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
@@ -256,6 +295,63 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
 
     def has_adjust_points_permission(self, request):
         return request.user.has_perm("points.adjust_points")
+
+    # "Adjust points" on the member page: the panel (change_form.html) posts to its own URL, through
+    # the same service and idempotency key as the list's action.
+
+    def get_urls(self):
+        # Before the admin's own: its "<path:object_id>/" catch-all would take this one.
+        return [
+            path("<path:object_id>/adjust/", self.admin_site.admin_view(self.adjust_view),
+                 name="mall_member_adjust"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if self.has_adjust_points_permission(request) and "adjust_form" not in extra_context:
+            member = self.get_object(request, object_id)
+            if member is not None:
+                extra_context["adjust_form"] = self._adjust_form(member)
+        if "adjust_form" in extra_context:
+            extra_context["adjust_available"] = extra_context["adjust_form"].available
+            extra_context["adjust_url"] = reverse("admin:mall_member_adjust", args=[object_id])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _adjust_form(self, member, data=None):
+        account = Account.objects.filter(member_id=member.pk).values_list("available", flat=True)
+        available = account.first() or 0
+        return member_panels.MemberAdjustForm(data, available=available,
+                                              initial=None if data else {"token": uuid.uuid4()})
+
+    def adjust_view(self, request, object_id):
+        if not (self.has_adjust_points_permission(request) and self.has_view_or_change_permission(request)):
+            raise PermissionDenied
+        member = self.get_object(request, object_id)
+        if member is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        page = reverse("admin:mall_member_change", args=[member.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(page)
+        form = self._adjust_form(member, request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry = points_services.adjust(
+                    member, data["delta"], key=f"admin-adjust:{data['token']}:{member.pk}",
+                    reason=data["full_reason"], staff=request.user,
+                )
+            except LedgerError as error:
+                form.add_error(None, error.message)
+            else:
+                done = _("Adjusted the points of %(member)s by %(delta)s: %(reason)s.") % {
+                    "member": member, "delta": f"{entry.delta:+d}", "reason": entry.reason}
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(page)
+        # The member page again, the form with its errors (a GET of the page: the member's own
+        # form is not submitted).
+        request.method = "GET"
+        return self.change_view(request, object_id, extra_context={"adjust_form": form})
 
     @admin.action(description=_("Adjust points"), permissions=["adjust_points"])
     def adjust_points(self, request, queryset):
