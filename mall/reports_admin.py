@@ -110,8 +110,9 @@ def _percent(value) -> str:
 
 
 def build_tables(start: date, end: date, period: str) -> list[Table]:
-    """Every section of the page for the local days ``start``..``end``, cached by the range."""
-    key = f"mall:reports:v2:{get_language()}:{start.isoformat()}:{end.isoformat()}:{period}"  # names are translated
+    """Every section of the page for the local days ``start``..``end``, cached by the range and
+    the language (the tables hold translated names)."""
+    key = f"mall:reports:v2:{get_language()}:{start.isoformat()}:{end.isoformat()}:{period}"
     tables = cache.get(key)
     if tables is None:
         tables = _compute(start, end, period)
