@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from rules.segments import Segment
 from rules.tiers import FALLBACK_TIER, validate_tier_code
 
 phone_validator = RegexValidator(r"^\+?[0-9]{6,20}$", _("Enter a phone number of 6 to 20 digits."))
@@ -38,6 +39,9 @@ class Member(AbstractUser):
                     "it (the nightly re-evaluation drops one tier after it)."),
     )
     last_active_at = models.DateTimeField(_("last active at"), null=True, blank=True)
+    # Written by the nightly RFM job (mall.rfm); empty until the member's first scoring.
+    segment = models.CharField(_("RFM segment"), max_length=24, blank=True, default="",
+                               choices=Segment.choices, db_index=True, editable=False)
 
     objects = UserManager()
 
