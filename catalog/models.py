@@ -578,3 +578,10 @@ from catalog.auction_models import Auction, AuctionStatus, Bid, BidStatus  # noq
 
 # Points + cash payments and saved addresses (a module of their own, part of these models).
 from catalog.payment_models import Address, Payment, PaymentStatus  # noqa: E402,F401
+
+# What the nightly recommendations job writes (catalog.recommendations).
+from catalog.recommendation_models import (  # noqa: E402,F401
+    CategoryNeighbour,
+    ProductNeighbour,
+    SegmentPopularity,
+)

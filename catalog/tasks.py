@@ -27,3 +27,13 @@ def release_unpaid_redemptions():
     released = payments.release_unpaid()
     logger.info("released %s unpaid redemptions", released)
     return released
+
+
+@shared_task(name="catalog.recommendations")
+def recommendations():
+    """Nightly (01:00 Asia/Shanghai): recompute similar products, the shop categories' products
+    and what is popular per RFM segment (``catalog.recommendations.compute_neighbours``; replaces
+    the tables, so running it twice changes nothing)."""
+    from catalog.recommendations import compute_neighbours
+
+    return compute_neighbours()

@@ -92,6 +92,17 @@ def test_closing_due_auctions_is_scheduled_every_minute(db):
     assert task.task in current_app.tasks
 
 
+def test_recommendations_are_computed_nightly(db):
+    from celery import current_app
+
+    import catalog.tasks  # noqa: F401  (registers the task)
+
+    task = PeriodicTask.objects.select_related("crontab").get(task="catalog.recommendations")
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.timezone.key, task.enabled) == (
+        "0", "1", "Asia/Shanghai", True)
+    assert task.task in current_app.tasks
+
+
 def test_member_job_tasks_call_the_jobs(db):
     from mall import tasks
 
