@@ -57,7 +57,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from catalog import selectors, services
+from catalog import recommendations, selectors, services
 from catalog.errors import AddressRequired
 from catalog.models import Draw, Lottery, PrizeKind, Product, ProductKind, RedemptionStatus
 from catalog.payments_api import PaymentSerializer
@@ -367,6 +367,74 @@ class ProductDetailView(APIView):
         [product] = selectors.with_member_prices([product], selectors.welcome_offer_for(request.user))
         return Response(ProductDetailSerializer(
             for_request(request, product, available_points(request.user))).data)
+
+
+# --------------------------------------------------------------------------- recommendations
+
+MAX_RECOMMENDATIONS = 20
+
+
+class RecommendationsOutputSerializer(serializers.Serializer):
+    results = ProductSerializer(many=True, help_text=gettext_lazy("Best first."))
+
+
+class LimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_RECOMMENDATIONS, default=10,
+        help_text=gettext_lazy("How many products at most (default 10)."),
+    )
+
+
+def _limit(request) -> int:
+    raw = {name: value for name, value in request.query_params.items()
+           if name == "limit" and value != ""}
+    serializer = LimitSerializer(data=raw)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["limit"]
+
+
+def _product_results(request, products) -> dict:
+    """``Product`` rows in the list's shape, with this caller's prices (as ``ProductListView``)."""
+    offer = selectors.welcome_offer_for(request.user)
+    available = available_points(request.user)
+    dicts = selectors.with_member_prices([selectors.product_dict(item) for item in products], offer)
+    return {"results": [for_request(request, item, available) for item in dicts]}
+
+
+class RecommendationsView(APIView):
+    """``GET /api/v1/me/recommendations/``: products recommended for the member, best first
+    (``catalog.recommendations.recommended_for``: like what they redeemed and bought, not yet
+    redeemed, visible to their tier, on sale and in stock; topped up with what is popular in their
+    RFM segment). Not paginated: a short list (``limit``, at most 20)."""
+
+    @extend_schema(operation_id="me_recommendations_list", tags=["mall"],
+                   parameters=[LimitSerializer],
+                   responses={200: RecommendationsOutputSerializer,
+                              **error_responses(400, 401, 429)})
+    def get(self, request):
+        products = recommendations.recommended_for(request.user, limit=_limit(request))
+        return Response(RecommendationsOutputSerializer(_product_results(request, products)).data)
+
+
+class RelatedProductsView(APIView):
+    """``GET /api/v1/products/{id}/related/``: "people who redeemed this also redeemed": the
+    product's most similar products the caller may see, on sale and in stock (for a member, not
+    those they already redeemed). 404 ``not_found`` for a product the caller could not open
+    (``GET /api/v1/products/{id}/``). Open to anonymous callers, as the product."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="products_related_list", tags=["mall"],
+                   parameters=[id_parameter("product_id"), LimitSerializer],
+                   responses={200: RecommendationsOutputSerializer,
+                              **error_responses(400, 404, 429)})
+    def get(self, request, product_id: str):
+        product = selectors.product_detail(parse_id(product_id, _("No such product.")),
+                                           tier=caller_tier(request.user))
+        if product is None:
+            raise not_found(_("No such product."))
+        products = recommendations.related_to(product["id"], request.user, limit=_limit(request))
+        return Response(RecommendationsOutputSerializer(_product_results(request, products)).data)
 
 
 # --------------------------------------------------------------------------- redemptions

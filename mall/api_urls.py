@@ -29,6 +29,7 @@ urlpatterns = [
     path("me/team/", team_api.TeamView.as_view(), name="me-team"),
     path("me/tasks/", play_api.TaskListView.as_view(), name="me-tasks"),
     path("me/badges/", play_api.BadgeListView.as_view(), name="me-badges"),
+    path("me/recommendations/", catalog_api.RecommendationsView.as_view(), name="me-recommendations"),
     path("me/team/rewards/", team_api.RewardListView.as_view(), name="me-team-rewards"),
     # Message ids are parsed by the view: a malformed one is the JSON 404 message_not_found.
     path("me/messages/", messages_api.MessageListView.as_view(), name="me-messages"),
@@ -39,6 +40,8 @@ urlpatterns = [
     # The mall's ids are parsed by the views (catalog.api.parse_id): a malformed id is the API's
     # JSON 404, not Django's HTML page for an unmatched URL. Cancel comes before the detail.
     path("products/", catalog_api.ProductListView.as_view(), name="products"),
+    re_path(r"^products/(?P<product_id>[^/]*)/related/$", catalog_api.RelatedProductsView.as_view(),
+            name="product-related"),
     re_path(r"^products/(?P<product_id>.*)/$", catalog_api.ProductDetailView.as_view(),
             name="product"),
     path("lotteries/", catalog_api.LotteryListView.as_view(), name="lotteries"),

@@ -17,6 +17,7 @@ MEMBER_OPERATIONS = {
     ("/api/v1/me/check-in/", "post"),
     ("/api/v1/me/team/", "get"),
     ("/api/v1/me/team/rewards/", "get"),
+    ("/api/v1/me/recommendations/", "get"),
 }
 PUBLIC = {"/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/register/"}
 
