@@ -31,6 +31,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from catalog import recommendations
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.models import Address, CouponCode, PaymentStatus, Product, ProductKind, RedemptionStatus
@@ -264,7 +265,10 @@ def home(request):
         recommended = catalog_selectors.product_list(
             ordering="points", page_size=RECOMMENDED, tier=member.tier,
         )["results"]
+    for_you = _cards(recommendations.recommended_for(member, limit=RECOMMENDED), offer,
+                     balance.available)
     return render(request, "pages/home.html", {
+        "for_you": for_you,
         "balance": balance,
         "expiring": _expiring_soon(balance),
         **_check_in_card(member),
@@ -470,6 +474,13 @@ def _with_points_short(products: list[dict], available: int | None) -> list[dict
     return priced
 
 
+def _cards(products: list[Product], offer: int, available: int | None) -> list[dict]:
+    """``Product`` rows (``catalog.recommendations``) as the product cards' dicts, at the
+    visitor's prices."""
+    return _with_points_short(catalog_selectors.with_member_prices(
+        [catalog_selectors.product_dict(item) for item in products], offer), available)
+
+
 @require_GET
 def mall(request):
     """The mall, open to anonymous visitors too: they see what the lowest tier sees, without
@@ -516,10 +527,12 @@ def product(request, product_id: int):
     """A product's page, open to anonymous visitors (a "log in to redeem" link back here)."""
     item = _product_or_404(request, product_id)
     available = _available(request)
-    [item] = _with_points_short(catalog_selectors.with_member_prices(
-        [item], catalog_selectors.welcome_offer_for(request.user)), available)
+    offer = catalog_selectors.welcome_offer_for(request.user)
+    [item] = _with_points_short(catalog_selectors.with_member_prices([item], offer), available)
+    related = recommendations.related_to(item["id"], request.user, limit=RECOMMENDED)
     return render(request, "pages/product.html", {
         "product": item,
+        "related": _cards(related, offer, available),
         "available": available,
         "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
         "nav": "mall",
