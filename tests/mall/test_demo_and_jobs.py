@@ -28,6 +28,10 @@ def test_load_demo_is_idempotent(db):
         "kind", "beneficiary__username", "points")) == [
         ("buyer_rebate", "bob", 403), ("direct", "alice", 403), ("merchant_rebate", "alice", 134)]
     assert alice.referral.direct_count == 2
+    # The recommendations job ran once: the demo's redemptions have neighbours and popularity.
+    from catalog.models import ProductNeighbour, SegmentPopularity
+
+    assert ProductNeighbour.objects.exists() and SegmentPopularity.objects.filter(segment="").exists()
 
 
 def test_periodic_jobs_are_created_by_migration(db):

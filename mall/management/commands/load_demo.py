@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from catalog import recommendations
 from mall import demo
 from mall.models import Member
 from points import services
@@ -79,6 +80,11 @@ class Command(BaseCommand):
         ) % {"orders": done.orders, "refunds": done.refunds, "behaviours": done.behaviours,
              "check_ins": done.check_ins, "days": demo.DAYS, "redemptions": done.redemptions,
              "shoppers": ", ".join(row[0] for row in demo.SHOPPERS)}))
+        # The nightly recommendations job, once, so a fresh install recommends from the start.
+        found = recommendations.compute_neighbours()
+        self.stdout.write(self.style.SUCCESS(_(
+            "Recommendations: %(neighbours)s similar products, %(popular)s popular products."
+        ) % found))
         staff_password = os.environ.get("DEMO_STAFF_PASSWORD", demo.STAFF_PASSWORD)
         rows = demo.staff_accounts(staff_password)
         superuser = demo.StaffAccount("admin", password if admin.check_password(password) else "",
