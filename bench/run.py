@@ -197,6 +197,11 @@ EXTRA_BENCHES = {
     "auction": ("bench/bench_auctions.py", [], ["--quick"]),
     "lottery": ("bench/bench_lottery.py", [], ["--draws", "400"]),
     "reports": ("bench/bench_reports.py", [], ["--accounts", "20000", "--rounds", "1"]),
+    # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
+    "recommend": ("manage.py", ["evaluate_recommendations"],
+                  ["evaluate_recommendations", "--members", "1000", "--sample", "500",
+                   "--scale-members", "10000", "--scale-products", "300", "--redemptions",
+                   "100000", "--orders", "20000"]),
 }
 
 

@@ -292,17 +292,27 @@ def _flush_stats(cursor) -> None:
     time.sleep(1.1)
 
 
-def _backend_peak_kb(pid: int) -> int | None:
-    """The PostgreSQL backend's peak resident memory (``VmHWM``), when the server is on this
-    machine and lets us read it; None otherwise. Includes the shared buffers it touched."""
+def _status_kb(pid: int | str, field: str) -> int | None:
+    """``VmHWM`` (peak resident memory) or ``VmRSS`` of a process on this machine, in KB; None
+    where /proc cannot tell (another OS, a remote database server, no permission)."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _reset_peak(pid: int | str) -> bool:
+    """Start ``VmHWM`` afresh (Linux: ``clear_refs`` 5), so it is the peak of what follows."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as clear:
+            clear.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def evaluate_scale(*, members: int = 100_000, products: int = 1_000, redemptions: int = 1_000_000,
@@ -326,15 +336,24 @@ def evaluate_scale(*, members: int = 100_000, products: int = 1_000, redemptions
         pid = cursor.fetchone()[0]
         _flush_stats(cursor)
         temp_before = _temp_stats(cursor)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # The peak growth of this process during the job: from its resident size now to its peak
+    # (reset first where Linux allows; else ru_maxrss, which only shows growth past the peak
+    # of the quality part).
+    exact = _reset_peak("self")
+    rss_before = _status_kb("self", "VmRSS") if exact else None
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    backend_reset = _reset_peak(pid)
     began = time.perf_counter()
     counts = compute_neighbours()
     seconds = time.perf_counter() - began
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if exact and rss_before is not None:
+        python_peak = (_status_kb("self", "VmHWM") or 0) - rss_before
+    else:
+        python_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss_before
+    backend_peak = _status_kb(pid, "VmHWM") if backend_reset else None
     with connection.cursor() as cursor:
         _flush_stats(cursor)
         temp_after = _temp_stats(cursor)
-    backend_peak = _backend_peak_kb(pid)
     # A read on the big tables: recommended_for for 200 members.
     people = list(get_user_model().objects.order_by("id")[: members : max(1, members // 200)])
     reads = []
@@ -343,15 +362,15 @@ def evaluate_scale(*, members: int = 100_000, products: int = 1_000, redemptions
         recommended_for(person)
         reads.append(time.perf_counter() - began_read)
     return Scale(members=members, products=products, redemptions=redemptions, orders=orders,
-                 seconds=seconds, counts=counts, python_peak_kb=rss_after - rss_before,
+                 seconds=seconds, counts=counts, python_peak_kb=python_peak,
                  temp_bytes=temp_after[0] - temp_before[0], temp_files=temp_after[1] - temp_before[1],
                  work_mem=work_mem, backend_peak_kb=backend_peak,
                  read_ms=statistics.mean(reads) * 1000 if reads else 0.0)
 
 
 def scale_report(s: Scale) -> str:
-    backend = (f", PostgreSQL backend peak RSS {s.backend_peak_kb / 1024:.0f} MB (shared buffers "
-               "included)" if s.backend_peak_kb else "")
+    backend = (f", the PostgreSQL backend's peak resident memory {s.backend_peak_kb / 1024:.0f} MB "
+               "(the shared buffers it touched included)" if s.backend_peak_kb else "")
     return (
         f"recommendations job at scale: {s.members:,} members x {s.products:,} products x "
         f"{s.redemptions:,} redemptions (+ {s.orders:,} shop orders): {s.seconds:.1f} s "

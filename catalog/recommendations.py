@@ -228,8 +228,10 @@ def _shown(ids, tier: str, now) -> dict[int, Product]:
     return {product.pk: product for product in products}
 
 
-def recommended_for(member, limit: int = 10, *, now=None) -> list[Product]:
-    """Up to ``limit`` products for ``member``, best first (see the module docstring)."""
+def recommended_for(member, limit: int = 10, *, now=None, available: int | None = None
+                    ) -> list[Product]:
+    """Up to ``limit`` products for ``member``, best first (see the module docstring).
+    ``available``: the member's available points when the caller has read them already."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_SCORES, {
@@ -241,7 +243,8 @@ def recommended_for(member, limit: int = 10, *, now=None) -> list[Product]:
     shown = _shown({product_id for _, product_id, _ in rows}, member.tier, now)
     if not shown:
         return []
-    available = points_selectors.balance(member, months=0).available
+    if available is None:
+        available = points_selectors.balance(member, months=0).available
 
     def boosted(product_id, score) -> float:
         boost = AFFORDABLE_BOOST if shown[product_id].points_price <= available else 1.0

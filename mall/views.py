@@ -265,8 +265,9 @@ def home(request):
         recommended = catalog_selectors.product_list(
             ordering="points", page_size=RECOMMENDED, tier=member.tier,
         )["results"]
-    for_you = _cards(recommendations.recommended_for(member, limit=RECOMMENDED), offer,
-                     balance.available)
+    for_you = _cards(recommendations.recommended_for(member, limit=RECOMMENDED,
+                                                     available=balance.available),
+                     offer, balance.available)
     return render(request, "pages/home.html", {
         "for_you": for_you,
         "balance": balance,

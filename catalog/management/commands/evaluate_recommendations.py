@@ -11,6 +11,7 @@ baseline.
 
 import os
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         from bench.dbs import Server, url_name
         from catalog import recommendation_eval as evaluation
 
+        # DEBUG=1 may only be supplying development secrets; its query log is no part of what is
+        # measured (as in bench/run.py).
+        settings.DEBUG = False
         url = os.environ["DATABASE_URL"]
         scratch = f"{url_name(url)}_bench_recs"[:60]
         settings_dict = connection.settings_dict
