@@ -330,7 +330,8 @@ def evaluate_scale(*, members: int = 100_000, products: int = 1_000, redemptions
         cursor.execute(f"VACUUM ANALYZE {t['member']}")
         for table in ("product", "redemption", "order", "line"):
             cursor.execute(f"VACUUM ANALYZE {t[table]}")
-        cursor.execute("SHOW work_mem")
+        cursor.execute("SELECT current_setting('work_mem') || ', shared_buffers ' "
+                       "|| current_setting('shared_buffers')")
         work_mem = cursor.fetchone()[0]
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
