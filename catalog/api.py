@@ -47,6 +47,8 @@ Errors are raised as domain errors and rendered by ``common.api.exception_handle
 
 from __future__ import annotations
 
+import math
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -371,70 +373,68 @@ class ProductDetailView(APIView):
 
 # --------------------------------------------------------------------------- recommendations
 
+# The most recommendations a member is given at once: one page at the default page size.
 MAX_RECOMMENDATIONS = 20
 
 
-class RecommendationsOutputSerializer(serializers.Serializer):
-    results = ProductSerializer(many=True, help_text=gettext_lazy("Best first."))
-
-
-class LimitSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_RECOMMENDATIONS, default=10,
-        help_text=gettext_lazy("How many products at most (default 10)."),
-    )
-
-
-def _limit(request) -> int:
-    raw = {name: value for name, value in request.query_params.items()
-           if name == "limit" and value != ""}
-    serializer = LimitSerializer(data=raw)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data["limit"]
-
-
-def _product_results(request, products) -> dict:
-    """``Product`` rows in the list's shape, with this caller's prices (as ``ProductListView``)."""
+def _product_page(request, products) -> dict:
+    """``Product`` rows (at most ``MAX_RECOMMENDATIONS``, best first) as one page of the product
+    list's envelope, at this caller's prices (as ``ProductListView``)."""
+    page_size = Pagination().get_page_size(request)
+    page = page_number(request)
+    num_pages = max(1, math.ceil(len(products) / page_size))
+    if page > num_pages:
+        raise not_found(_("Invalid page."))
+    shown = products[(page - 1) * page_size:page * page_size]
     offer = selectors.welcome_offer_for(request.user)
     available = available_points(request.user)
-    dicts = selectors.with_member_prices([selectors.product_dict(item) for item in products], offer)
-    return {"results": [for_request(request, item, available) for item in dicts]}
+    dicts = selectors.with_member_prices([selectors.product_dict(item) for item in shown], offer)
+    url = request.build_absolute_uri()
+    return {
+        "count": len(products),
+        "next": replace_query_param(url, "page", page + 1) if page < num_pages else None,
+        "previous": (None if page == 1 else remove_query_param(url, "page") if page == 2
+                     else replace_query_param(url, "page", page - 1)),
+        "results": [for_request(request, item, available) for item in dicts],
+    }
 
 
 class RecommendationsView(APIView):
-    """``GET /api/v1/me/recommendations/``: products recommended for the member, best first
-    (``catalog.recommendations.recommended_for``: like what they redeemed and bought, not yet
-    redeemed, visible to their tier, on sale and in stock; topped up with what is popular in their
-    RFM segment). Not paginated: a short list (``limit``, at most 20)."""
+    """``GET /api/v1/me/recommendations/``: up to 20 products recommended for the member, best
+    first (``catalog.recommendations.recommended_for``: like what they redeemed and bought, not
+    redeemed yet, visible to their tier, on sale and in stock; topped up with what is popular in
+    their RFM segment), in the product list's envelope."""
 
     @extend_schema(operation_id="me_recommendations_list", tags=["mall"],
-                   parameters=[LimitSerializer],
-                   responses={200: RecommendationsOutputSerializer,
-                              **error_responses(400, 401, 429)})
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: ProductListView.OutputSerializer,
+                              **error_responses(400, 401, 404, 429)})
     def get(self, request):
-        products = recommendations.recommended_for(request.user, limit=_limit(request))
-        return Response(RecommendationsOutputSerializer(_product_results(request, products)).data)
+        products = recommendations.recommended_for(request.user, limit=MAX_RECOMMENDATIONS)
+        return Response(ProductListView.OutputSerializer(_product_page(request, products)).data)
 
 
 class RelatedProductsView(APIView):
-    """``GET /api/v1/products/{id}/related/``: "people who redeemed this also redeemed": the
-    product's most similar products the caller may see, on sale and in stock (for a member, not
-    those they already redeemed). 404 ``not_found`` for a product the caller could not open
-    (``GET /api/v1/products/{id}/``). Open to anonymous callers, as the product."""
+    """``GET /api/v1/products/{id}/related/``: "people who redeemed this also redeemed": up to 20
+    of the product's most similar products the caller may see, on sale and in stock (for a
+    member, not those they already redeemed), most similar first. 404 ``not_found`` for a product
+    the caller could not open (``GET /api/v1/products/{id}/``). Open to anonymous callers, as the
+    product."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(operation_id="products_related_list", tags=["mall"],
-                   parameters=[id_parameter("product_id"), LimitSerializer],
-                   responses={200: RecommendationsOutputSerializer,
+                   parameters=[id_parameter("product_id"), *PAGE_PARAMETERS],
+                   responses={200: ProductListView.OutputSerializer,
                               **error_responses(400, 404, 429)})
     def get(self, request, product_id: str):
         product = selectors.product_detail(parse_id(product_id, _("No such product.")),
                                            tier=caller_tier(request.user))
         if product is None:
             raise not_found(_("No such product."))
-        products = recommendations.related_to(product["id"], request.user, limit=_limit(request))
-        return Response(RecommendationsOutputSerializer(_product_results(request, products)).data)
+        products = recommendations.related_to(product["id"], request.user,
+                                              limit=MAX_RECOMMENDATIONS)
+        return Response(ProductListView.OutputSerializer(_product_page(request, products)).data)
 
 
 # --------------------------------------------------------------------------- redemptions

@@ -182,7 +182,7 @@ def _rename(result, old: str, new: str):
 
 
 # Open to anonymous callers, with more in the answer for a signed-in member (``points_short``).
-OPTIONAL_AUTH = {"products_list", "products_retrieve"}
+OPTIONAL_AUTH = {"products_list", "products_retrieve", "products_related_list"}
 
 
 def tidy_schema(result, generator, request, public):

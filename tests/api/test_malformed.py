@@ -146,6 +146,9 @@ def endpoints(world) -> list[Endpoint]:
         Endpoint("entries", "get", "/api/v1/me/points/entries/", "member", get_only=True),
         Endpoint("products", "get", "/api/v1/products/", "member", get_only=True),
         Endpoint("product", "get", f"/api/v1/products/{world.product.pk}/", "member", get_only=True),
+        Endpoint("related", "get", f"/api/v1/products/{world.product.pk}/related/", "member",
+                 get_only=True),
+        Endpoint("recommendations", "get", "/api/v1/me/recommendations/", "member", get_only=True),
         Endpoint("redemptions", "get", "/api/v1/redemptions/", "member", get_only=True),
         Endpoint("redemption", "get", f"/api/v1/redemptions/{world.redemption.pk}/", "member",
                  get_only=True),
@@ -183,7 +186,8 @@ def endpoints(world) -> list[Endpoint]:
 
 NAMES = ["token", "refresh", "register", "me", "check-in", "redeem", "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
-         "products", "product", "redemptions", "redemption", "profile", "team", "team rewards",
+         "products", "product", "related", "recommendations", "redemptions", "redemption",
+         "profile", "team", "team rewards",
          "tasks", "coupons", "coupon use", "badges",
          "messages", "message read", "messages read-all", "auctions", "auction", "bid", "lotteries", "draw",
          "addresses", "address", "payment callback"]
@@ -307,5 +311,5 @@ def test_every_route_of_the_api_is_covered(world):
 
     covered = {resolve(endpoint.path).url_name for endpoint in endpoints(world)}
     routes = {pattern.name for pattern in get_resolver("mall.api_urls").url_patterns}
-    assert covered == routes and len(routes) == 36
+    assert covered == routes and len(routes) == 38
     assert [endpoint.name for endpoint in endpoints(world)] == NAMES

@@ -7,7 +7,7 @@ import pytest
 pytestmark = pytest.mark.django_db
 
 LISTS = ["/api/v1/me/points/entries/", "/api/v1/products/", "/api/v1/redemptions/",
-         "/api/v1/me/team/rewards/", "/api/v1/lotteries/"]
+         "/api/v1/me/team/rewards/", "/api/v1/lotteries/", "/api/v1/me/recommendations/"]
 EMPTY_PAGE = {"count": 0, "next": None, "previous": None, "results": []}
 
 

@@ -54,7 +54,13 @@ def test_my_recommendations_in_the_product_lists_shape(member_api, shelf):
     assert row["id"] == shelf["cup"].pk
     assert (row["points_price"], row["member_points"], row["welcome_discount"],
             row["points_short"], row["in_stock"]) == (10, 10, 0, 0, True)
-    assert result_names(member_api.get(MINE, {"limit": "1"})) == ["cup"]
+    body = response.json()
+    assert (body["count"], body["next"], body["previous"]) == (2, None, None)
+    first = member_api.get(MINE, {"page_size": "1"})
+    assert result_names(first) == ["cup"]
+    assert first.json()["next"] == "http://testserver/api/v1/me/recommendations/?page=2&page_size=1"
+    assert result_names(member_api.get(MINE, {"page_size": "1", "page": "2"})) == ["pot"]
+    assert member_api.get(MINE, {"page": "3"}).status_code == 404
 
 
 def test_my_recommendations_are_my_own(api, token_for, shelf):
@@ -68,11 +74,16 @@ def test_my_recommendations_need_a_signed_in_member(api, shelf):
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("limit", ["0", "21", "x"])
-def test_a_limit_out_of_range_is_400(member_api, shelf, limit):
-    response = member_api.get(MINE, {"limit": limit})
-    assert response.status_code == 400
-    assert list(response.json()["error"]["fields"]) == ["limit"]
+def test_at_most_twenty_recommendations(member_api, member):
+    fund(member, 1_000)
+    seed = product("seed")
+    others = [product(f"p{i}") for i in range(25)]
+    redeem(member, seed)
+    redeem(new_member(), seed, *others)
+    compute_neighbours()
+    body = member_api.get(MINE, {"page_size": "100"}).json()
+    assert body["count"] == 20
+    assert [row["name"] for row in body["results"]] == [f"p{i}" for i in range(20)]
 
 
 def test_related_products(member_api, api, shelf):
