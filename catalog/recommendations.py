@@ -24,9 +24,10 @@ Read side, a few queries per call:
 * ``recommended_for(member)``: every product scores the sum of its similarities to what the
   member redeemed, plus ``CATEGORY_WEIGHT`` × its similarity to the shop categories they bought;
   products they already redeemed (non-cancelled) are left out, and so is anything they may not
-  see (tier), not on sale or out of stock. A product they can pay for now (points price at most
-  their available points) has its score multiplied by ``AFFORDABLE_BOOST``: ranked up, not ahead
-  of everything (a much better match they must save for still comes first). Fewer than ``limit``
+  see (tier), not on sale or out of stock. A product they can pay for now (list points price at
+  most their available points; the one-off welcome offer is not counted) has its score multiplied
+  by ``AFFORDABLE_BOOST``: ranked up, not ahead of everything (a much better match they must save
+  for still comes first). The fallback is in popularity order, without the boost. Fewer than ``limit``
   are topped up with what is popular in the member's RFM segment, then among all members.
 * ``related_to(product)``: the product's neighbours, filtered the same way (for a member, also
   without what they already redeemed; anonymous visitors see what the lowest tier sees).
