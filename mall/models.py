@@ -41,7 +41,7 @@ class Member(AbstractUser):
     last_active_at = models.DateTimeField(_("last active at"), null=True, blank=True)
     # Written by the nightly RFM job (mall.rfm); empty until the member's first scoring.
     segment = models.CharField(_("RFM segment"), max_length=24, blank=True, default="",
-                               choices=Segment.choices, db_index=True, editable=False)
+                               db_default="", choices=Segment.choices, db_index=True, editable=False)
 
     objects = UserManager()
 
