@@ -5,11 +5,14 @@ suggests purchase orders, and the forecast it uses (pure functions, shared with 
 The method, chosen to be explained in a sentence to a buyer:
 
 1. **History**: units redeemed per day (cancelled redemptions left out) over the last 365 days,
-   from the product's first day in the catalog if it is younger.
-2. **Seasonal indices** from that year: a weekday index (mean demand on that weekday ÷ mean demand)
-   and a month index (mean daily demand in that calendar month ÷ mean demand). A month the history
-   does not cover has index 1. The weekly pattern (weekends) and the yearly one (双十一, 春节) are
-   what a points mall's demand mostly is; a year of history holds one of each month.
+   from the product's first redemption in that year (a product that sold nothing has no forecast
+   and is never suggested; days before its first sale are not "no demand", just not yet selling).
+2. **Seasonal indices** from that history: a weekday index (mean demand on that weekday ÷ mean
+   demand), once there are 28 days (four of each weekday), and a month index (mean daily demand
+   in that calendar month ÷ mean demand), once there is a whole year (with less, a month index
+   would mistake a product's first weeks for a season). Without enough history an index is 1.
+   The weekly pattern (weekends) and the yearly one (双十一, 春节) are what a points mall's demand
+   mostly is; a year of history holds one of each month.
 3. **Level**: the history de-seasonalised (each day ÷ its weekday index × month index) and
    smoothed with an exponentially weighted mean, ``level = α·x + (1 − α)·level`` with α = 0.1
    (about the last two to three weeks weigh most), started from the mean of the first 28 days.
@@ -42,6 +45,8 @@ from django.utils import timezone
 ALPHA = 0.1
 HISTORY_DAYS = 365
 WARM_UP_DAYS = 28
+WEEKDAY_MIN_DAYS = 28
+MONTH_MIN_DAYS = 365
 HUNDREDTH = Decimal("0.01")
 
 
@@ -87,8 +92,12 @@ def seasonal_indices(history: list[int], first_day: date) -> tuple[tuple[float, 
         month_days[day.month - 1] += 1
     if not mean:
         return (1.0,) * 7, (1.0,) * 12
-    weekday = tuple(weekday_sums[i] / weekday_days[i] / mean if weekday_days[i] else 1.0 for i in range(7))
-    month = tuple(month_sums[i] / month_days[i] / mean if month_days[i] else 1.0 for i in range(12))
+    weekday = (1.0,) * 7
+    if len(history) >= WEEKDAY_MIN_DAYS:
+        weekday = tuple(weekday_sums[i] / weekday_days[i] / mean for i in range(7))
+    month = (1.0,) * 12
+    if len(history) >= MONTH_MIN_DAYS:
+        month = tuple(month_sums[i] / month_days[i] / mean if month_days[i] else 1.0 for i in range(12))
     return weekday, month
 
 
@@ -103,7 +112,8 @@ def forecast(history: list[int], first_day: date, horizon: int, *, alpha: float 
     if not history or not any(history):
         return Forecast(0.0, (0.0,) * horizon, 0.0, weekday, month, len(history))
     days = [first_day + timedelta(days=offset) for offset in range(len(history))]
-    deseasonalised = [units / factor(day) if factor(day) else None for units, day in zip(history, days, strict=True)]
+    deseasonalised = [units / factor(day) if factor(day) else None
+                      for units, day in zip(history, days, strict=True)]
     start = [x for x in deseasonalised[:WARM_UP_DAYS] if x is not None]
     level = sum(start) / len(start) if start else 0.0
     errors = []
@@ -207,10 +217,10 @@ def suggest(now: datetime | None = None) -> dict:
     for product in products:
         supplier = product.supplier
         suppliers[supplier.pk] = supplier
-        since = max(first, timezone.localdate(product.created_at))
+        if not history[product.pk]:
+            continue  # nothing redeemed in a year: no demand to forecast
+        since = min(history[product.pk])
         days = (last - since).days + 1
-        if days <= 0:
-            continue
         series = [history[product.pk].get(since + timedelta(days=offset), 0) for offset in range(days)]
         position = product.stock + open_units[product.pk]
         decided = plan(series, since, lead_days=supplier.lead_time_days, review_days=supplier.review_days,

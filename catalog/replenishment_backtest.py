@@ -135,8 +135,9 @@ def backtest(seed: int = 15, *, lead_days: int = 5, review_days: int = 7, servic
     best = None
     for days_worth in range(1, 61):
         quantity = round(mean * days_worth)
-        outcome = _replay(year, history, start_stock=start_stock, lead_days=lead_days, policy="naive",
-                          decide=lambda t, served, position, q=quantity: q if position <= reorder_point else 0)
+        outcome = _replay(
+            year, history, start_stock=start_stock, lead_days=lead_days, policy="naive",
+            decide=lambda t, served, position, q=quantity: q if position <= reorder_point else 0)
         gap = abs(outcome.average_stock - forecast.average_stock)
         if best is None or gap < best[0]:
             best = (gap, quantity, outcome)

@@ -106,7 +106,8 @@ def supplier_kpis(first: date, last: date, *, supplier_ids=None) -> list[Supplie
          filled) in rows:
         lead = None
         if receipts and lead_seconds is not None:
-            lead = (Decimal(lead_seconds) / Decimal(86400 * receipts)).quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
+            lead = (Decimal(lead_seconds) / Decimal(86400 * receipts)).quantize(
+                HUNDREDTH, rounding=ROUND_HALF_UP)
         result.append(SupplierKPI(
             supplier_id=supplier_id, name=name, receipts=receipts, on_time_receipts=on_time,
             units_received=received, units_defective=defective, units_ordered=ordered,

@@ -165,6 +165,9 @@ class ReceiptLine(models.Model):
                                    name="catalog_receipt_line_defective_at_most_received"),
         ]
 
+    def __str__(self):
+        return f"{self.line_id}: {self.quantity_received} ({self.quantity_defective})"
+
     @property
     def accepted(self) -> int:
         return self.quantity_received - self.quantity_defective

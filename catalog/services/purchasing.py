@@ -4,7 +4,8 @@
 Life cycle::
 
     suggested --accept_suggestion--> created --send--> sent --receive--> partly_received --receive--> received
-        \\__________________ cancel (any of suggested, created, sent, partly_received) ___________/--> cancelled
+
+and ``cancel`` from any of suggested, created, sent and partly received to cancelled.
 
 A move asked for again from the state it leads to returns the order unchanged; any other move the
 status does not allow raises ``PurchaseOrderState`` (code ``purchase_order_state``). Cancelling a
