@@ -92,7 +92,8 @@ def test_an_order_goes_created_sent_partly_received_received(supplier, staff):
         supplier, [(tea, 10, Decimal("12.50")), (cups, 4, Decimal("3"))], staff=staff, note="spring")
     assert (order.status, order.created_by, order.note) == (S.CREATED, staff, "spring")
     assert order.expected_date == timezone.localdate() + timedelta(days=5)
-    assert list(order.lines.values_list("product__name", "quantity", "unit_cost", "received", "defective")) == [
+    rows = order.lines.values_list("product__name", "quantity", "unit_cost", "received", "defective")
+    assert list(rows) == [
         ("Tea", 10, Decimal("12.50"), 0, 0), ("Cups", 4, Decimal("3.00"), 0, 0)]
 
     order = purchasing.send(order, staff=staff)
@@ -166,8 +167,10 @@ def test_accepted_units_enter_stock_through_a_purchase_receipt_movement(supplier
     order = sent_order(supplier, staff, [(tea, 20, Decimal("5"))], sent_at=timezone.now() - timedelta(days=3))
     at = timezone.now() - timedelta(hours=2)
     receipt = purchasing.receive(order, [(line_of(order, tea), 12, 2)], staff=staff, at=at, note="box 1")
-    assert (receipt.order, receipt.received_by, receipt.received_at, receipt.note) == (order, staff, at, "box 1")
-    assert list(receipt.lines.values_list("line__product__name", "quantity_received", "quantity_defective")) == [
+    assert (receipt.order, receipt.received_by, receipt.received_at, receipt.note) == (
+        order, staff, at, "box 1")
+    rows = receipt.lines.values_list("line__product__name", "quantity_received", "quantity_defective")
+    assert list(rows) == [
         ("Tea", 12, 2)]
     movement = StockMovement.objects.filter(product=tea).latest("id")
     assert (movement.delta, movement.stock_after, movement.receipt, movement.staff, movement.redemption) == (
@@ -261,7 +264,8 @@ def march(supplier, staff):
     po1 = sent_order(supplier, staff, [(tea, 100, Decimal("1")), (cups, 50, Decimal("1"))],
                      sent_at=local(2026, 3, 1, 10), expected_date=date(2026, 3, 10))
     purchasing.receive(po1, [(line_of(po1, tea), 60, 2)], at=local(2026, 3, 8, 10))
-    purchasing.receive(po1, [(line_of(po1, tea), 40, 1), (line_of(po1, cups), 50, 5)], at=local(2026, 3, 12, 16))
+    purchasing.receive(po1, [(line_of(po1, tea), 40, 1), (line_of(po1, cups), 50, 5)],
+                       at=local(2026, 3, 12, 16))
     po2 = sent_order(supplier, staff, [(tea, 30, Decimal("1"))], sent_at=local(2026, 3, 15, 10),
                      expected_date=date(2026, 3, 20))
     purchasing.receive(po2, [(line_of(po2, tea), 20, 0)], at=local(2026, 3, 20, 22))
@@ -288,10 +292,12 @@ def test_kpis_over_a_month_are_exact(march):
 
 def test_kpis_follow_the_period(march):
     early = supplier_kpi(march, date(2026, 3, 1), date(2026, 3, 10))
-    assert (early.receipts, early.on_time_rate, early.defect_rate, early.fill_rate, early.average_lead_days) == (
+    assert (early.receipts, early.on_time_rate, early.defect_rate, early.fill_rate,
+            early.average_lead_days) == (
         1, Decimal("100.00"), Decimal("3.33"), Decimal("100.00"), Decimal("7.00"))
     april = supplier_kpi(march, date(2026, 4, 1), date(2026, 4, 30))
-    assert (april.receipts, april.on_time_rate, april.fill_rate, april.defect_rate, april.average_lead_days) == (
+    assert (april.receipts, april.on_time_rate, april.fill_rate, april.defect_rate,
+            april.average_lead_days) == (
         0, None, None, None, None)
 
 
@@ -305,7 +311,8 @@ def test_a_flat_history_forecasts_its_rate_with_no_safety_stock():
     result = forecast([10] * 28, MONDAY, 12)
     assert (round(result.daily_level, 9), round(result.demand, 9), round(result.sigma, 9)) == (10, 120, 0)
     decided = plan([10] * 28, MONDAY, lead_days=5, review_days=7, service_level=0.95, position=50)
-    assert (round(decided.reorder_point, 9), round(decided.safety_stock, 9), round(decided.forecast_review, 9),
+    assert (round(decided.reorder_point, 9), round(decided.safety_stock, 9),
+            round(decided.forecast_review, 9),
             decided.quantity) == (120, 0, 70, 140)  # up to 120 + 70, from 50
     assert plan([10] * 28, MONDAY, lead_days=5, review_days=7, service_level=0.95, position=120).quantity == 0
 
@@ -314,7 +321,8 @@ def test_the_weekday_index_shapes_the_forecast():
     # Four weeks of June: weekdays 10, weekends 24 (mean 14); no error left once de-seasonalised.
     history = ([10] * 5 + [24] * 2) * 4
     result = forecast(history, MONDAY, 12)
-    assert [round(index, 9) for index in result.weekday_index] == [round(10 / 14, 9)] * 5 + [round(24 / 14, 9)] * 2
+    assert [round(index, 9) for index in result.weekday_index] == (
+        [round(10 / 14, 9)] * 5 + [round(24 / 14, 9)] * 2)
     assert round(result.sigma, 9) == 0
     # From Monday 29 June: Mon-Fri 10, Sat-Sun 24, Mon-Fri 10.
     assert [round(day, 9) for day in result.daily] == [10] * 5 + [24] * 2 + [10] * 5
@@ -331,8 +339,10 @@ def test_the_month_index_needs_a_year_and_scales_the_coming_month():
         round(20 / mean, 9)] + [round(10 / mean, 9)] * 5
     # From 2 June 2026: 29 days of June, then 6 of July at twice the rate (the weekday index too).
     june, july = result.daily[:29], result.daily[29:]
-    for day, value in zip([date(2026, 6, 2) + timedelta(days=h) for h in range(35)], result.daily, strict=True):
-        expected = result.daily_level * result.weekday_index[day.weekday()] * result.month_index[day.month - 1]
+    days = [date(2026, 6, 2) + timedelta(days=h) for h in range(35)]
+    for day, value in zip(days, result.daily, strict=True):
+        index = result.weekday_index[day.weekday()] * result.month_index[day.month - 1]
+        expected = result.daily_level * index
         assert math.isclose(value, expected)
     assert math.isclose(sum(july) / 6 / (sum(june) / 29), 2, rel_tol=0.02)
     # With less than a year, months are not told apart (the first weeks of a product are no season).
@@ -368,10 +378,10 @@ def redeem_history(product, member, *, days, units, today):
     """``units`` redeemed on each of the ``days`` days before ``today`` (one redemption a day,
     moved back in time: the services stamp the present)."""
     for back in range(1, days + 1):
-        redemption = services.redeem(member, product, units, key=f"hist-{next(_keys)}", address="1 Tea Street")
-        type(redemption).objects.filter(pk=redemption.pk).update(
-            created_at=timezone.make_aware(datetime.combine(today - timedelta(days=back), datetime.min.time()))
-            + timedelta(hours=12))
+        redemption = services.redeem(member, product, units, key=f"hist-{next(_keys)}",
+                                     address="1 Tea Street")
+        noon = datetime.combine(today - timedelta(days=back), datetime.min.time()) + timedelta(hours=12)
+        type(redemption).objects.filter(pk=redemption.pk).update(created_at=timezone.make_aware(noon))
 
 
 @pytest.fixture
