@@ -269,10 +269,11 @@ class PurchaseOrderAdmin(ModelAdmin):
     def reasoning_display(self, obj):
         if not obj.reasoning:
             return "-"
+        run = {"at": obj.reasoning.get("run_at", "?"), "first": obj.reasoning.get("history_from", "?"),
+               "last": obj.reasoning.get("history_to", "?")}
         return format_html(
             "{}<br>{}",
-            gettext("Suggested by the replenishment run of %(at)s (history %(first)s – %(last)s).") % {"at": obj.reasoning.get("run_at", "?"), "first": obj.reasoning.get("history_from", "?"),
-               "last": obj.reasoning.get("history_to", "?")},
+            gettext("Suggested by the replenishment run of %(at)s (history %(first)s – %(last)s).") % run,
             gettext("Each line shows its forecast, safety stock and reorder point."))
 
     # Never a form: made on the new-order page, moved by the buttons, received on its page.
