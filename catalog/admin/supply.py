@@ -28,6 +28,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -75,7 +76,7 @@ def reasoning_html(reasoning: dict):
         return "-"
     rows = [(label, reasoning[key]) for key, label in REASONING_LABELS if key in reasoning]
     return format_html('<span class="po-reasoning">{}</span>',
-                       format_html_join(format_html("<br>"), "{}: {}", rows))
+                       format_html_join(mark_safe("<br>"), "{}: {}", rows))
 
 
 # --------------------------------------------------------------------------- KPIs
@@ -213,7 +214,7 @@ class ReceiptInline(ReadOnlyAdminMixin, TabularInline):
     @admin.display(description=_("lines"))
     def lines_display(self, obj):
         return format_html_join(
-            format_html("<br>"), "{} × {} ({} {})",
+            mark_safe("<br>"), "{} × {} ({} {})",
             ((line.line.product, line.quantity_received, line.quantity_defective, gettext("defective"))
              for line in obj.lines.select_related("line__product")))
 
