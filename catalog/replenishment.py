@@ -39,7 +39,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from statistics import NormalDist
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 ALPHA = 0.1
@@ -199,10 +199,19 @@ def suggest(now: datetime | None = None) -> dict:
     """Nightly: replace the still-suggested purchase orders with this night's suggestions, one per
     active supplier with at least one active physical product below its reorder point. Returns
     ``{"products", "replaced", "orders", "lines"}``. Running it twice gives the same suggestions."""
-    from catalog.models import Product, ProductKind
     from catalog.services import purchasing
 
     now = now or timezone.now()
+    with transaction.atomic():
+        # First the lock on the old suggestions, then the reads (purchasing.lock_suggestions).
+        purchasing.lock_suggestions()
+        return _suggest(now)
+
+
+def _suggest(now: datetime) -> dict:
+    from catalog.models import Product, ProductKind
+    from catalog.services import purchasing
+
     today = timezone.localdate(now)
     last = today - timedelta(days=1)
     first = today - timedelta(days=HISTORY_DAYS)

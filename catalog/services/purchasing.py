@@ -121,16 +121,22 @@ def create_purchase_order(supplier: Supplier, lines, *, staff, expected_date: da
     return order
 
 
+def lock_suggestions() -> list[int]:
+    """Lock every still-suggested order (evaluated: an unevaluated queryset locks nothing) until
+    the transaction ends; returns their ids. The replenishment job takes this lock before it reads
+    stock and open quantities, so a suggestion accepted meanwhile is either accepted before (and
+    counted as open quantity) or waits and finds it replaced (``InvalidArgument``)."""
+    return list(PurchaseOrder.objects.select_for_update().filter(status=Status.SUGGESTED)
+                .order_by("id").values_list("id", flat=True))
+
+
 def replace_suggestions(suggestions: list[Suggestion], *, now: datetime | None = None) -> dict:
     """Replace every still-``suggested`` purchase order with ``suggestions`` (one order per
     supplier, a line per product, each with its reasoning); orders staff have accepted, sent or
     received are never touched. Returns ``{"replaced", "orders", "lines"}``."""
     now = now or timezone.now()
     with transaction.atomic():
-        # Lock the old suggestions (evaluated: an unevaluated queryset locks nothing) so one being
-        # accepted meanwhile is either accepted first (and no longer suggested) or replaced.
-        old = list(PurchaseOrder.objects.select_for_update().filter(status=Status.SUGGESTED)
-                   .order_by("id").values_list("id", flat=True))
+        old = lock_suggestions()
         PurchaseOrderLine.objects.filter(order_id__in=old).delete()
         PurchaseOrder.objects.filter(id__in=old).delete()
         orders = lines = 0

@@ -2,6 +2,7 @@
 oversell and never lose a unit, and two receipts racing for a line's last units never receive
 more than it awaits."""
 
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -96,3 +97,40 @@ def test_two_receipts_racing_for_a_lines_last_units_receive_it_once():
     assert stock(product) == (6, 0)
     order.refresh_from_db()
     assert order.status == PurchaseOrderStatus.PARTLY_RECEIVED
+
+
+def test_accepting_a_suggestion_while_the_job_reruns_never_orders_twice():
+    from django.utils import timezone
+
+    from catalog.errors import InvalidArgument
+    from catalog.replenishment import suggest
+
+    supplier, product = supplied_product(330)
+    member = MemberFactory(established=True)
+    fund(member, 10**6)
+    today = timezone.localdate()
+    for back in range(1, 29):  # 10 a day for 28 days: 50 left, a suggestion of 170 - 50 units
+        redemption = services.redeem(member, product, 10, key=f"h{back}", address="1 Tea Street")
+        noon = datetime.combine(today - timedelta(days=back), time(12))
+        Redemption.objects.filter(pk=redemption.pk).update(created_at=timezone.make_aware(noon))
+    assert suggest()["lines"] == 1
+    staff = StaffFactory()
+    order = PurchaseOrder.objects.get(status=PurchaseOrderStatus.SUGGESTED)
+
+    results = run_together(2, lambda i: purchasing.accept_suggestion(order, staff=staff) if i == 0
+                           else suggest())
+
+    accepted, rerun = results
+    open_orders = PurchaseOrder.objects.filter(
+        status__in=[PurchaseOrderStatus.SUGGESTED, PurchaseOrderStatus.CREATED], lines__product=product)
+    # Either accepted first (the rerun counts it as on order and suggests nothing) or replaced
+    # first (accepting finds no such order): one order for the tea, never two.
+    assert open_orders.count() == 1
+    if isinstance(accepted, PurchaseOrder):
+        assert rerun == {"products": 1, "replaced": 0, "orders": 0, "lines": 0}
+        assert open_orders.get().status == PurchaseOrderStatus.CREATED
+    else:
+        assert isinstance(accepted, InvalidArgument), accepted
+        assert rerun["replaced"] == 1 and open_orders.get().status == PurchaseOrderStatus.SUGGESTED
+    line = PurchaseOrderLine.objects.get(order=open_orders.get())
+    assert line.quantity == 120, line.reasoning  # up to 10 a day x (3 + 7) + 7 x 10, from 50
