@@ -83,7 +83,7 @@ class ProductForm(forms.ModelForm):
         model = Product
         fields = ("name", "kind", "category", "description", "points_price", "cash_price",
                   "per_member_limit", "active", "visible_tiers", "sale_starts_at", "sale_ends_at",
-                  "sort_order")
+                  "sort_order", "supplier", "supplier_sku")
 
     def clean(self):
         cleaned = super().clean()

@@ -37,3 +37,15 @@ def recommendations():
     from catalog.recommendations import compute_neighbours
 
     return compute_neighbours()
+
+
+@shared_task(name="catalog.replenishment")
+def replenishment():
+    """Nightly (02:00 Asia/Shanghai): forecast each supplied product's demand and replace the
+    still-suggested purchase orders (``catalog.replenishment.suggest``; running it twice gives the
+    same suggestions, and orders staff accepted are never touched)."""
+    from catalog.replenishment import suggest
+
+    done = suggest()
+    logger.info("replenishment: %s", done)
+    return done

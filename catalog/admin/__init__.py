@@ -24,4 +24,5 @@ from catalog.admin import (  # noqa: F401 (registers)
     payments,
     products,
     redemptions,
+    supply,
 )

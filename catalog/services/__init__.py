@@ -1,6 +1,7 @@
 """Every write of the points mall: redemptions and their life cycle (``redemption``), the payment
 of a points + cash redemption (``payments``), saved addresses (``addresses``), stock, coupon-code
-pools and product saves (``stock``), lottery draws (``lottery``). Pages, the API, the
+pools and product saves (``stock``), lottery draws (``lottery``), purchase orders and their
+receipts (``purchasing``, imported as ``from catalog.services import purchasing``). Pages, the API, the
 admin and tasks call these, as ``from catalog import services; services.redeem(...)``; nothing
 else writes catalog rows.
 
@@ -14,7 +15,9 @@ Locks. Every function here takes its row locks in this one order (the project's 
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (inside ``points.services.spend`` / ``reverse``)
 
-so two of them never wait on each other in a cycle. The member lock serializes one member's
+so two of them never wait on each other in a cycle. Purchasing locks purchase order -> its lines by
+id -> product rows by id (the receipt's stock UPDATE); nothing above locks a purchase row, so a
+receipt and a redemption meet only on the product row. The member lock serializes one member's
 redemptions (the per-member limit and the balance pre-check are read under it, and two calls with
 the same key meet there); ``FOR NO KEY UPDATE`` leaves foreign-key inserts that point at the
 member (``KEY SHARE``) free to proceed. Nothing calls out to the network while a lock is held: the
@@ -23,7 +26,7 @@ cache is invalidated after commit (``transaction.on_commit``).
 Stock is a counter changed only by conditional UPDATEs (``... WHERE stock >= q``), never by
 read-modify-save, and every change writes a ``StockMovement``. Product saves never write ``stock``
 or ``sold`` (a form holding an old value would undo redemptions made meanwhile): stock moves through
-``adjust_stock``, ``import_coupon_codes``, ``redeem`` and ``cancel`` only.
+``adjust_stock``, ``import_coupon_codes``, ``redeem``, ``cancel`` and ``purchasing.receive`` only.
 
 Coupon pools. Stock is authoritative for selling (it is what the conditional UPDATE guards); the
 pool of free codes is what fulfils a sale. The services keep ``free codes >= stock`` for every
