@@ -30,7 +30,9 @@ SIZES = {"1280": (1280, 800), "1440": (1440, 900)}
 
 
 def _pages() -> dict[str, str]:
-    from catalog.models import Product, Redemption
+    from django.urls import reverse
+
+    from catalog.models import Product, PurchaseOrder, Redemption, Supplier
     from mall.models import Member
     from referrals.models import RewardPlan
     from rules import services as rule_services
@@ -64,6 +66,12 @@ def _pages() -> dict[str, str]:
         "schedules": "/admin/django_celery_beat/periodictask/", "audit": "/admin/admin/logentry/",
         "reconciliation": "/admin/points/reconciliationrun/", "groups": "/admin/auth/group/",
         "import": "/admin/catalog/product/import/",
+        "suppliers": "/admin/catalog/supplier/",
+        "supplier": f"/admin/catalog/supplier/{Supplier.objects.first().pk}/change/",
+        "supplier-kpis": reverse("admin:catalog_supplier_kpis"),
+        "purchase-orders": "/admin/catalog/purchaseorder/",
+        "purchase-order": f"/admin/catalog/purchaseorder/{PurchaseOrder.objects.first().pk}/change/",
+        "receive": reverse("admin:catalog_purchaseorder_receive", args=[PurchaseOrder.objects.first().pk]),
         "_admin": admin.username,
     }
 
