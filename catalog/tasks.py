@@ -1,5 +1,5 @@
 """Scheduled jobs of the points mall. Each calls a service, is safe to run twice, and logs what it
-did. (The beat schedule lives in a migration of the periodic tasks, written by the lead.)"""
+did. (The beat schedules live in migrations of the periodic tasks.)"""
 
 import logging
 
@@ -37,3 +37,27 @@ def recommendations():
     from catalog.recommendations import compute_neighbours
 
     return compute_neighbours()
+
+
+@shared_task(name="catalog.import_channels")
+def import_channels():
+    """Nightly (03:00 Asia/Shanghai): import the products of every active channel marked "import
+    on schedule" (``catalog.services.channels.run_scheduled_imports``; a failing channel is
+    recorded on it and the others still run; running it twice imports nothing new)."""
+    from catalog.services import channels
+
+    counts = channels.run_scheduled_imports()
+    logger.info("channel imports: %s", counts)
+    return counts
+
+
+@shared_task(name="catalog.sync_channel_stock")
+def sync_channel_stock():
+    """Every 15 minutes: sync the stock of the products marked "stock from channel" of every
+    active channel marked "sync stock on schedule" (``run_scheduled_syncs``; one failing channel
+    does not stop the others; running it twice changes nothing more)."""
+    from catalog.services import channels
+
+    counts = channels.run_scheduled_syncs()
+    logger.info("channel stock syncs: %s", counts)
+    return counts
