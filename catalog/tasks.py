@@ -1,5 +1,5 @@
 """Scheduled jobs of the points mall. Each calls a service, is safe to run twice, and logs what it
-did. (The beat schedules live in migrations of the periodic tasks.)"""
+did. (The beat schedule lives in a migration of the periodic tasks, written by the lead.)"""
 
 import logging
 
