@@ -1,0 +1,506 @@
+"""Channel import and stock sync (``catalog.channels``, ``catalog.services.channels``): CSV, XLSX
+and JSON feeds mapped exactly, a dry run writes nothing, a bad row refuses the whole feed, an
+import never touches points price or stock, the sync's arithmetic, the scheduled runs and the feed
+folder and fetch limits. The admin and the race with redemptions have their own files."""
+
+import json
+import os
+from decimal import Decimal
+
+import pytest
+
+from catalog import services
+from catalog.channel_errors import FeedChanged, FeedError, FeedInvalid
+from catalog.channels import FileAdapter, JsonFeedAdapter, adapter_for
+from catalog.models import Category, Channel, ChannelKind, Product, ProductKind, Redemption, StockMovement
+from catalog.services.channels import (
+    NEW_PRODUCT_POINTS_PRICE,
+    import_channel,
+    promised_units,
+    run_scheduled_imports,
+    run_scheduled_syncs,
+    sync_channel_stock,
+)
+from tests.catalog.feeds import FeedServer, write_csv, write_xlsx
+from tests.catalog.helpers import fund, make_product, stock
+from tests.factories import MemberFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "feed_root")]
+
+HEADER = ["sku", "name", "description", "image_url", "category", "cash_price", "stock"]
+
+
+@pytest.fixture
+def feed_root(settings, tmp_path):
+    root = tmp_path / "feeds"
+    root.mkdir()
+    settings.CHANNEL_FEED_ROOT = root
+    return root
+
+
+@pytest.fixture
+def drinks():
+    parent = Category.objects.create(name="Drinks")
+    return {"Drinks": parent, "Drinks / Tea": Category.objects.create(name="Tea", parent=parent)}
+
+
+def channel_for(source, kind=ChannelKind.CSV, **fields):
+    return Channel.objects.create(name=fields.pop("name", "Supplier A"), kind=kind, source=source,
+                                  **fields)
+
+
+def product_rows():
+    """Every product column an import could touch, plus those it must never touch."""
+    return list(Product.objects.order_by("id").values_list(
+        "channel_sku", "name", "description", "image_url", "category__name", "cash_price",
+        "points_price", "stock", "sold", "active", "kind", "stock_from_channel"))
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def test_a_csv_feed_with_a_bom_creates_products_off_sale_awaiting_their_points_price(feed_root, drinks):
+    write_csv(feed_root / "a.csv", HEADER, [
+        ["TEA-1", "Green tea", "Spring leaves", "https://cdn.example.com/tea.jpg", "Drinks / Tea",
+         "12.50", "40"],
+        ["CUP-9", "Cup", "", "", "Drinks", "", "7"],
+    ], bom=True)
+    channel = channel_for("a.csv")
+
+    result = import_channel(channel, dry_run=False)
+
+    assert result.applied and result.counts == {"create": 2, "update": 0, "unchanged": 0}
+    assert [(row.row, row.sku, row.action) for row in result.rows] == [(2, "TEA-1", "create"),
+                                                                       (3, "CUP-9", "create")]
+    assert result.rows[0].changes == {
+        "name": ("", "Green tea"), "description": ("", "Spring leaves"),
+        "image_url": ("", "https://cdn.example.com/tea.jpg"), "category": ("", "Drinks / Tea"),
+        "cash_price": ("", "12.50")}
+    assert product_rows() == [
+        ("TEA-1", "Green tea", "Spring leaves", "https://cdn.example.com/tea.jpg", "Tea",
+         Decimal("12.50"), NEW_PRODUCT_POINTS_PRICE, 0, 0, False, ProductKind.PHYSICAL, True),
+        ("CUP-9", "Cup", "", "", "Drinks", Decimal("0.00"), NEW_PRODUCT_POINTS_PRICE, 0, 0, False,
+         ProductKind.PHYSICAL, True),
+    ]
+    assert all(product.channel_id == channel.pk for product in Product.objects.all())
+    # No stock on import: the sync brings it (and the products start with none: no movement).
+    assert StockMovement.objects.count() == 0
+    channel.refresh_from_db()
+    assert (channel.last_import_ok, channel.last_import_summary) == (
+        True, "2 created, 0 updated, 0 unchanged")
+    assert channel.last_import_at is not None
+
+
+def test_a_second_import_updates_field_by_field_and_never_points_price_or_stock(feed_root, drinks):
+    write_csv(feed_root / "a.csv", HEADER, [
+        ["TEA-1", "Green tea", "Spring leaves", "", "Drinks / Tea", "12.50", "40"],
+        ["CUP-9", "Cup", "", "", "Drinks", "3", "7"],
+    ])
+    channel = channel_for("a.csv")
+    import_channel(channel, dry_run=False)
+    tea = Product.objects.get(channel_sku="TEA-1")
+    # Staff own the points price, the stock and the sale: they set them.
+    tea.points_price, tea.active = 500, True
+    services.save_product(tea)
+    services.adjust_stock(tea, 9, reason="counted", staff=None)
+    movements_before = StockMovement.objects.count()
+
+    write_csv(feed_root / "a.csv", HEADER, [
+        ["TEA-1", "Green tea (new crop)", "Spring leaves", "", "Drinks", "13.00", "999"],
+        ["CUP-9", "Cup", "", "", "Drinks", "3.00", "7"],
+    ])
+    result = import_channel(channel, dry_run=False)
+
+    assert [(row.sku, row.action, row.product_id, row.changes) for row in result.rows] == [
+        ("TEA-1", "update", tea.pk, {"name": ("Green tea", "Green tea (new crop)"),
+                                     "category": ("Drinks / Tea", "Drinks"),
+                                     "cash_price": ("12.50", "13.00")}),
+        ("CUP-9", "unchanged", Product.objects.get(channel_sku="CUP-9").pk, {}),
+    ]
+    tea.refresh_from_db()
+    assert (tea.name, tea.category.name, tea.cash_price) == (
+        "Green tea (new crop)", "Drinks", Decimal("13.00"))
+    assert (tea.points_price, tea.stock, tea.sold, tea.active) == (500, 9, 0, True)
+    assert StockMovement.objects.count() == movements_before
+
+
+def test_a_column_the_feed_lacks_is_left_as_it_is(feed_root, drinks):
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Green tea", "Leaves", "", "Drinks", "12.50", "1"]])
+    channel = channel_for("a.csv")
+    import_channel(channel, dry_run=False)
+    write_csv(feed_root / "a.csv", ["SKU", "Name"], [["TEA-1", "Green tea"]])  # any case
+
+    result = import_channel(channel, dry_run=False)
+
+    assert result.counts == {"create": 0, "update": 0, "unchanged": 1}
+    assert product_rows()[0][:6] == ("TEA-1", "Green tea", "Leaves", "", "Drinks", Decimal("12.50"))
+
+
+def test_an_xlsx_feed_maps_exactly_with_numbers_as_the_sheet_holds_them(feed_root, drinks):
+    write_xlsx(feed_root / "b.xlsx", ["name", "sku", "cash_price", "stock", "category", "ignored"], [
+        ["Oolong", "OO-2", 12.5, 7, "Drinks / Tea", "x"],
+        [None, None, None, None, None, None],  # an empty row is skipped
+        ["Jasmine", 1002, 8, 3.0, None, "y"],
+    ])
+    channel = channel_for("b.xlsx", kind=ChannelKind.XLSX)
+
+    result = import_channel(channel, dry_run=False)
+
+    assert [(row.row, row.sku, row.action) for row in result.rows] == [(2, "OO-2", "create"),
+                                                                       (4, "1002", "create")]
+    assert product_rows() == [
+        ("OO-2", "Oolong", "", "", "Tea", Decimal("12.50"), 1, 0, 0, False, "physical", True),
+        ("1002", "Jasmine", "", "", None, Decimal("8.00"), 1, 0, 0, False, "physical", True),
+    ]
+    assert adapter_for(channel).read_stock() == {"OO-2": 7, "1002": 3}
+    assert isinstance(adapter_for(channel), FileAdapter)
+
+
+def test_a_json_http_feed_maps_exactly(drinks):
+    body = json.dumps({"products": [
+        {"sku": "J-1", "name": "Puer", "description": "Aged", "image_url": "http://img.example.com/p.png",
+         "category": "Drinks / Tea", "cash_price": 19.9, "stock": 4, "colour": "brown"},
+        {"sku": "J-2", "name": "Mug", "cash_price": "5", "stock": 0},
+    ]}).encode()
+    with FeedServer({"/feed.json": body}) as server:
+        channel = channel_for(server.url("/feed.json"), kind=ChannelKind.JSON)
+        assert isinstance(adapter_for(channel), JsonFeedAdapter)
+        result = import_channel(channel, dry_run=False)
+        figures = adapter_for(channel).read_stock()
+
+    assert [(row.row, row.sku, row.action) for row in result.rows] == [
+        (1, "J-1", "create"), (2, "J-2", "create")]
+    assert product_rows() == [
+        ("J-1", "Puer", "Aged", "http://img.example.com/p.png", "Tea", Decimal("19.90"), 1, 0, 0, False,
+         "physical", True),
+        ("J-2", "Mug", "", "", None, Decimal("5.00"), 1, 0, 0, False, "physical", True),
+    ]
+    assert figures == {"J-1": 4, "J-2": 0}
+
+
+def test_a_json_feed_that_is_not_the_documented_shape_is_refused():
+    with FeedServer({"/a": b"[1, 2]", "/b": b"{not json", "/c": b"oops"}, status={"/c": 503}) as server:
+        codes = []
+        for path in ("/a", "/b", "/c"):
+            with pytest.raises(FeedError) as refused:
+                import_channel(channel_for(server.url(path), kind=ChannelKind.JSON, name=path))
+            codes.append((refused.value.code, refused.value.message))
+    assert codes == [("feed_bad_format", "The feed has no “products” list."),
+                     ("feed_bad_format", "The feed is not valid JSON."),
+                     ("feed_unreachable", "The feed answered HTTP 503.")]
+
+
+# --------------------------------------------------------------------------- dry run, bad rows
+
+
+def everything():
+    return (product_rows(), StockMovement.objects.count(), Category.objects.count(),
+            list(Channel.objects.values_list("id", "last_import_at", "last_import_ok", "last_import_summary",
+                                             "last_sync_at")))
+
+
+def test_a_dry_run_writes_nothing(feed_root, drinks):
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Green tea", "", "", "Drinks", "1", "5"]])
+    channel = channel_for("a.csv")
+    import_channel(channel, dry_run=False)
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Black tea", "", "", "Drinks", "1", "5"],
+                                            ["NEW-1", "Kettle", "", "", "", "99.90", "2"]])
+    before = everything()
+
+    result = import_channel(channel)  # dry_run is the default
+
+    assert not result.applied and result.dry_run
+    assert [(row.sku, row.action, row.changes) for row in result.rows] == [
+        ("TEA-1", "update", {"name": ("Green tea", "Black tea")}),
+        ("NEW-1", "create", {"name": ("", "Kettle"), "description": ("", ""), "image_url": ("", ""),
+                             "category": ("", ""), "cash_price": ("", "99.90")}),
+    ]
+    assert everything() == before
+
+
+def test_a_feed_with_bad_rows_reports_every_one_and_imports_nothing(feed_root, drinks):
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Green tea", "", "", "Drinks", "1", "5"]])
+    channel = channel_for("a.csv")
+    import_channel(channel, dry_run=False)
+    write_csv(feed_root / "a.csv", HEADER, [
+        ["TEA-1", "Renamed", "", "", "Drinks", "1", "5"],           # fine, but not applied
+        ["", "No sku", "", "", "", "1", "1"],                       # row 3
+        ["OK-1", "Fine", "", "", "", "2", "1"],
+        ["BAD-1", "", "", "ftp://x/y.png", "Snacks", "1.234", "1"],  # row 5: four errors
+        ["TEA-1", "Twice", "", "", "", "-1", "1"],                  # row 6
+        ["X" * 65, "Long", "", "", "", "abc", "1"],                 # row 7
+    ])
+    before = everything()
+
+    with pytest.raises(FeedInvalid) as dry:
+        import_channel(channel)
+    with pytest.raises(FeedInvalid) as applied:
+        import_channel(channel, dry_run=False)
+
+    expected = [
+        (3, "", "sku", "required"),
+        (5, "BAD-1", "name", "required"),
+        (5, "BAD-1", "image_url", "invalid_url"),
+        (5, "BAD-1", "category", "unknown_category"),
+        (5, "BAD-1", "cash_price", "invalid_price"),
+        (6, "TEA-1", "sku", "duplicate_sku"),
+        (6, "TEA-1", "cash_price", "invalid_price"),
+        (7, "X" * 65, "sku", "too_long"),
+        (7, "X" * 65, "cash_price", "invalid_price"),
+    ]
+    for refused in (dry, applied):
+        assert [(e.row, e.sku, e.field, e.code) for e in refused.value.errors] == expected
+        assert refused.value.message == "4 rows of the feed are invalid; nothing was imported."
+        assert refused.value.code == "feed_invalid"
+    assert dry.value.errors[3].message == (
+        "There is no category “Snacks”; write it as “parent / child” or as a top-level name.")
+    # Nothing imported; only the refused apply is recorded on the channel (the dry run wrote nothing).
+    after = everything()
+    assert after[:3] == before[:3]
+    channel.refresh_from_db()
+    assert channel.last_import_ok is False
+    assert channel.last_import_summary.splitlines()[:3] == [
+        "4 rows of the feed are invalid; nothing was imported.",
+        "Row 3 (-), sku: The SKU is required.",
+        "Row 5 (BAD-1), name: The name is required.",
+    ]
+
+
+def test_a_feed_without_its_required_columns_is_refused(feed_root):
+    write_csv(feed_root / "a.csv", ["sku", "price"], [["A", "1"]])
+    with pytest.raises(FeedError) as refused:
+        import_channel(channel_for("a.csv"))
+    assert (refused.value.code, refused.value.message) == ("feed_bad_header", "The feed has no name column.")
+    with pytest.raises(FeedError) as refused:
+        adapter_for(channel_for("a.csv", name="B")).read_stock()
+    assert (refused.value.code, refused.value.message) == ("feed_bad_header", "The feed has no stock column.")
+
+
+def test_confirming_a_preview_of_a_feed_that_changed_meanwhile_imports_nothing(feed_root):
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "Apple", "", "", "", "1", "1"]])
+    channel = channel_for("a.csv")
+    preview = import_channel(channel)
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "Apricot", "", "", "", "1", "1"]])
+
+    with pytest.raises(FeedChanged):
+        import_channel(channel, dry_run=False, expected_digest=preview.digest)
+    assert Product.objects.count() == 0
+
+    again = import_channel(channel)
+    applied = import_channel(channel, dry_run=False, expected_digest=again.digest)
+    assert applied.applied and list(Product.objects.values_list("name", flat=True)) == ["Apricot"]
+
+
+# --------------------------------------------------------------------------- feed folder, limits
+
+
+def test_a_path_outside_the_feed_folder_is_refused(feed_root, tmp_path):
+    secret = tmp_path / "secret.csv"
+    write_csv(secret, HEADER, [["S-1", "Secret", "", "", "", "1", "1"]])
+    os.symlink(secret, feed_root / "link.csv")
+    for source in ("../secret.csv", str(secret), "link.csv", "/etc/passwd"):
+        with pytest.raises(FeedError) as refused:
+            import_channel(channel_for(source, name=source))
+        assert refused.value.code == "feed_outside_root", source
+    assert Product.objects.count() == 0
+    # Inside the folder, absolute or relative, in a subfolder: read.
+    (feed_root / "sub").mkdir()
+    write_csv(feed_root / "sub" / "ok.csv", HEADER, [["S-1", "Fine", "", "", "", "1", "1"]])
+    assert import_channel(channel_for(str(feed_root / "sub" / "ok.csv"), name="abs")).counts["create"] == 1
+    assert import_channel(channel_for("sub/../sub/ok.csv", name="rel")).counts["create"] == 1
+
+
+def test_a_missing_file_and_a_feed_over_the_size_limit_are_refused(feed_root, settings):
+    with pytest.raises(FeedError) as refused:
+        import_channel(channel_for("nope.csv"))
+    assert refused.value.code == "feed_unreachable"
+    write_csv(feed_root / "big.csv", HEADER, [[f"S-{n}", "Name", "", "", "", "1", "1"] for n in range(100)])
+    settings.CHANNEL_FEED_MAX_BYTES = 1000
+    with pytest.raises(FeedError) as refused:
+        import_channel(channel_for("big.csv", name="big"))
+    assert (refused.value.code, refused.value.message) == ("feed_too_large",
+                                                           "The feed is larger than 1000 bytes.")
+    with FeedServer({"/big": b"{" + b" " * 2000 + b"}"}) as server:
+        with pytest.raises(FeedError) as refused:
+            import_channel(channel_for(server.url("/big"), kind=ChannelKind.JSON, name="http"))
+    assert refused.value.code == "feed_too_large"
+
+
+def test_a_slow_feed_times_out(settings):
+    settings.CHANNEL_FEED_TIMEOUT = 0.3
+    with FeedServer({"/slow": b'{"products": []}'}, delay={"/slow": 2}) as server:
+        with pytest.raises(FeedError) as refused:
+            import_channel(channel_for(server.url("/slow"), kind=ChannelKind.JSON))
+    assert refused.value.code == "feed_unreachable"
+
+
+def test_a_csv_that_is_not_utf8_and_an_xlsx_that_is_not_a_workbook_are_refused(feed_root):
+    (feed_root / "gbk.csv").write_bytes("sku,name\nA,绿茶\n".encode("gbk"))
+    (feed_root / "fake.xlsx").write_bytes(b"sku,name\n")
+    messages = []
+    for source, kind in (("gbk.csv", ChannelKind.CSV), ("fake.xlsx", ChannelKind.XLSX)):
+        with pytest.raises(FeedError) as refused:
+            import_channel(channel_for(source, kind=kind, name=source))
+        messages.append((refused.value.code, refused.value.message))
+    assert messages == [("feed_bad_format", "The CSV file is not UTF-8 text."),
+                        ("feed_bad_format", "The file is not an XLSX workbook.")]
+
+
+# --------------------------------------------------------------------------- stock sync
+
+
+@pytest.fixture
+def shop(feed_root):
+    """A channel with four products: tea and a kettle (points + cash) take their stock from it,
+    a mug does not, and a cup is marked but missing from the feed."""
+    channel = channel_for("stock.csv")
+
+    def product(sku, *, from_channel=True, **fields):
+        return make_product(name=sku, channel=channel, channel_sku=sku, stock_from_channel=from_channel,
+                            **fields)
+
+    return {
+        "channel": channel,
+        "tea": product("TEA", points_price=10, stock=20),
+        "kettle": product("KETTLE", points_price=10, cash_price=Decimal("5.00"), stock=5),
+        "mug": product("MUG", from_channel=False, points_price=10, stock=3),
+        "cup": product("CUP", points_price=10, stock=4),
+    }
+
+
+def redeem(product, quantity, key):
+    member = MemberFactory(established=True)
+    fund(member, 10_000)
+    return services.redeem(member, product, quantity, key=key)
+
+
+def test_the_sync_subtracts_units_promised_to_open_redemptions_and_stops_at_zero(feed_root, shop):
+    tea, kettle = shop["tea"], shop["kettle"]
+    redeem(tea, 2, "open")                                           # created: promised
+    services.fulfil(redeem(tea, 3, "shipped"), tracking_number="SF1")  # fulfilled: left the channel
+    services.cancel(redeem(tea, 1, "cancelled"), reason="changed mind")  # back, not promised
+    paying = redeem(kettle, 4, "paying")                             # awaiting payment: promised
+    assert paying.status == "awaiting_payment"
+    assert stock(tea) == (15, 5) and stock(kettle) == (1, 4)
+    assert promised_units([tea.pk, kettle.pk]) == {tea.pk: 2, kettle.pk: 4}
+    write_csv(feed_root / "stock.csv", ["sku", "stock"], [["TEA", "10"], ["KETTLE", "3"], ["MUG", "50"]])
+
+    result = sync_channel_stock(shop["channel"])
+
+    # tea: 10 at the channel - 2 promised = 8; kettle: 3 - 4 promised, floored at 0.
+    assert [(c.sku, c.channel_stock, c.promised, c.before, c.after) for c in result.changed] == [
+        ("TEA", 10, 2, 15, 8), ("KETTLE", 3, 4, 1, 0)]
+    assert (result.unchanged, result.missing) == (0, ["CUP"])
+    assert stock(tea) == (8, 5) and stock(kettle) == (0, 4)
+    assert stock(shop["mug"]) == (3, 0) and stock(shop["cup"]) == (4, 0)  # not synced / not in the feed
+    assert list(StockMovement.objects.filter(reason__startswith="Channel sync").order_by("id").values_list(
+        "product__channel_sku", "delta", "stock_after", "reason")) == [
+        ("TEA", -7, 8, "Channel sync: Supplier A has 10, 2 promised to open redemptions"),
+        ("KETTLE", -1, 0, "Channel sync: Supplier A has 3, 4 promised to open redemptions"),
+    ]
+    channel = Channel.objects.get(pk=shop["channel"].pk)
+    assert channel.last_sync_ok is True
+    assert channel.last_sync_summary == (
+        "2 products changed, 0 unchanged, 1 not in the feed\nNot in the feed: CUP")
+
+    # Again with the same figures: nothing to change, no movement.
+    again = sync_channel_stock(shop["channel"])
+    assert (again.changed, again.unchanged) == ([], 2)
+    assert StockMovement.objects.filter(reason__startswith="Channel sync").count() == 2
+
+    # The kettle's payment lapses: its 4 units are back in stock and no longer promised.
+    services.cancel(paying, reason="unpaid")
+    assert stock(kettle) == (4, 0)
+    sync_channel_stock(shop["channel"])
+    assert stock(kettle) == (3, 0)
+
+
+def test_a_stock_feed_with_a_bad_row_syncs_nothing(feed_root, shop):
+    write_csv(feed_root / "stock.csv", ["sku", "stock"], [["TEA", "10"], ["KETTLE", "-2"], ["MUG", "1.5"],
+                                                          ["TEA", "3"]])
+    with pytest.raises(FeedInvalid) as refused:
+        sync_channel_stock(shop["channel"])
+    assert [(e.row, e.sku, e.field, e.code) for e in refused.value.errors] == [
+        (3, "KETTLE", "stock", "invalid_stock"), (4, "MUG", "stock", "invalid_stock"),
+        (5, "TEA", "sku", "duplicate_sku")]
+    assert stock(shop["tea"]) == (20, 0)
+    assert not StockMovement.objects.filter(reason__startswith="Channel sync").exists()
+    assert Channel.objects.get(pk=shop["channel"].pk).last_sync_ok is False
+
+
+# --------------------------------------------------------------------------- scheduled runs
+
+
+def test_the_scheduled_runs_skip_inactive_channels_and_one_failing_channel_does_not_stop_the_rest(feed_root):
+    write_csv(feed_root / "good.csv", HEADER, [["G-1", "Good", "", "", "", "1", "6"]])
+    broken = channel_for("missing.csv", name="Broken", import_on_schedule=True, sync_on_schedule=True)
+    good = channel_for("good.csv", name="Good", import_on_schedule=True, sync_on_schedule=True)
+    channel_for("good.csv", name="Off", active=False, import_on_schedule=True, sync_on_schedule=True)
+    channel_for("good.csv", name="Manual")  # not on a schedule
+
+    from catalog import tasks
+
+    assert tasks.import_channels() == {"channels": 1, "failed": 1}
+    assert run_scheduled_imports() == {"channels": 1, "failed": 1}  # again: nothing new
+    assert list(Product.objects.values_list("channel__name", "channel_sku", "stock")) == [("Good", "G-1", 0)]
+    assert tasks.sync_channel_stock() == {"channels": 1, "failed": 1}
+    assert run_scheduled_syncs() == {"channels": 1, "failed": 1}
+    assert list(Product.objects.values_list("stock", flat=True)) == [6]
+    results = {c.name: (c.last_import_ok, c.last_sync_ok) for c in Channel.objects.all()}
+    assert results == {"Broken": (False, False), "Good": (True, True), "Off": (None, None),
+                       "Manual": (None, None)}
+    broken.refresh_from_db()
+    assert broken.last_import_summary.startswith("The feed file ")
+    good.refresh_from_db()
+    assert good.last_import_summary == "0 created, 0 updated, 1 unchanged"
+
+
+def test_an_unexpected_failure_is_recorded_and_the_next_channel_still_runs(feed_root, monkeypatch):
+    write_csv(feed_root / "good.csv", HEADER, [["G-1", "Good", "", "", "", "1", "6"]])
+    first = channel_for("good.csv", name="A", import_on_schedule=True)
+    channel_for("good.csv", name="B", import_on_schedule=True)
+    from catalog.services import channels as service
+
+    real = service.import_channel
+
+    def flaky(channel, **kwargs):
+        if channel.pk == first.pk:
+            raise RuntimeError("disk on fire")
+        return real(channel, **kwargs)
+
+    monkeypatch.setattr(service, "import_channel", flaky)
+    assert run_scheduled_imports() == {"channels": 1, "failed": 1}
+    first.refresh_from_db()
+    assert (first.last_import_ok, first.last_import_summary) == (False, "disk on fire")
+    assert Product.objects.filter(channel__name="B").count() == 1
+
+
+def test_the_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
+    from celery import current_app
+    from django_celery_beat.models import PeriodicTask
+
+    import catalog.tasks  # noqa: F401  (registers the tasks)
+
+    jobs = {task.task: (task.crontab.minute, task.crontab.hour, task.crontab.timezone.key, task.enabled)
+            for task in PeriodicTask.objects.select_related("crontab").filter(
+                task__in=["catalog.import_channels", "catalog.sync_channel_stock"])}
+    assert jobs == {"catalog.import_channels": ("0", "3", "Asia/Shanghai", True),
+                    "catalog.sync_channel_stock": ("*/15", "*", "Asia/Shanghai", True)}
+    assert set(jobs) <= set(current_app.tasks)
+
+
+def test_the_database_keeps_one_product_per_channel_sku_and_stock_from_channel_physical(feed_root):
+    from django.db import IntegrityError, transaction
+
+    channel = channel_for("a.csv")
+    make_product(name="A", channel=channel, channel_sku="A-1")
+    for fields in ({"channel": channel, "channel_sku": "A-1"},
+                   {"channel": channel, "channel_sku": ""},
+                   {"stock_from_channel": True},
+                   {"channel": channel, "channel_sku": "C-1", "stock_from_channel": True,
+                    "kind": ProductKind.PRIVILEGE}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Product.objects.create(name="B", points_price=1, **fields)
+    assert Product.objects.count() == 1
+    assert Redemption.objects.count() == 0
+
