@@ -504,3 +504,63 @@ def test_the_database_keeps_one_product_per_channel_sku_and_stock_from_channel_p
     assert Product.objects.count() == 1
     assert Redemption.objects.count() == 0
 
+
+
+# --------------------------------------------------------------------------- the race with redemptions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_syncs_racing_redemptions_never_oversell_nor_undo_a_redemption(feed_root, ledger_invariants):
+    from tests.threads import failures, run_together
+
+    channel = channel_for("stock.csv")
+    tea = make_product(name="Tea", channel=channel, channel_sku="TEA", stock_from_channel=True, stock=0,
+                       points_price=10)
+    cup = make_product(name="Cup", channel=channel, channel_sku="CUP", stock_from_channel=True, stock=0,
+                       points_price=10)
+    write_csv(feed_root / "stock.csv", ["sku", "stock"], [["TEA", "20"], ["CUP", "10"]])
+    sync_channel_stock(channel)
+    assert stock(tea) == (20, 0) and stock(cup) == (10, 0)
+    # The channel sold goods elsewhere: the syncs racing the redemptions read 15 and 8.
+    figures = {tea.pk: 15, cup.pk: 8}
+    write_csv(feed_root / "stock.csv", ["sku", "stock"], [["TEA", "15"], ["CUP", "8"]])
+    # Fewer buyers than units before the race, so every first sync has a change to make.
+    buyers = [MemberFactory(established=True) for _ in range(24)]
+    for member in buyers:
+        fund(member, 100)
+    first_movement = StockMovement.objects.order_by("-id").values_list("id", flat=True).first()
+
+    def call(i):
+        if i < 16:
+            return services.redeem(buyers[i], tea, key=f"tea-{i}")
+        if i < 24:
+            return services.redeem(buyers[i], cup, key=f"cup-{i}")
+        return sync_channel_stock(channel)
+
+    results = run_together(32, call)
+    refused = failures(results)
+    assert all(type(error).__name__ == "OutOfStock" for error in refused), refused
+    sync_channel_stock(channel)  # and once more after the race
+
+    for product, start in ((tea, 20), (cup, 10)):
+        figure = figures[product.pk]
+        running, open_units = start, 0
+        rows = StockMovement.objects.filter(product=product, id__gt=first_movement).order_by("id")
+        synced = 0
+        for delta, stock_after, redemption_id in rows.values_list("delta", "stock_after", "redemption_id"):
+            running += delta
+            assert stock_after == running  # no lost update: every movement continues the last
+            if redemption_id is not None:
+                open_units -= delta
+            else:
+                synced += 1
+                # What the sync saw: exactly the redemptions committed before it.
+                assert stock_after == max(0, figure - open_units)
+        assert synced >= 1
+        redeemed = Redemption.objects.filter(product=product).count()
+        assert redeemed == open_units
+        # Never oversold: stock + promised is the channel's figure (or every unit is promised).
+        assert stock(product) == (max(0, figure - redeemed), redeemed)
+        assert redeemed <= start
+    assert len(refused) == 24 - Redemption.objects.count()
+    assert ledger_invariants() == []
