@@ -164,8 +164,10 @@ class Product(models.Model):
                 | Q(sale_ends_at__gt=models.F("sale_starts_at")),
                 name="catalog_sale_window_ordered",
             ),
-            models.UniqueConstraint(fields=["channel", "channel_sku"], condition=Q(channel__isnull=False),
-                                    name="catalog_one_product_per_channel_sku"),
+            models.UniqueConstraint(
+                fields=["channel", "channel_sku"], condition=Q(channel__isnull=False),
+                name="catalog_one_product_per_channel_sku",
+                violation_error_message=_("This channel already has a product with this SKU.")),
             # A channel product has its SKU; stock from a channel needs one (physical goods only:
             # a coupon's stock is its code pool).
             models.CheckConstraint(condition=Q(channel__isnull=True) | ~Q(channel_sku=""),

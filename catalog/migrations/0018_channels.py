@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='product',
-            constraint=models.UniqueConstraint(condition=models.Q(('channel__isnull', False)), fields=('channel', 'channel_sku'), name='catalog_one_product_per_channel_sku'),
+            constraint=models.UniqueConstraint(condition=models.Q(('channel__isnull', False)), fields=('channel', 'channel_sku'), name='catalog_one_product_per_channel_sku', violation_error_message='This channel already has a product with this SKU.'),
         ),
         migrations.AddConstraint(
             model_name='product',

@@ -1,7 +1,8 @@
 """Channel import and stock sync (``catalog.channels``, ``catalog.services.channels``): CSV, XLSX
 and JSON feeds mapped exactly, a dry run writes nothing, a bad row refuses the whole feed, an
-import never touches points price or stock, the sync's arithmetic, the scheduled runs and the feed
-folder and fetch limits. The admin and the race with redemptions have their own files."""
+import never touches points price or stock, the sync's arithmetic and its race with redemptions
+(real threads), the scheduled runs, the feed folder and fetch limits, and the admin's dry-run
+diff, confirm and stock sync."""
 
 import json
 import os
@@ -564,3 +565,185 @@ def test_syncs_racing_redemptions_never_oversell_nor_undo_a_redemption(feed_root
         assert redeemed <= start
     assert len(refused) == 24 - Redemption.objects.count()
     assert ledger_invariants() == []
+
+
+# --------------------------------------------------------------------------- admin
+
+
+CATALOG_MANAGER = "商品管理 / Catalog manager"
+AUDITOR = "审计 / Auditor"
+
+
+def staff_client(client, group, username):
+    from django.contrib.auth.models import Group
+
+    from tests.factories import StaffFactory
+
+    user = StaffFactory(username=username)
+    user.groups.add(Group.objects.get(name=group))
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def manager_client(client):
+    return staff_client(client, CATALOG_MANAGER, "manager")
+
+
+def admin_path(view, channel=None):
+    from django.urls import reverse
+
+    return reverse(f"admin:catalog_channel_{view}", args=[channel.pk] if channel else [])
+
+
+def test_the_manager_previews_an_import_then_confirms_it(feed_root, drinks, manager_client):
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Green tea", "", "", "Drinks", "1", "5"]])
+    channel = channel_for("a.csv")
+    import_channel(channel, dry_run=False)
+    write_csv(feed_root / "a.csv", HEADER, [["TEA-1", "Black tea", "", "", "Drinks", "1", "5"],
+                                            ["NEW-1", "Kettle", "", "", "", "99.90", "2"]])
+    page = manager_client.get(admin_path("change", channel))
+    assert admin_path("import", channel) in page.content.decode()
+    assert admin_path("sync", channel) in page.content.decode()
+    before = everything()
+
+    preview = manager_client.get(admin_path("import", channel))
+
+    assert preview.status_code == 200
+    body = preview.content.decode()
+    assert "Preview (nothing written yet): 1 to create, 1 to update, 0 unchanged." in body
+    assert '<tr data-action="update">' in body and "<del>Green tea</del> → Black tea" in body
+    assert '<tr data-action="create">' in body and "cash price: 99.90" in body
+    assert everything() == before  # the preview wrote nothing
+    digest = preview.context["result"].digest
+
+    done = manager_client.post(admin_path("import", channel), {"digest": digest})
+
+    assert done.status_code == 302 and done.url == admin_path("change", channel)
+    assert list(Product.objects.order_by("id").values_list("channel_sku", "name", "active")) == [
+        ("TEA-1", "Black tea", False), ("NEW-1", "Kettle", False)]
+    from django.contrib.messages import get_messages
+
+    assert [str(m) for m in get_messages(done.wsgi_request)] == [
+        "Imported from Supplier A: 1 created, 1 updated, 0 unchanged."]
+
+
+def test_a_confirm_after_the_feed_changed_shows_the_new_preview_and_imports_nothing(
+        feed_root, manager_client):
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "Apple", "", "", "", "1", "1"]])
+    channel = channel_for("a.csv")
+    digest = manager_client.get(admin_path("import", channel)).context["result"].digest
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "Apricot", "", "", "", "1", "1"]])
+
+    page = manager_client.post(admin_path("import", channel), {"digest": digest})
+
+    assert page.status_code == 200
+    assert Product.objects.count() == 0
+    body = page.content.decode()
+    assert "The feed changed since the preview; nothing was imported." in body
+    assert "name: Apricot" in body
+    assert page.context["result"].digest != digest
+
+
+def test_the_admin_shows_every_bad_row_and_offers_no_confirm(feed_root, manager_client):
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "", "", "", "", "1", "1"],
+                                            ["A-2", "Pear", "", "", "", "x", "1"]])
+    channel = channel_for("a.csv")
+    before = everything()
+
+    page = manager_client.get(admin_path("import", channel))
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "2 rows of the feed are invalid; nothing was imported." in body
+    assert [(e.row, e.field, e.code) for e in page.context["errors"]] == [
+        (2, "name", "required"), (3, "cash_price", "invalid_price")]
+    assert "<td>2</td><td>A-1</td><td>name</td>" in body
+    assert 'data-testid="confirm-import"' not in body
+    assert everything() == before
+    # A forged confirm of a bad feed imports nothing either (and records the refusal).
+    manager_client.post(admin_path("import", channel), {"digest": "x"})
+    assert Product.objects.count() == 0
+    assert Channel.objects.get(pk=channel.pk).last_import_ok is False
+
+
+def test_the_manager_syncs_stock_from_the_admin(feed_root, manager_client):
+    channel = channel_for("stock.csv")
+    tea = make_product(name="Tea", channel=channel, channel_sku="TEA", stock_from_channel=True, stock=2)
+    write_csv(feed_root / "stock.csv", ["sku", "stock"], [["TEA", "12"]])
+
+    confirm = manager_client.get(admin_path("sync", channel))
+    assert "1 product takes its stock from this channel." in confirm.content.decode()
+    assert stock(tea) == (2, 0)  # the confirmation page changes nothing
+    done = manager_client.post(admin_path("sync", channel))
+
+    assert done.status_code == 302
+    assert stock(tea) == (12, 0)
+    movement = StockMovement.objects.get(product=tea, reason__startswith="Channel sync")
+    assert (movement.delta, movement.staff.username) == (10, "manager")
+    from django.contrib.messages import get_messages
+
+    assert [str(m) for m in get_messages(done.wsgi_request)] == [
+        "Stock synced from Supplier A: 1 products changed, 0 unchanged, 0 not in the feed."]
+
+
+def test_the_auditor_sees_channels_but_cannot_import_or_sync(feed_root, client):
+    write_csv(feed_root / "a.csv", HEADER, [["A-1", "Apple", "", "", "", "1", "1"]])
+    channel = channel_for("a.csv")
+    auditor = staff_client(client, AUDITOR, "auditor")
+    assert auditor.get(admin_path("changelist")).status_code == 200
+    page = auditor.get(admin_path("change", channel))
+    assert page.status_code == 200 and admin_path("import", channel) not in page.content.decode()
+    for view in ("import", "sync"):
+        assert auditor.get(admin_path(view, channel)).status_code == 403
+        assert auditor.post(admin_path(view, channel), {"digest": ""}).status_code == 403
+    assert Product.objects.count() == 0
+
+
+def test_the_channel_form_refuses_a_path_outside_the_feed_folder(feed_root, manager_client):
+    data = {"name": "Outside", "kind": ChannelKind.CSV, "source": "../../etc/passwd", "active": "on"}
+    page = manager_client.post(admin_path("add"), data)
+    assert page.status_code == 200
+    assert "The feed path must be inside the feed folder" in page.content.decode()
+    page = manager_client.post(admin_path("add"), {**data, "source": "file:///etc/passwd"})
+    assert "Use an http or https URL, or a file path." in page.content.decode()
+    assert not Channel.objects.exists()
+    done = manager_client.post(admin_path("add"), {**data, "source": " supplier/feed.csv "})
+    assert done.status_code == 302
+    assert Channel.objects.get().source == "supplier/feed.csv"
+
+
+def test_the_product_form_checks_the_channel_fields(feed_root, manager_client):
+    from django.urls import reverse
+
+    channel = channel_for("a.csv")
+    make_product(name="Taken", channel=channel, channel_sku="A-1")
+    base = {"name": "New", "kind": ProductKind.PHYSICAL, "points_price": "10", "cash_price": "0",
+            "sort_order": "0", "active": "on",
+            "images-TOTAL_FORMS": "0", "images-INITIAL_FORMS": "0",
+            "stock_movements-TOTAL_FORMS": "0", "stock_movements-INITIAL_FORMS": "0"}
+    url = reverse("admin:catalog_product_add")
+    cases = [
+        ({"channel": channel.pk}, "channel_sku", "A product from a channel needs its channel SKU."),
+        ({"channel_sku": "X"}, "channel", "Choose the channel this SKU belongs to."),
+        ({"stock_from_channel": "on"}, "stock_from_channel",
+         "Only a product from a channel can take its stock from it."),
+        ({"channel": channel.pk, "channel_sku": "C", "stock_from_channel": "on",
+          "kind": ProductKind.PRIVILEGE},
+         "stock_from_channel", "Only physical goods take their stock from a channel (a coupon's stock is its "
+         "codes)."),
+        ({"channel": channel.pk, "channel_sku": "A-1"}, None,
+         "This channel already has a product with this SKU."),
+    ]
+    for extra, field, message in cases:
+        page = manager_client.post(url, {**base, **extra})
+        assert page.status_code == 200, extra
+        form = page.context["adminform"].form
+        errors = form.errors.get(field or "__all__", [])
+        assert any(message in error for error in errors), (extra, form.errors)
+    assert Product.objects.count() == 1
+    done = manager_client.post(url, {**base, "channel": channel.pk, "channel_sku": "B-2",
+                                     "stock_from_channel": "on", "image_url": "https://x.example.com/a.png"})
+    assert done.status_code == 302, done.context["adminform"].form.errors if done.context else ""
+    assert Product.objects.filter(channel_sku="B-2", stock_from_channel=True).count() == 1
