@@ -45,8 +45,8 @@ class Channel(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
-        verbose_name = _("channel")
-        verbose_name_plural = _("channels")
+        verbose_name = _("goods channel")
+        verbose_name_plural = _("goods channels")
         ordering = ["name", "id"]
         permissions = [
             ("import_channel", _("Can import products from a channel")),

@@ -133,7 +133,7 @@ class Product(models.Model):
     # description, image URL, category and cash price; never points price or stock.
     channel = models.ForeignKey(
         "catalog.Channel", on_delete=models.PROTECT, null=True, blank=True, related_name="products",
-        verbose_name=_("channel"),
+        verbose_name=_("goods channel"),
     )
     channel_sku = models.CharField(
         _("channel SKU"), max_length=64, blank=True,

@@ -195,4 +195,6 @@ def _when(moment, ok) -> str:
     if moment is None:
         return "-"
     text = f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
-    return text if ok else f"{text} ({gettext('failed')})"
+    if ok:
+        return text
+    return gettext("%(when)s (failed)") % {"when": text}

@@ -107,7 +107,7 @@ PRODUCT_FIELDSETS = (
     (_("Coupon codes"), {"fields": ("coupon_codes", "coupon_valid_days", "usage_instructions")}),
     (_("Availability"), {"fields": ("active", "visible_tiers", "sale_starts_at", "sale_ends_at",
                                     "sort_order")}),
-    (_("Channel"), {"fields": ("channel", "channel_sku", "stock_from_channel", "image_url"),
+    (_("Goods channel"), {"fields": ("channel", "channel_sku", "stock_from_channel", "image_url"),
                     "description": _("A channel's import writes the name, description, image URL, "
                                      "category and cash price; with stock from the channel, its "
                                      "stock sync overwrites the stock.")}),

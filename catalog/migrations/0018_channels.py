@@ -92,8 +92,8 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created at')),
             ],
             options={
-                'verbose_name': 'channel',
-                'verbose_name_plural': 'channels',
+                'verbose_name': 'goods channel',
+                'verbose_name_plural': 'goods channels',
                 'ordering': ['name', 'id'],
                 'permissions': [('import_channel', 'Can import products from a channel'), ('sync_channel', 'Can sync stock from a channel')],
             },
@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='product',
             name='channel',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='products', to='catalog.channel', verbose_name='channel'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='products', to='catalog.channel', verbose_name='goods channel'),
         ),
         migrations.AddConstraint(
             model_name='product',
