@@ -4,6 +4,7 @@ import never touches points price or stock, the sync's arithmetic and its race w
 (real threads), the scheduled runs, the feed folder and fetch limits, and the admin's dry-run
 diff, confirm and stock sync."""
 
+import io
 import json
 import os
 from decimal import Decimal
@@ -747,3 +748,20 @@ def test_the_product_form_checks_the_channel_fields(feed_root, manager_client):
                                      "stock_from_channel": "on", "image_url": "https://x.example.com/a.png"})
     assert done.status_code == 302, done.context["adminform"].form.errors if done.context else ""
     assert Product.objects.filter(channel_sku="B-2", stock_from_channel=True).count() == 1
+
+
+def test_the_demo_catalog_sets_up_a_channel_to_try_an_import_on(feed_root):
+    from django.core.management import call_command
+
+    call_command("load_demo_catalog", stdout=io.StringIO())
+    call_command("load_demo_catalog", stdout=io.StringIO())  # again: the same channel, the same file
+    channel = Channel.objects.get()
+    assert (channel.name, channel.kind, channel.source, channel.import_on_schedule) == (
+        "演示供应商", ChannelKind.CSV, "demo-supplier.csv", False)
+    products = Product.objects.count()
+    preview = import_channel(channel)
+    assert [(row.sku, row.action, row.changes["category"][1]) for row in preview.rows] == [
+        ("DS-1001", "create", "水果 / 进口水果"), ("DS-1002", "create", "水果 / 进口水果"),
+        ("DS-2001", "create", "水果 / 应季水果")]
+    assert adapter_for(channel).read_stock() == {"DS-1001": 40, "DS-1002": 25, "DS-2001": 60}
+    assert Product.objects.count() == products  # set up, not imported
