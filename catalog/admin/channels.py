@@ -117,7 +117,7 @@ class ChannelAdmin(ModelAdmin):
         context = {"result": None, "errors": [], "feed_error": ""}
         if request.method == "POST":
             try:
-                result = service.import_channel(channel, dry_run=False, staff=request.user,
+                result = service.import_channel(channel, dry_run=False,
                                                 expected_digest=request.POST.get("digest", ""))
             except FeedChanged as exc:
                 self.message_user(request, exc.message, messages.WARNING)

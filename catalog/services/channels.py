@@ -143,7 +143,7 @@ class SyncResult:
 # --------------------------------------------------------------------------- import
 
 
-def import_channel(channel, *, dry_run=True, staff=None, expected_digest=None) -> ImportResult:
+def import_channel(channel, *, dry_run=True, expected_digest=None) -> ImportResult:
     """Read ``channel``'s feed and return the diff; with ``dry_run=False`` also apply it (all or
     nothing) and record the channel's last import.
 
@@ -151,8 +151,8 @@ def import_channel(channel, *, dry_run=True, staff=None, expected_digest=None) -
     ``feed_unreachable``, ``feed_too_large``, ``feed_bad_format``, ``feed_bad_header``),
     ``FeedInvalid`` (``.errors``: every bad row) and, when ``expected_digest`` is given and the
     diff is not the one it was computed from, ``FeedChanged``. Nothing is imported then; a
-    failed apply is recorded on the channel (``last_import_ok`` False). ``staff`` is who ran it
-    (the initial movements of new products name nobody: they start with no stock).
+    failed apply is recorded on the channel (``last_import_ok`` False). New products start
+    with no stock, so an import writes no stock movement.
     """
     try:
         rows = adapter_for(channel).import_products()
@@ -161,7 +161,7 @@ def import_channel(channel, *, dry_run=True, staff=None, expected_digest=None) -
             existing = _channel_products(channel.pk, lock=False)
             result = _diff(channel.pk, cleaned, existing, dry_run=True)
             return result
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             locked = _lock_channel(channel.pk)
             existing = _channel_products(locked.pk, lock=True)
             result = _diff(locked.pk, cleaned, existing, dry_run=False)
@@ -424,7 +424,7 @@ def sync_channel_stock(channel, *, staff=None) -> SyncResult:
         _record(channel.pk, "sync", ok=False, summary=failure_text(exc))
         raise
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         locked = _lock_channel(channel.pk)
         # Evaluated (list), in id order: the locks are taken here.
         products = list(
