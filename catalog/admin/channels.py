@@ -79,9 +79,9 @@ class ChannelAdmin(ModelAdmin):
         if obj is not None and obj.pk:
             buttons = []
             if self.has_import_permission(request):
-                buttons.append((gettext("Import now…"), self._url("import", obj.pk), "channel-import"))
+                buttons.append((gettext("Import now…"), self._url("import", obj.pk), "download"))
             if self.has_sync_permission(request):
-                buttons.append((gettext("Sync stock now…"), self._url("sync", obj.pk), "channel-sync"))
+                buttons.append((gettext("Sync stock now…"), self._url("sync", obj.pk), "sync"))
             context["channel_buttons"] = buttons
         return super().render_change_form(request, context, add, change, form_url, obj)
 
