@@ -128,9 +128,9 @@ class ProductAdmin(CatalogImportMixin, ImportExportAdmin):
                     "sale_window", "on_sale")
     list_display_links = ("name",)
     list_filter = ("kind", ("category", admin.RelatedFieldListFilter), "active", OnSaleNowFilter,
-                   StockLevelFilter)
+                   StockLevelFilter, ("channel", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("category__parent",)
-    search_fields = ("name", "description")
+    search_fields = ("name", "description", "channel_sku")
     form = ProductForm
     readonly_fields = ("stock", "sold", "coupon_codes", "recent_movements", "created_at", "updated_at")
     fieldsets = PRODUCT_FIELDSETS

@@ -504,7 +504,6 @@ def test_the_database_keeps_one_product_per_channel_sku_and_stock_from_channel_p
         with pytest.raises(IntegrityError), transaction.atomic():
             Product.objects.create(name="B", points_price=1, **fields)
     assert Product.objects.count() == 1
-    assert Redemption.objects.count() == 0
 
 
 
@@ -765,3 +764,16 @@ def test_the_demo_catalog_sets_up_a_channel_to_try_an_import_on(feed_root):
         ("DS-2001", "create", "水果 / 应季水果")]
     assert adapter_for(channel).read_stock() == {"DS-1001": 40, "DS-1002": 25, "DS-2001": 60}
     assert Product.objects.count() == products  # set up, not imported
+
+
+def test_staff_find_a_channels_products_in_the_product_list(feed_root, manager_client):
+    from django.urls import reverse
+
+    channel = channel_for("a.csv")
+    make_product(name="From the channel", channel=channel, channel_sku="SKU-77")
+    make_product(name="Our own")
+    url = reverse("admin:catalog_product_changelist")
+    by_channel = manager_client.get(url, {"channel__id__exact": channel.pk})
+    assert [p.name for p in by_channel.context["cl"].result_list] == ["From the channel"]
+    by_sku = manager_client.get(url, {"q": "SKU-77"})
+    assert [p.name for p in by_sku.context["cl"].result_list] == ["From the channel"]
