@@ -89,7 +89,8 @@ class ProductForm(forms.ModelForm):
         model = Product
         fields = ("name", "kind", "category", "description", "points_price", "cash_price",
                   "per_member_limit", "active", "visible_tiers", "sale_starts_at", "sale_ends_at",
-                  "sort_order", "channel", "channel_sku", "stock_from_channel", "image_url")
+                  "sort_order", "supplier", "supplier_sku", "channel", "channel_sku",
+                  "stock_from_channel", "image_url")
 
     def clean(self):
         cleaned = super().clean()

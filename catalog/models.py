@@ -129,6 +129,11 @@ class Product(models.Model):
     sale_ends_at = models.DateTimeField(_("sale ends"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
     sort_order = models.IntegerField(_("sort order"), default=0)
+    supplier = models.ForeignKey(
+        "catalog.Supplier", on_delete=models.PROTECT, null=True, blank=True, related_name="products",
+        verbose_name=_("supplier"),
+    )
+    supplier_sku = models.CharField(_("supplier SKU"), max_length=64, blank=True)
     # Where the goods come from (catalog.channel_models): the channel's import writes name,
     # description, image URL, category and cash price; never points price or stock.
     channel = models.ForeignKey(
@@ -241,7 +246,8 @@ class ProductImage(models.Model):
 
 
 class StockMovement(models.Model):
-    """Every change of a product's stock, with its reason: staff adjustments and redemptions."""
+    """Every change of a product's stock, with its reason: staff adjustments, redemptions and
+    purchase receipts (``receipt``)."""
 
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_movements")
     delta = models.IntegerField(_("change"))
@@ -253,6 +259,10 @@ class StockMovement(models.Model):
     )
     redemption = models.ForeignKey(
         "Redemption", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+    )
+    receipt = models.ForeignKey(
+        "catalog.Receipt", on_delete=models.PROTECT, null=True, blank=True, related_name="stock_movements",
+        verbose_name=_("receipt"),
     )
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 
@@ -615,4 +625,15 @@ from catalog.recommendation_models import (  # noqa: E402,F401
     CategoryNeighbour,
     ProductNeighbour,
     SegmentPopularity,
+)
+
+# Suppliers, purchase orders and receipts (issue 15).
+from catalog.supply_models import (  # noqa: E402,F401
+    OPEN_STATUSES,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+    Receipt,
+    ReceiptLine,
+    Supplier,
 )

@@ -39,6 +39,18 @@ def recommendations():
     return compute_neighbours()
 
 
+@shared_task(name="catalog.replenishment")
+def replenishment():
+    """Nightly (02:00 Asia/Shanghai): forecast each supplied product's demand and replace the
+    still-suggested purchase orders (``catalog.replenishment.suggest``; running it twice gives the
+    same suggestions, and orders staff accepted are never touched)."""
+    from catalog.replenishment import suggest
+
+    done = suggest()
+    logger.info("replenishment: %s", done)
+    return done
+
+
 @shared_task(name="catalog.import_channels")
 def import_channels():
     """Nightly (03:00 Asia/Shanghai): import the products of every active channel marked "import

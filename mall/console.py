@@ -56,6 +56,11 @@ SECTIONS: list[tuple[str, list[Link]]] = [
         Link(_("Goods channels"), model="catalog.channel", icon="hub"),
         Link(_("Redemptions"), model="catalog.redemption", icon="local_shipping"),
         Link(_("Payments"), model="catalog.payment", icon="payments"),
+        Link(_("Suppliers"), model="catalog.supplier", icon="local_shipping"),
+        Link(_("Supplier KPIs"), url_name="admin:catalog_supplier_kpis", permission="catalog.view_supplier",
+             icon="leaderboard"),
+        Link(_("Purchase orders"), model="catalog.purchaseorder", icon="shopping_cart"),
+        Link(_("Receipts"), model="catalog.receipt", icon="inventory"),
     ]),
     (_("Members"), [
         Link(_("Members"), model="mall.member", icon="group"),

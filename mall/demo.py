@@ -8,6 +8,7 @@ a migration, never at start-up.
 - ``activity``: a month of shop activity for the demo members, recorded through the services the
   shop's hooks and the member pages use (paid orders, refunds, behaviours, check-ins,
   redemptions), so points, pending lots and explanations are real.
+- ``supply``: the supplier 优选供应链 with the demo fruit and a partly received purchase order.
 
 Idempotent: accounts are found by username and only created when missing (a password or group
 staff have changed since is left alone); every posting has a fixed key or order id, and the times
@@ -255,3 +256,57 @@ def _at(day, minutes: int, anchor: datetime) -> datetime:
     """``minutes`` past midnight of ``day`` in Asia/Shanghai, never later than the anchor."""
     when = timezone.make_aware(datetime.combine(day, time()) + timedelta(minutes=minutes))
     return min(when, anchor - timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class SupplyDemo:
+    supplier: str
+    products: int  # linked to the supplier now
+    orders: int  # purchase orders made now
+
+
+DEMO_SUPPLIER = "优选供应链"
+# product, supplier SKU, units ordered, unit cost, units received (of which defective)
+DEMO_PURCHASES = [
+    ("进口车厘子礼盒 1kg", "YX-CHERRY-1KG", 30, Decimal("45.00"), 20, 1),
+    ("海南贵妃芒 2.5kg", "YX-MANGO-2.5KG", 20, Decimal("38.00"), 0, 0),
+]
+DEMO_SKUS = {"新西兰奇异果 6 枚装": "YX-KIWI-6", "应季草莓 500g": "YX-STRAW-500G"}
+
+
+def supply(anchor: datetime) -> SupplyDemo:
+    """The demo supplier 优选供应链 with the demo fruit linked to it, and one purchase order sent
+    ten days before the anchor, partly received four days later (cherries in, one box defective;
+    the mangoes still awaited), so the supplier page shows KPIs and the order a receive button.
+    Idempotent: the order is made once (found by its note), products keep a supplier staff chose."""
+    from catalog.models import PurchaseOrder, Supplier
+    from catalog.services import purchasing
+
+    supplier, _created = Supplier.objects.get_or_create(name=DEMO_SUPPLIER, defaults={
+        "contact": "王经理 13900000000 / supply@example.com", "lead_time_days": 5, "review_days": 7})
+    skus = {**{name: sku for name, sku, *_rest in DEMO_PURCHASES}, **DEMO_SKUS}
+    linked = 0
+    for product in Product.objects.filter(name__in=skus, supplier__isnull=True).order_by("id"):
+        product.supplier, product.supplier_sku = supplier, skus[product.name]
+        catalog_services.save_product(product)
+        linked += 1
+    note = "demo:purchase-1"
+    if PurchaseOrder.objects.filter(note=note).exists():
+        return SupplyDemo(supplier.name, linked, 0)
+    products = {product.name: product for product in
+                Product.objects.filter(name__in=[row[0] for row in DEMO_PURCHASES], supplier=supplier)}
+    rows = [row for row in DEMO_PURCHASES if row[0] in products]
+    if not rows:
+        return SupplyDemo(supplier.name, linked, 0)
+    sent_at = anchor - timedelta(days=10)
+    with transaction.atomic():
+        order = purchasing.create_purchase_order(
+            supplier, [(products[name], ordered, cost) for name, _sku, ordered, cost, _r, _d in rows],
+            staff=None, expected_date=timezone.localdate(sent_at) + timedelta(days=supplier.lead_time_days),
+            note=note, now=sent_at)
+        order = purchasing.send(order, staff=None, now=sent_at)
+        lines = {line.product.name: line for line in order.lines.select_related("product")}
+        purchasing.receive(order, [(lines[name], received, defective)
+                                   for name, _sku, _o, _c, received, defective in rows if received],
+                           at=sent_at + timedelta(days=4), note=_("First delivery"))
+    return SupplyDemo(supplier.name, linked, 1)

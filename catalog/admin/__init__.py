@@ -26,4 +26,5 @@ from catalog.admin import (  # noqa: F401 (registers)
     payments,
     products,
     redemptions,
+    supply,
 )

@@ -107,6 +107,7 @@ PRODUCT_FIELDSETS = (
     (_("Coupon codes"), {"fields": ("coupon_codes", "coupon_valid_days", "usage_instructions")}),
     (_("Availability"), {"fields": ("active", "visible_tiers", "sale_starts_at", "sale_ends_at",
                                     "sort_order")}),
+    (_("Supply"), {"fields": ("supplier", "supplier_sku")}),
     (_("Goods channel"), {"fields": ("channel", "channel_sku", "stock_from_channel", "image_url"),
                     "description": _("A channel's import writes the name, description, image URL, "
                                      "category and cash price; with stock from the channel, its "
@@ -247,9 +248,10 @@ class StockMovementAdmin(ReadOnlyAdminMixin, ExportAdmin):
     """Every stock change, read-only (written by catalog.services only)."""
 
     formats = [base_formats.CSV, base_formats.XLSX]
-    list_display = ("created_at", "product", "delta", "stock_after", "reason", "staff", "redemption")
+    list_display = ("created_at", "product", "delta", "stock_after", "reason", "staff", "redemption",
+                    "receipt")
     list_filter = (("product", admin.RelatedOnlyFieldListFilter), "created_at")
-    list_select_related = ("product", "staff", "redemption__product")
+    list_select_related = ("product", "staff", "redemption__product", "receipt")
     search_fields = ("product__name", "reason")
     date_hierarchy = "created_at"
 

@@ -1,7 +1,8 @@
 """Every write of the points mall: redemptions and their life cycle (``redemption``), the payment
 of a points + cash redemption (``payments``), saved addresses (``addresses``), stock, coupon-code
-pools and product saves (``stock``), lottery draws (``lottery``), the goods channels' import and
-stock sync (``channels``). Pages, the API, the admin and tasks call these, as
+pools and product saves (``stock``), lottery draws (``lottery``), purchase orders and their
+receipts (``purchasing``, imported as ``from catalog.services import purchasing``), the goods
+channels' import and stock sync (``channels``). Pages, the API, the admin and tasks call these, as
 ``from catalog import services; services.redeem(...)``; nothing else writes catalog rows.
 
 Locks. Every function here takes its row locks in this one order (the project's lock order, in
@@ -14,7 +15,9 @@ Locks. Every function here takes its row locks in this one order (the project's 
           -> coupon-code rows (FOR UPDATE SKIP LOCKED)
             -> points account (inside ``points.services.spend`` / ``reverse``)
 
-so two of them never wait on each other in a cycle. The channel import and stock sync
+so two of them never wait on each other in a cycle. Purchasing locks purchase order -> its lines by
+id -> product rows by id (the receipt's stock UPDATE); nothing above locks a purchase row, so a
+receipt and a redemption meet only on the product row. The channel import and stock sync
 (``channels``) lock a goods channel's row, then its products in id order, and nothing else (no
 member, redemption or account): they fit this order too. The member lock serializes one member's
 redemptions (the per-member limit and the balance pre-check are read under it, and two calls with
@@ -25,7 +28,7 @@ cache is invalidated after commit (``transaction.on_commit``).
 Stock is a counter changed only by conditional UPDATEs (``... WHERE stock >= q``), never by
 read-modify-save, and every change writes a ``StockMovement``. Product saves never write ``stock``
 or ``sold`` (a form holding an old value would undo redemptions made meanwhile): stock moves through
-``adjust_stock``, ``import_coupon_codes``, ``redeem`` and ``cancel`` only.
+``adjust_stock``, ``import_coupon_codes``, ``redeem``, ``cancel`` and ``purchasing.receive`` only.
 
 Coupon pools. Stock is authoritative for selling (it is what the conditional UPDATE guards); the
 pool of free codes is what fulfils a sale. The services keep ``free codes >= stock`` for every

@@ -112,3 +112,17 @@ def test_member_job_tasks_call_the_jobs(db):
 
     assert tasks.expiry_reminders() == {"due": 0, "reminders": 0}
     assert tasks.win_back() == {"members": 0, "granted": 0, "messages": 0}
+
+
+def test_load_demo_makes_a_supplier_with_a_partly_received_order(db):
+    from catalog.models import Product, PurchaseOrder, StockMovement
+
+    call_command("load_demo")
+    call_command("load_demo")
+    order = PurchaseOrder.objects.get(note="demo:purchase-1")
+    assert (order.supplier.name, order.status) == ("优选供应链", "partly_received")
+    assert sorted(order.lines.values_list("product__name", "quantity", "received", "defective")) == [
+        ("海南贵妃芒 2.5kg", 20, 0, 0), ("进口车厘子礼盒 1kg", 30, 20, 1)]
+    assert Product.objects.filter(supplier=order.supplier).count() == 4
+    # The 19 accepted boxes came in once, through a receipt's stock movement.
+    assert list(StockMovement.objects.filter(receipt__order=order).values_list("delta", flat=True)) == [19]

@@ -57,9 +57,6 @@ def test_product_page_shows_what_others_also_redeemed(member_client, client, she
     assert re.findall(r'class="pname">([^<]+)<', anonymous) == ["Pot set", "Tea set"]
 
 
-# The Chinese of the two headings waits for the merge into locale/ (from /tmp/tr_recs.py): drop
-# this mark then.
-@pytest.mark.xfail(reason="translations not compiled into locale/ yet", strict=False)
 def test_the_sections_are_in_chinese(member, shelf):
     from django.test import Client
 

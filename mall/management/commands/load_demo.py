@@ -80,7 +80,12 @@ class Command(BaseCommand):
         ) % {"orders": done.orders, "refunds": done.refunds, "behaviours": done.behaviours,
              "check_ins": done.check_ins, "days": demo.DAYS, "redemptions": done.redemptions,
              "shoppers": ", ".join(row[0] for row in demo.SHOPPERS)}))
-        # The nightly recommendations job, once, so a fresh install recommends from the start.
+        # A supplier with a partly received purchase order (issue 15).
+        supplied = demo.supply(anchor)
+        self.stdout.write(self.style.SUCCESS(_(
+            "Supplier %(supplier)s: %(products)s products linked, %(orders)s purchase orders made now."
+        ) % {"supplier": supplied.supplier, "products": supplied.products, "orders": supplied.orders}))
+        # The nightly recommendations job, so a fresh install recommends from the start.
         found = recommendations.compute_neighbours()
         self.stdout.write(self.style.SUCCESS(_(
             "Recommendations: %(neighbours)s similar products, %(popular)s popular products."

@@ -65,7 +65,7 @@ def remove_jobs(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0017_schedule_recommendations'),
+        ('catalog', '0018_supply'),
         ('points', '0008_auditor_group'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
         ('auth', '0012_alter_user_first_name_max_length'),
