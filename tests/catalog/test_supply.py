@@ -12,7 +12,7 @@ from itertools import count
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from catalog import services
 from catalog.errors import InvalidArgument, InvalidQuantity
@@ -192,7 +192,7 @@ def test_receiving_more_than_outstanding_is_refused_with_nothing_written(supplie
     order = sent_order(supplier, staff, [(tea, 10, Decimal("1")), (cups, 5, Decimal("1"))])
     purchasing.receive(order, [(line_of(order, tea), 8, 0)], staff=staff)
     before = state()
-    with pytest.raises(OverReceipt) as refused:
+    with pytest.raises(OverReceipt) as refused, translation.override("en"):
         purchasing.receive(order, [(line_of(order, cups), 5, 0), (line_of(order, tea), 3, 0)], staff=staff)
     assert refused.value.code == "over_receipt"
     assert "only 2 still awaited" in refused.value.message
