@@ -14,8 +14,10 @@ from import_export.forms import ConfirmImportForm
 from unfold.contrib.import_export.forms import ImportForm
 
 from catalog import images
+from catalog.channel_errors import FeedError
+from catalog.channels.fetch import feed_path, is_url
 from catalog.errors import InvalidImage
-from catalog.models import Category, Product, ProductImage, ProductKind, StockMovement
+from catalog.models import Category, Channel, Product, ProductImage, ProductKind, StockMovement
 from rules.tiers import tier_choices
 
 REASON_MAX_LENGTH = StockMovement._meta.get_field("reason").max_length
@@ -78,12 +80,17 @@ class ProductForm(forms.ModelForm):
         label=_("visible to tiers"), choices=tier_choices, required=False,
         widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: every tier."),
     )
+    image_url = forms.URLField(
+        label=_("image URL"), max_length=500, required=False, assume_scheme="https",
+        help_text=Product._meta.get_field("image_url").help_text,
+    )
 
     class Meta:
         model = Product
         fields = ("name", "kind", "category", "description", "points_price", "cash_price",
                   "per_member_limit", "active", "visible_tiers", "sale_starts_at", "sale_ends_at",
-                  "sort_order", "supplier", "supplier_sku")
+                  "sort_order", "supplier", "supplier_sku", "channel", "channel_sku",
+                  "stock_from_channel", "image_url")
 
     def clean(self):
         cleaned = super().clean()
@@ -96,7 +103,24 @@ class ProductForm(forms.ModelForm):
             # A coupon sells only what its code pool can deliver (catalog.services refuses it too).
             self.add_error("kind", _("Only a product without stock can become a coupon; take its stock "
                                      "to 0 first."))
+        self._clean_channel(cleaned)
         return cleaned
+
+    def _clean_channel(self, cleaned) -> None:
+        # The database's checks on a channel product, as form errors (catalog.models.Product).
+        channel, sku = cleaned.get("channel"), (cleaned.get("channel_sku") or "").strip()
+        cleaned["channel_sku"] = sku
+        if channel is not None and not sku:
+            self.add_error("channel_sku", _("A product from a channel needs its channel SKU."))
+        if channel is None and sku:
+            self.add_error("channel", _("Choose the channel this SKU belongs to."))
+        if cleaned.get("stock_from_channel"):
+            if channel is None:
+                self.add_error("stock_from_channel", _("Only a product from a channel can take its "
+                                                       "stock from it."))
+            elif cleaned.get("kind") != ProductKind.PHYSICAL:
+                self.add_error("stock_from_channel", _("Only physical goods take their stock from a "
+                                                       "channel (a coupon's stock is its codes)."))
 
 
 class StockAdjustmentForm(forms.ModelForm):
@@ -253,3 +277,23 @@ class ProductImageFormSet(BaseInlineFormSet):
                   and form.cleaned_data.get("is_cover")]
         if len(covers) > 1:
             raise forms.ValidationError(_("Choose one cover image only."), code="one_cover")
+
+
+class ChannelForm(forms.ModelForm):
+    """A channel's settings: its feed's source is an http(s) URL or a path inside the feed folder
+    (checked here as the adapters check it on every read)."""
+
+    class Meta:
+        model = Channel
+        fields = ("name", "kind", "source", "active", "import_on_schedule", "sync_on_schedule")
+
+    def clean_source(self):
+        source = self.cleaned_data["source"].strip()
+        if "://" in source and not is_url(source):
+            raise forms.ValidationError(_("Use an http or https URL, or a file path."))
+        if not is_url(source):
+            try:
+                feed_path(source)
+            except FeedError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return source

@@ -134,6 +134,23 @@ class Product(models.Model):
         verbose_name=_("supplier"),
     )
     supplier_sku = models.CharField(_("supplier SKU"), max_length=64, blank=True)
+    # Where the goods come from (catalog.channel_models): the channel's import writes name,
+    # description, image URL, category and cash price; never points price or stock.
+    channel = models.ForeignKey(
+        "catalog.Channel", on_delete=models.PROTECT, null=True, blank=True, related_name="products",
+        verbose_name=_("goods channel"),
+    )
+    channel_sku = models.CharField(
+        _("channel SKU"), max_length=64, blank=True,
+        help_text=_("The product's SKU in the channel's feed; unique within the channel."),
+    )
+    stock_from_channel = models.BooleanField(
+        _("stock from channel"), default=False,
+        help_text=_("The stock sync sets the stock to the channel's figure minus the units "
+                    "promised to open redemptions."),
+    )
+    image_url = models.URLField(_("image URL"), max_length=500, blank=True,
+                                help_text=_("The picture's address in the channel's feed."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -152,6 +169,17 @@ class Product(models.Model):
                 | Q(sale_ends_at__gt=models.F("sale_starts_at")),
                 name="catalog_sale_window_ordered",
             ),
+            models.UniqueConstraint(
+                fields=["channel", "channel_sku"], condition=Q(channel__isnull=False),
+                name="catalog_one_product_per_channel_sku",
+                violation_error_message=_("This channel already has a product with this SKU.")),
+            # A channel product has its SKU; stock from a channel needs one (physical goods only:
+            # a coupon's stock is its code pool).
+            models.CheckConstraint(condition=Q(channel__isnull=True) | ~Q(channel_sku=""),
+                                   name="catalog_channel_product_has_sku"),
+            models.CheckConstraint(
+                condition=Q(stock_from_channel=False) | Q(channel__isnull=False, kind="physical"),
+                name="catalog_stock_from_channel_physical"),
         ]
         indexes = [models.Index(fields=["active", "category", "sort_order"], name="catalog_listing")]
 
@@ -585,6 +613,9 @@ class DrawTicket(models.Model):
 
 # Points auctions live in their own module; imported here so Django registers them.
 from catalog.auction_models import Auction, AuctionStatus, Bid, BidStatus  # noqa: E402, F401
+
+# Channels the goods come from (import and stock sync).
+from catalog.channel_models import Channel, ChannelKind  # noqa: E402,F401
 
 # Points + cash payments and saved addresses (a module of their own, part of these models).
 from catalog.payment_models import Address, Payment, PaymentStatus  # noqa: E402,F401

@@ -49,3 +49,27 @@ def replenishment():
     done = suggest()
     logger.info("replenishment: %s", done)
     return done
+
+
+@shared_task(name="catalog.import_channels")
+def import_channels():
+    """Nightly (03:00 Asia/Shanghai): import the products of every active channel marked "import
+    on schedule" (``catalog.services.channels.run_scheduled_imports``; a failing channel is
+    recorded on it and the others still run; running it twice imports nothing new)."""
+    from catalog.services import channels
+
+    counts = channels.run_scheduled_imports()
+    logger.info("channel imports: %s", counts)
+    return counts
+
+
+@shared_task(name="catalog.sync_channel_stock")
+def sync_channel_stock():
+    """Every 15 minutes: sync the stock of the products marked "stock from channel" of every
+    active channel marked "sync stock on schedule" (``run_scheduled_syncs``; one failing channel
+    does not stop the others; running it twice changes nothing more)."""
+    from catalog.services import channels
+
+    counts = channels.run_scheduled_syncs()
+    logger.info("channel stock syncs: %s", counts)
+    return counts

@@ -53,6 +53,7 @@ SECTIONS: list[tuple[str, list[Link]]] = [
         Link(_("Categories"), model="catalog.category", icon="category"),
         Link(_("Stock movements"), model="catalog.stockmovement", icon="inventory_2"),
         Link(_("Coupon codes"), model="catalog.couponcode", icon="confirmation_number"),
+        Link(_("Goods channels"), model="catalog.channel", icon="hub"),
         Link(_("Redemptions"), model="catalog.redemption", icon="local_shipping"),
         Link(_("Payments"), model="catalog.payment", icon="payments"),
         Link(_("Suppliers"), model="catalog.supplier", icon="local_shipping"),

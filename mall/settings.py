@@ -20,6 +20,8 @@ MEDIA_STORAGE  dotted path of the "default" storage backend (default: the file s
                MEDIA_ROOT); MEDIA_STORAGE_OPTIONS a JSON object of its options
 SERVE_MEDIA    "1": the app itself serves MEDIA_URL (as it always does with DEBUG); otherwise the
                web server in front serves MEDIA_ROOT
+CHANNEL_FEED_ROOT (var/feeds)   the only folder channel feeds given as a path are read from
+CHANNEL_FEED_TIMEOUT (10 s), CHANNEL_FEED_MAX_BYTES (20 MB)   limits of a channel feed fetch
 """
 
 import json
@@ -69,6 +71,11 @@ PAYMENT_PROVIDERS = {"sandbox": "catalog.payments.sandbox.SandboxProvider"}
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
 PAYMENT_TIMEOUT_MINUTES = int(os.environ.get("PAYMENT_TIMEOUT_MINUTES", "15"))
 PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "") or SECRET_KEY
+# Channel feeds (catalog.channels): a feed given as a path is read only from under this folder;
+# every fetch (file or http) stops at the size limit and an http fetch at the timeout.
+CHANNEL_FEED_ROOT = Path(os.environ.get("CHANNEL_FEED_ROOT") or VAR_DIR / "feeds")
+CHANNEL_FEED_TIMEOUT = float(os.environ.get("CHANNEL_FEED_TIMEOUT", "10"))
+CHANNEL_FEED_MAX_BYTES = int(os.environ.get("CHANNEL_FEED_MAX_BYTES", str(20 * 1024 * 1024)))
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

@@ -1,7 +1,8 @@
 """The points mall in the admin: categories, products with their stock and coupon pools, and
 redemption orders, one module each (``categories``, ``products``, ``coupon_codes``,
 ``redemptions``), with their list filters in ``filters`` and what they share in ``base``.
-Importing this package registers them all.
+Importing this package registers them all; channels (import
+and stock sync) are in ``channels``.
 
 Every write of a product, its stock, its codes or a redemption goes through ``catalog.services``:
 the product form saves with ``save_product`` (stock and sold are read-only there), new stock
@@ -19,6 +20,7 @@ edited as a form: ``change_redemption`` allows fulfilling and completing them, a
 from catalog.admin import (  # noqa: F401 (registers)
     auctions,
     categories,
+    channels,
     coupon_codes,
     lotteries,
     payments,

@@ -108,6 +108,10 @@ PRODUCT_FIELDSETS = (
     (_("Availability"), {"fields": ("active", "visible_tiers", "sale_starts_at", "sale_ends_at",
                                     "sort_order")}),
     (_("Supply"), {"fields": ("supplier", "supplier_sku")}),
+    (_("Goods channel"), {"fields": ("channel", "channel_sku", "stock_from_channel", "image_url"),
+                    "description": _("A channel's import writes the name, description, image URL, "
+                                     "category and cash price; with stock from the channel, its "
+                                     "stock sync overwrites the stock.")}),
     (_("Who and when"), {"fields": ("created_at", "updated_at")}),
 )
 
@@ -125,9 +129,9 @@ class ProductAdmin(CatalogImportMixin, ImportExportAdmin):
                     "sale_window", "on_sale")
     list_display_links = ("name",)
     list_filter = ("kind", ("category", admin.RelatedFieldListFilter), "active", OnSaleNowFilter,
-                   StockLevelFilter)
+                   StockLevelFilter, ("channel", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("category__parent",)
-    search_fields = ("name", "description")
+    search_fields = ("name", "description", "channel_sku")
     form = ProductForm
     readonly_fields = ("stock", "sold", "coupon_codes", "recent_movements", "created_at", "updated_at")
     fieldsets = PRODUCT_FIELDSETS

@@ -1,9 +1,9 @@
 """Every write of the points mall: redemptions and their life cycle (``redemption``), the payment
 of a points + cash redemption (``payments``), saved addresses (``addresses``), stock, coupon-code
 pools and product saves (``stock``), lottery draws (``lottery``), purchase orders and their
-receipts (``purchasing``, imported as ``from catalog.services import purchasing``). Pages, the API, the
-admin and tasks call these, as ``from catalog import services; services.redeem(...)``; nothing
-else writes catalog rows.
+receipts (``purchasing``, imported as ``from catalog.services import purchasing``), the goods
+channels' import and stock sync (``channels``). Pages, the API, the admin and tasks call these, as
+``from catalog import services; services.redeem(...)``; nothing else writes catalog rows.
 
 Locks. Every function here takes its row locks in this one order (the project's lock order, in
 ``points.services.lock_objects``), and only the ones it needs:
@@ -17,7 +17,9 @@ Locks. Every function here takes its row locks in this one order (the project's 
 
 so two of them never wait on each other in a cycle. Purchasing locks purchase order -> its lines by
 id -> product rows by id (the receipt's stock UPDATE); nothing above locks a purchase row, so a
-receipt and a redemption meet only on the product row. The member lock serializes one member's
+receipt and a redemption meet only on the product row. The channel import and stock sync
+(``channels``) lock a goods channel's row, then its products in id order, and nothing else (no
+member, redemption or account): they fit this order too. The member lock serializes one member's
 redemptions (the per-member limit and the balance pre-check are read under it, and two calls with
 the same key meet there); ``FOR NO KEY UPDATE`` leaves foreign-key inserts that point at the
 member (``KEY SHARE``) free to proceed. Nothing calls out to the network while a lock is held: the
@@ -58,6 +60,7 @@ from catalog.services._helpers import (
 )
 from catalog.services.addresses import add_address, remove_address, set_default, update_address
 from catalog.services.auctions import close_due_auctions, place_bid
+from catalog.services.channels import import_channel, sync_channel_stock
 from catalog.services.images import add_image, remove_image, set_cover
 from catalog.services.lottery import draw, grant_streak_draws
 from catalog.services.payments import confirm_payment, release_unpaid
@@ -87,6 +90,7 @@ __all__ = [
     "draw",
     "fulfil",
     "grant_streak_draws",
+    "import_channel",
     "import_coupon_codes",
     "mark_code_used",
     "place_bid",
@@ -98,5 +102,6 @@ __all__ = [
     "save_product",
     "set_cover",
     "set_default",
+    "sync_channel_stock",
     "update_address",
 ]

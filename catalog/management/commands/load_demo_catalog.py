@@ -5,18 +5,25 @@ Each product also gets pictures drawn at seed time (``catalog.demo_images``, thr
 ``catalog.services.add_image``): two for physical goods (a small gallery), one for the others;
 only a product without pictures gets them.
 
+A demo goods channel (``Channel`` "演示供应商", a CSV feed written under ``CHANNEL_FEED_ROOT``
+when missing) is set up but not imported: staff try "Import now…" on its page.
+
 Idempotent: categories and products are found by name and only created when missing (a product
 staff have edited since is left as it is), and only codes not yet imported are imported, so
 running it again changes nothing. Every write goes through ``catalog.services``.
 """
 
+import csv
+import io
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from catalog import cache, demo_images, services
-from catalog.models import Category, CouponCode, Product, ProductKind
+from catalog.models import Category, Channel, ChannelKind, CouponCode, Product, ProductKind
 
 CATEGORIES = {
     # parent: children, in display order
@@ -42,6 +49,17 @@ PRODUCTS = [
      "当季现摘草莓，积分 + 现金兑换。"),
     ("海南贵妃芒 2.5kg", ProductKind.PHYSICAL, ("水果", "应季水果"), 1200, "0.00", 80, None, [],
      "海南产地直发。"),
+]
+
+
+DEMO_CHANNEL = "演示供应商"
+DEMO_FEED = "demo-supplier.csv"
+# The demo channel's feed, in the documented format (catalog.channels.files).
+DEMO_FEED_ROWS = [
+    ("sku", "name", "description", "image_url", "category", "cash_price", "stock"),
+    ("DS-1001", "泰国山竹 1kg", "泰国空运山竹，渠道直发。", "", "水果 / 进口水果", "0.00", "40"),
+    ("DS-1002", "智利蓝莓 125g×4", "智利进口蓝莓，冷链配送。", "", "水果 / 进口水果", "6.00", "25"),
+    ("DS-2001", "赣南脐橙 5kg", "赣南产地直发。", "", "水果 / 应季水果", "0.00", "60"),
 ]
 
 
@@ -80,6 +98,7 @@ class Command(BaseCommand):
                     missing = [code for code in codes if code not in existing]
                     if missing:
                         created["codes"] += services.import_coupon_codes(product, missing, staff=None)
+        self._demo_channel()
         self.stdout.write(self.style.SUCCESS(
             "Demo catalog ready: {categories} categories, {products} products, {codes} coupon codes "
             "(created now: {new_categories} categories, {new_products} products, {new_codes} codes).".format(
@@ -105,3 +124,18 @@ class Command(BaseCommand):
         if created["categories"]:
             transaction.on_commit(cache.invalidate)
         return found
+
+    def _demo_channel(self) -> None:
+        """The demo channel and its feed file (written only when missing: staff may edit it)."""
+        path = Path(settings.CHANNEL_FEED_ROOT) / DEMO_FEED
+        if not path.exists():
+            buffer = io.StringIO(newline="")
+            csv.writer(buffer).writerows(DEMO_FEED_ROWS)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(buffer.getvalue(), encoding="utf-8")
+            except OSError as exc:
+                self.stderr.write(f"Demo channel feed not written ({exc}); the channel's import "
+                                  "will say the file is missing.")
+        Channel.objects.get_or_create(name=DEMO_CHANNEL, defaults={
+            "kind": ChannelKind.CSV, "source": DEMO_FEED, "active": True})
