@@ -82,6 +82,7 @@ def test_programme_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
         "mall.prune": ("30", "4", "Asia/Shanghai", True),
         "mall.award_due_badges": ("30", "2", "Asia/Shanghai", True),
         "mall.materialise_reports": ("20", "0", "Asia/Shanghai", True),
+        "mall.rfm": ("40", "0", "Asia/Shanghai", True),
     }
     assert set(jobs) <= set(current_app.tasks)
 
