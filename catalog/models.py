@@ -457,6 +457,10 @@ class Lottery(models.Model):
     def __str__(self):
         return self.name
 
+    def admits(self, member) -> bool:
+        """``member`` may draw it: it names no RFM segment, or theirs (``Member.segment``)."""
+        return not self.segments or getattr(member, "segment", "") in self.segments
+
     def is_open(self, now) -> bool:
         """Members can draw at ``now``: active and inside its window."""
         return (self.active and (self.starts_at is None or self.starts_at <= now)

@@ -99,6 +99,10 @@ class Task(Bilingual, models.Model):
         return (self.active and (self.starts_at is None or self.starts_at <= now)
                 and (self.ends_at is None or self.ends_at > now))
 
+    def admits(self, segment: str) -> bool:
+        """Offered to a member of RFM ``segment``: the task names no segment, or this one."""
+        return not self.segments or segment in self.segments
+
 
 class TaskCompletion(models.Model):
     """A member completed a task in one period (``2026-12-02`` or ``2026-W49``); ``points`` is
