@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from catalog import recommendations
-from mall import demo
+from mall import demo, rfm
 from mall.models import Member
 from points import services
 from referrals.models import Merchant
@@ -80,6 +80,12 @@ class Command(BaseCommand):
         ) % {"orders": done.orders, "refunds": done.refunds, "behaviours": done.behaviours,
              "check_ins": done.check_ins, "days": demo.DAYS, "redemptions": done.redemptions,
              "shoppers": ", ".join(row[0] for row in demo.SHOPPERS)}))
+        # The nightly RFM scoring, once (before the recommendations, whose fallback is per segment),
+        # so the member list, the RFM page and segment targeting have segments from the start.
+        scored = rfm.score_members()
+        self.stdout.write(self.style.SUCCESS(_(
+            "RFM segments: %(members)s members scored, %(active)s active in the window."
+        ) % {"members": scored["members_scored"], "active": scored["members_active"]}))
         # The nightly recommendations job, once, so a fresh install recommends from the start.
         found = recommendations.compute_neighbours()
         self.stdout.write(self.style.SUCCESS(_(
