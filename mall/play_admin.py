@@ -38,7 +38,7 @@ class TaskAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "name_en", "behaviour", "period", "target", "points")}),
         (_("When"), {"fields": ("starts_at", "ends_at", "active", "position")}),
-        (_("Who"), {"fields": ("segments",)}),
+        (_("Eligible members"), {"fields": ("segments",)}),
     )
 
     def has_delete_permission(self, request, obj=None):
