@@ -94,11 +94,23 @@ def _fill(url: str, members: int) -> None:
         conn.execute("VACUUM (ANALYZE) mall_member, points_order, catalog_redemption")
 
 
+def _timed(steps: list):
+    """An execute wrapper recording (seconds, the statement's first words) of each statement."""
+    def wrapper(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            steps.append((time.perf_counter() - began, " ".join(sql.split())[:90]))
+    return wrapper
+
+
 def run(members: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose: bool = False) -> dict:
     from bench.dbs import django_on_bench_database
 
     with django_on_bench_database("rfm", keep=keep) as server:
-        from datetime import datetime, time as dtime, timedelta
+        from datetime import datetime, timedelta
+        from datetime import time as dtime
 
         from django.conf import settings
         from django.db import connection
@@ -127,8 +139,13 @@ def run(members: int = 100_000, *, rounds: int = 3, keep: bool = False, verbose:
                 server.checkpoint()
                 began = time.perf_counter()
                 if side == "job":
-                    summary = score_members(now=now)
+                    steps = []
+                    with connection.execute_wrapper(_timed(steps)):
+                        summary = score_members(now=now)
                     job_times.append(time.perf_counter() - began)
+                    if verbose:
+                        for seconds, statement in sorted(steps, reverse=True)[:6]:
+                            say(f"          {seconds:6.2f}s  {statement}")
                 else:
                     with connection.cursor() as cursor:
                         cursor.execute(PLAIN_SQL, {"start": start, "now": now, "today": today})

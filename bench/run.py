@@ -197,6 +197,7 @@ EXTRA_BENCHES = {
     "auction": ("bench/bench_auctions.py", [], ["--quick"]),
     "lottery": ("bench/bench_lottery.py", [], ["--draws", "400"]),
     "reports": ("bench/bench_reports.py", [], ["--accounts", "20000", "--rounds", "1"]),
+    "rfm": ("bench/bench_rfm.py", [], ["--members", "20000", "--rounds", "1"]),
     # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
     "recommend": ("manage.py", ["evaluate_recommendations"],
                   ["evaluate_recommendations", "--members", "1000", "--sample", "500",

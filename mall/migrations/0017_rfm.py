@@ -108,8 +108,8 @@ class Migration(migrations.Migration):
                 ('f_score', models.PositiveSmallIntegerField(verbose_name='F')),
                 ('m_score', models.PositiveSmallIntegerField(verbose_name='M')),
                 ('segment', models.CharField(choices=[('important_value', 'Important value'), ('important_keep', 'Important to keep'), ('important_develop', 'Important to develop'), ('important_retain', 'Important to win back'), ('general_value', 'General value'), ('general_keep', 'General to keep'), ('general_develop', 'General to develop'), ('general_retain', 'General to win back')], max_length=24, verbose_name='RFM segment')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='member')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='mall.rfmrun', verbose_name='run')),
+                ('member', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='member')),
+                ('run', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='mall.rfmrun', verbose_name='run')),
             ],
             options={
                 'verbose_name': 'RFM score',
