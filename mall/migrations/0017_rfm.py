@@ -25,6 +25,8 @@ EDITS = ["change_rfmsettings", "run_rfm"]
 
 
 def install(apps, schema_editor):
+    # The one settings row, all thresholds blank (medians), so the admin's page never writes on a GET.
+    apps.get_model("mall", "RfmSettings").objects.get_or_create(id=1, defaults={"window_days": 365})
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     schedule, _ = CrontabSchedule.objects.get_or_create(
