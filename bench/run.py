@@ -199,6 +199,7 @@ EXTRA_BENCHES = {
     "reports": ("bench/bench_reports.py", [], ["--accounts", "20000", "--rounds", "1"]),
     # Stock-out days and average stock: the replenishment forecast against a fixed reorder point.
     "replenish": ("bench/bench_replenishment.py", [], ["--seed", "15"]),
+    "rfm": ("bench/bench_rfm.py", [], ["--members", "20000", "--rounds", "1"]),
     # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
     "recommend": ("manage.py", ["evaluate_recommendations"],
                   ["evaluate_recommendations", "--members", "1000", "--sample", "500",

@@ -652,8 +652,8 @@ class DrawView(APIView):
         responses={201: DrawSerializer, **error_responses(400, 401, 403, 404, 409, 415, 429)},
         description=gettext_lazy(
             "Draw the lottery once; a free draw of yours is used first (it costs nothing). 409 "
-            "refusals: lottery_closed, no_free_draw, daily_limit_reached, insufficient_points, "
-            "no_prize_left, idempotency_conflict. 404: no such lottery."
+            "refusals: lottery_closed, not_in_segment, no_free_draw, daily_limit_reached, "
+            "insufficient_points, no_prize_left, idempotency_conflict. 404: no such lottery."
         ),
     )
     def post(self, request, lottery_id: str):

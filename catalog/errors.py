@@ -147,6 +147,14 @@ class LotteryClosed(CatalogError):
     default_message = _("This lottery is not open.")
 
 
+class NotInSegment(CatalogError):
+    """The lottery is for some RFM segments only, and the member's (from the last nightly run) is
+    not one of them."""
+
+    code = "not_in_segment"
+    default_message = _("This lottery is for other members.")
+
+
 class DailyLimitReached(CatalogError):
     """The member has drawn the lottery's daily limit today (local time)."""
 

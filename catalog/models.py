@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from rules.segments import Segment
+
 
 class Category(models.Model):
     name = models.CharField(_("name"), max_length=50)
@@ -469,6 +471,11 @@ class Lottery(models.Model):
         help_text=_("A member whose check-in streak reaches this many consecutive days earns one "
                     "free draw, once per streak, while the lottery is open. Empty: none."),
     )
+    segments = ArrayField(
+        models.CharField(max_length=24, choices=Segment.choices), default=list, blank=True,
+        verbose_name=_("eligible RFM segments"),
+        help_text=_("Only members of these segments may draw. Empty: every member."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -487,6 +494,10 @@ class Lottery(models.Model):
 
     def __str__(self):
         return self.name
+
+    def admits(self, member) -> bool:
+        """``member`` may draw it: it names no RFM segment, or theirs (``Member.segment``)."""
+        return not self.segments or getattr(member, "segment", "") in self.segments
 
     def is_open(self, now) -> bool:
         """Members can draw at ``now``: active and inside its window."""

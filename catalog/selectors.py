@@ -33,6 +33,7 @@ from catalog.models import (
     RedemptionStatus,
     tier_may_see,
 )
+from rules.segments import HIGH_VALUE_SEGMENTS
 from rules.tiers import top_tier
 
 MAX_PAGE_SIZE = 100
@@ -285,19 +286,26 @@ def redemption(member, redemption_id: int) -> Redemption | None:
 
 def high_value_tiers() -> list[str]:
     """The tier codes whose members get high-value service: the published top-ranked tier.
-    (The top RFM segment joins them once segments exist.)"""
+    (Members of ``high_value_segments()`` get it too.)"""
     top = top_tier()
     return [top.code] if top is not None else []
 
 
+def high_value_segments() -> list[str]:
+    """The RFM segments whose members get high-value service whatever their tier
+    (``rules.segments.HIGH_VALUE_SEGMENTS``: 重要价值)."""
+    return [str(code) for code in HIGH_VALUE_SEGMENTS]
+
+
 def priority():
     """Whether a redemption is a priority in the fulfilment queue: a physical redemption still
-    waiting to ship whose member is in a high-value tier (as their tier is now). A ``CASE`` on
-    the joined member row, to annotate or order any redemption queryset with (not a query per
-    redemption)."""
+    waiting to ship whose member is in a high-value tier or RFM segment (as they are now: the
+    segment is the last nightly run's). A ``CASE`` on the joined member row, to annotate or order
+    any redemption queryset with (not a query per redemption)."""
     return Case(
-        When(Q(product__kind=ProductKind.PHYSICAL, status=RedemptionStatus.CREATED,
-               member__tier__in=high_value_tiers()), then=Value(True)),
+        When(Q(product__kind=ProductKind.PHYSICAL, status=RedemptionStatus.CREATED)
+             & (Q(member__tier__in=high_value_tiers()) | Q(member__segment__in=high_value_segments())),
+             then=Value(True)),
         default=Value(False), output_field=BooleanField(),
     )
 

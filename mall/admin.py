@@ -31,6 +31,7 @@ from referrals.admin.records import status_html
 from referrals.models import Node
 from referrals.selectors import reward_records
 from referrals.services.plans import published_plan
+from rules.segments import segment_label
 from rules.tiers import name_expression, published_tiers, tier_choices, tier_info
 
 RECENT_REWARDS = 20
@@ -90,12 +91,13 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
     form = MemberChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("username", "nickname", "phone", "tier_display", "available_points", "external_id",
-                    "is_staff", "date_joined")
-    list_filter = (TierFilter, "is_staff", "is_active")
+    list_display = ("username", "nickname", "phone", "tier_display", "segment_display", "available_points",
+                    "external_id", "is_staff", "date_joined")
+    list_filter = (TierFilter, "segment", "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
     search_help_text = _("Search by username, nickname, phone, external id or email.")
     readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
+                       "segment_display",
                        "points_balance", "open_lots", "recent_points", "open_holds", "recent_redemptions",
                        "referral_position", "referral_rewards", "recent_messages", "badges_earned")
     actions = ["adjust_points"]
@@ -104,7 +106,7 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
     fieldsets = (
         (_("Profile"), {"classes": ["tab"], "fields": (
             "username", "password", "nickname", "phone", "email", "external_id",
-            "tier", "tier_grace_until", "tier_history")}),
+            "tier", "tier_grace_until", "tier_history", "segment_display")}),
         (_("Balance"), {"classes": ["tab"], "fields": ("points_balance",)}),
         (_("Lots"), {"classes": ["tab"], "fields": ("open_lots",)}),
         (_("Entries"), {"classes": ["tab"], "fields": ("recent_points",)}),
@@ -152,6 +154,10 @@ class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
     @admin.display(description=_("tier"), ordering="tier")
     def tier_display(self, obj):
         return getattr(obj, "tier_label", obj.tier)
+
+    @admin.display(description=_("RFM segment"), ordering="segment")
+    def segment_display(self, obj):
+        return segment_label(obj.segment)
 
     @admin.display(description=_("tier changes"))
     def tier_history(self, obj):
@@ -445,7 +451,7 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin, reports_admin, system_admin  # noqa: E402, F401 (they register their admins)
+from mall import messages_admin, play_admin, reports_admin, rfm_admin, system_admin  # noqa: E402, F401 (they register their admins)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
 

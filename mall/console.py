@@ -64,6 +64,9 @@ SECTIONS: list[tuple[str, list[Link]]] = [
     ]),
     (_("Members"), [
         Link(_("Members"), model="mall.member", icon="group"),
+        Link(_("RFM segments"), model="mall.rfmrun", icon="donut_small"),
+        Link(_("RFM scores"), model="mall.rfmscore", icon="leaderboard"),
+        Link(_("RFM settings"), model="mall.rfmsettings", icon="tune"),
         Link(_("Points adjustments"), model="points.entry", query="kind__exact=adjust", icon="tune"),
         Link(_("Points entries"), model="points.entry", icon="list_alt"),
         Link(_("Points lots"), model="points.lot", icon="event"),

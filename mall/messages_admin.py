@@ -31,6 +31,7 @@ from common.admin import ReadOnlyAdminMixin
 from mall.errors import BroadcastSent
 from mall.models import Broadcast, Message, MessageTemplate
 from mall.services import messages as service
+from rules.segments import Segment, segment_label
 from rules.tiers import tier_choices
 
 
@@ -40,10 +41,13 @@ def _tier_choices() -> list[tuple[str, str]]:
 
 
 def segment_text(broadcast: Broadcast) -> str:
-    """Who a broadcast is for, in words: its tiers and its inactivity."""
+    """Who a broadcast is for, in words: its tiers, its RFM segments and its inactivity."""
     labels = dict(_tier_choices())
     tiers = (", ".join(str(labels.get(code, code)) for code in broadcast.tiers) if broadcast.tiers
              else gettext("every tier"))
+    if broadcast.segments:
+        tiers = gettext("%(tiers)s; RFM segments: %(segments)s") % {
+            "tiers": tiers, "segments": ", ".join(segment_label(code) for code in broadcast.segments)}
     if broadcast.inactive_days:
         return gettext("%(tiers)s; inactive for at least %(days)s days") % {
             "tiers": tiers, "days": broadcast.inactive_days}
@@ -223,11 +227,17 @@ class BroadcastForm(WordsFormMixin, forms.ModelForm):
         required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: members of every tier."),
     )
+    segments = forms.MultipleChoiceField(
+        label=capfirst(Broadcast._meta.get_field("segments").verbose_name), choices=Segment.choices,
+        required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every member, scored or not. Ticked: only members whose segment "
+                    "from the last nightly RFM run is one of these."),
+    )
 
     class Meta:
         model = Broadcast
-        fields = ("title", "body", "title_en", "body_en", "link", "kind", "tiers", "inactive_days",
-                  "email", "sms", "push")
+        fields = ("title", "body", "title_en", "body_en", "link", "kind", "tiers", "segments",
+                  "inactive_days", "email", "sms", "push")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -257,7 +267,7 @@ DRAFT_FIELDSETS = (
                     "description": _("Optional: where these are empty, members who read in "
                                      "English get the Chinese.")}),
     (_("Message"), {"fields": ("kind", "link")}),
-    (_("Segment"), {"fields": ("tiers", "inactive_days", "audience")}),
+    (_("Segment"), {"fields": ("tiers", "segments", "inactive_days", "audience")}),
     (_("Channels"), {"fields": ("email", "sms", "push"),
                      "description": _("Every broadcast goes to the members' inboxes; these send it "
                                       "on as well.")}),
@@ -284,7 +294,7 @@ class BroadcastAdmin(ModelAdmin):
         return tuple(
             (title, {**options, "fields": tuple(
                 "segment" if name == "tiers" else name for name in options["fields"]
-                if name not in ("audience", "inactive_days"))})
+                if name not in ("audience", "inactive_days", "segments"))})
             for title, options in DRAFT_FIELDSETS
         )
 

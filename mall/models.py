@@ -232,6 +232,9 @@ class Broadcast(models.Model):
                             default=MessageKind.NOTICE)
     tiers = ArrayField(models.CharField(max_length=16), default=list, blank=True,
                        verbose_name=_("tiers"), help_text=_("Empty: every tier."))
+    segments = ArrayField(models.CharField(max_length=24, choices=Segment.choices), default=list,
+                          blank=True, verbose_name=_("RFM segments"),
+                          help_text=_("Empty: every segment (and members not scored yet)."))
     inactive_days = models.PositiveSmallIntegerField(
         _("inactive for at least (days)"), null=True, blank=True,
         help_text=_("Only members with no activity for this many days (empty: active or not)."),
@@ -272,3 +275,6 @@ from mall.play_models import (  # noqa: E402, F401
 
 # The dashboards' materialised aggregates (mall.report_jobs fills them).
 from mall.report_models import DailyPoints, LotMaturity, ReportWatermark  # noqa: E402, F401
+
+# RFM segments: settings, nightly runs and per-member scores (mall.rfm writes them).
+from mall.rfm_models import RfmRun, RfmScore, RfmSettings  # noqa: E402, F401

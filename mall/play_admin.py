@@ -3,6 +3,7 @@ read-only (``mall.services.play`` writes them), with filters by task or badge, p
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -11,10 +12,24 @@ from unfold.admin import ModelAdmin
 from common.admin import ReadOnlyAdminMixin
 from mall.models import Badge, BadgeAward, Task, TaskCompletion
 from mall.services import play
+from rules.segments import segments_form_field
+
+
+class TaskForm(forms.ModelForm):
+    segments = segments_form_field(
+        label=_("eligible RFM segments"),
+        help_text=_("None ticked: offered to every member. Ticked: only to members whose segment from "
+                    "the last nightly RFM run is one of these."))
+
+    class Meta:
+        model = Task
+        fields = ("name", "name_en", "behaviour", "period", "target", "points", "starts_at", "ends_at",
+                  "active", "position", "segments")
 
 
 @admin.register(Task)
 class TaskAdmin(ModelAdmin):
+    form = TaskForm
     list_display = ("name", "behaviour", "period", "target", "points", "starts_at", "ends_at", "active",
                     "position")
     list_editable = ("active", "position")
@@ -23,6 +38,7 @@ class TaskAdmin(ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "name_en", "behaviour", "period", "target", "points")}),
         (_("When"), {"fields": ("starts_at", "ends_at", "active", "position")}),
+        (_("Eligible members"), {"fields": ("segments",)}),
     )
 
     def has_delete_permission(self, request, obj=None):

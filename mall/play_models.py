@@ -5,6 +5,7 @@ They live in ``mall`` because their metrics span the apps below: check-ins, beha
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -12,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from rules.segments import Segment
 
 
 class Bilingual:
@@ -64,6 +67,11 @@ class Task(Bilingual, models.Model):
     active = models.BooleanField(_("active"), default=True)
     position = models.PositiveSmallIntegerField(_("position"), default=0,
                                                 help_text=_("Smaller first on the member's page."))
+    segments = ArrayField(
+        models.CharField(max_length=24, choices=Segment.choices), default=list, blank=True,
+        verbose_name=_("eligible RFM segments"),
+        help_text=_("Only members of these segments are offered the task. Empty: every member."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -90,6 +98,10 @@ class Task(Bilingual, models.Model):
     def is_open(self, now) -> bool:
         return (self.active and (self.starts_at is None or self.starts_at <= now)
                 and (self.ends_at is None or self.ends_at > now))
+
+    def admits(self, segment: str) -> bool:
+        """Offered to a member of RFM ``segment``: the task names no segment, or this one."""
+        return not self.segments or segment in self.segments
 
 
 class TaskCompletion(models.Model):

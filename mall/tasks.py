@@ -68,3 +68,14 @@ def materialise_reports():
     summary = report_jobs.materialise()
     logger.info("materialise_reports: %s", summary)
     return summary
+
+
+@shared_task(name="mall.rfm")
+def rfm():
+    """Score every member and assign RFM segments (``mall.rfm.score_members``; replaces the day's
+    run, so safe to run twice)."""
+    from mall.rfm import score_members
+
+    summary = score_members()
+    logger.info("rfm: %s", summary)
+    return summary

@@ -60,6 +60,7 @@ class RuleBook:
 class MemberContext:
     tier: str = "normal"
     member_id: int | None = None
+    segment: str = ""  # the RFM segment code ("" = not scored)
 
 
 @dataclass(frozen=True)
@@ -221,8 +222,9 @@ def gray_bucket(member_id: int) -> int:
     return zlib.crc32(str(member_id).encode()) % 100
 
 
-def in_gray_cohort(member: MemberContext, percent: int, tiers) -> bool:
-    if member.tier in tiers:
+def in_gray_cohort(member: MemberContext, percent: int, tiers, segments=()) -> bool:
+    """In the gray cohort: of one of its tiers, of one of its RFM segments, or in its buckets."""
+    if member.tier in tiers or (member.segment and member.segment in segments):
         return True
     return member.member_id is not None and gray_bucket(member.member_id) < percent
 

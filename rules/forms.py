@@ -12,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from rules.models import RuleSet, validate_reminder_days
+from rules.segments import Segment
 from rules.services import POLICY_FIELDS
 from rules.tiers import table_errors, tier_choices
 
@@ -109,6 +110,12 @@ class GrayReleaseForm(forms.Form):
         label=_("Tiers"), choices=tier_choices, required=False, widget=forms.CheckboxSelectMultiple,
         help_text=_("Members of these tiers earn under this version whatever their bucket."),
     )
+    segments = forms.MultipleChoiceField(
+        label=_("RFM segments"), choices=Segment.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Members of these RFM segments (from the last nightly run) earn under this "
+                    "version whatever their bucket."),
+    )
 
     def __init__(self, *args, rule_set: RuleSet | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -117,10 +124,12 @@ class GrayReleaseForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         percent, tiers = cleaned.get("percent"), cleaned.get("tiers") or []
+        segments = cleaned.get("segments") or []
         if percent is None:
             return cleaned
-        if percent == 0 and not tiers:
-            raise forms.ValidationError(_("Choose a percentage above 0 or at least one tier."))
+        if percent == 0 and not tiers and not segments:
+            raise forms.ValidationError(
+                _("Choose a percentage above 0, at least one tier or one RFM segment."))
         current = self.rule_set
         if current is not None and current.status == "candidate":
             if percent < current.gray_percent or not set(current.gray_tiers) <= set(tiers):
@@ -128,4 +137,8 @@ class GrayReleaseForm(forms.Form):
                     _("A gray release can only be widened (at least %(percent)s%% and the tiers it "
                       "already has); stop it to narrow it.") % {"percent": current.gray_percent}
                 )
+            if not set(current.gray_segments) <= set(segments):
+                raise forms.ValidationError(
+                    _("A gray release can only be widened (the RFM segments it already has); stop "
+                      "it to narrow it."))
         return cleaned

@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from rules.segments import Segment
+
 slug_validator = RegexValidator(r"^[a-z0-9_]{1,32}$", _("Use 1-32 lower-case letters, digits or _."))
 # A tier's code is stored on members, products and gray releases (16 characters there).
 tier_code_validator = RegexValidator(
@@ -58,6 +60,11 @@ class RuleSet(models.Model):
         models.CharField(max_length=16), default=list, blank=True,
         editable=False, verbose_name=_("gray tiers"),
         help_text=_("Tiers who earn under this candidate regardless of their bucket."),
+    )
+    gray_segments = ArrayField(
+        models.CharField(max_length=24, choices=Segment.choices), default=list, blank=True,
+        editable=False, verbose_name=_("gray RFM segments"),
+        help_text=_("RFM segments who earn under this candidate regardless of their bucket."),
     )
 
     # Earning from orders.

@@ -47,3 +47,12 @@ def segment_for(recent: bool, frequent: bool, valuable: bool) -> Segment:
 def segment_label(code: str) -> str:
     """The segment's name in the active language; "-" for a member not scored yet."""
     return str(Segment(code).label) if code in Segment.values else "-"
+
+
+def segments_form_field(*, label, help_text, required: bool = False):
+    """Checkboxes of the eight segments for a form (a model's ``ArrayField`` of segment codes):
+    lotteries, tasks, broadcasts and gray releases target members by them."""
+    from django import forms
+
+    return forms.MultipleChoiceField(label=label, choices=Segment.choices, required=required,
+                                     widget=forms.CheckboxSelectMultiple, help_text=help_text)

@@ -64,7 +64,7 @@ def _live_versions():
     published = candidate = None
     for rule_set in RuleSet.objects.filter(
         status__in=[RuleSetStatus.PUBLISHED, RuleSetStatus.CANDIDATE]
-    ).only("id", "version", "status", "gray_percent", "gray_tiers"):
+    ).only("id", "version", "status", "gray_percent", "gray_tiers", "gray_segments"):
         if rule_set.status == RuleSetStatus.PUBLISHED:
             published = rule_set
         else:
@@ -81,14 +81,14 @@ def active_rulebook() -> RuleBook:
 
 
 def member_context(member) -> MemberContext:
-    return MemberContext(tier=member.tier, member_id=member.pk)
+    return MemberContext(tier=member.tier, member_id=member.pk, segment=getattr(member, "segment", ""))
 
 
 def rulebook_for(member) -> RuleBook:
     """The candidate for members in its gray cohort, the published version for everyone else."""
     published, candidate = _live_versions()
     if candidate is not None and in_gray_cohort(
-        member_context(member), candidate.gray_percent, candidate.gray_tiers
+        member_context(member), candidate.gray_percent, candidate.gray_tiers, candidate.gray_segments
     ):
         return _frozen_rulebook(candidate.pk)
     return _frozen_rulebook(published.pk)

@@ -43,6 +43,7 @@ from rules.models import (
     SpendTier,
     TierRule,
 )
+from rules.segments import Segment
 
 TABLES = (TierRule, CategoryBonus, SpendTier, BehaviourRule, CheckInStep)
 # The scalar policies staff edit: never the version, status, release or audit fields.
@@ -238,16 +239,21 @@ def record_edit(rule_set: RuleSet, *, actor, detail: str = "") -> None:
 
 
 @transaction.atomic
-def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
-    """Release a draft to ``percent``% of members (stable buckets) and/or the given tiers; or
+def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=(), segments=()) -> RuleSet:
+    """Release a draft to ``percent``% of members (stable buckets) and/or the given tiers and RFM
+    segments (``rules.segments``; a member's from the last nightly run); or
     widen the running gray release. Narrowing is refused: members would flip between versions
     (stop the release instead)."""
     rule_set = _lock(rule_set)
     if not isinstance(percent, int) or not 0 <= percent <= 100:
         raise InvalidTransition(_("The gray percentage must be a whole number from 0 to 100."))
     tiers = sorted(set(tiers))
-    if percent == 0 and not tiers:
-        raise InvalidTransition(_("Choose a percentage above 0 or at least one tier."))
+    unknown = sorted(set(segments) - set(Segment.values))
+    if unknown:
+        raise InvalidTransition(_("Not RFM segments: %(codes)s.") % {"codes": ", ".join(unknown)})
+    segments = [code for code in Segment.values if code in set(segments)]  # in the segments' order
+    if percent == 0 and not tiers and not segments:
+        raise InvalidTransition(_("Choose a percentage above 0, at least one tier or one RFM segment."))
     unknown = sorted(set(tiers) - set(tier_rules.tier_codes()))
     if unknown:
         # Members hold codes of the published set: another code would reach no one.
@@ -262,7 +268,8 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
             )
         action = Action.GRAY_STARTED
     elif rule_set.status == RuleSetStatus.CANDIDATE:
-        if percent < rule_set.gray_percent or not set(rule_set.gray_tiers) <= set(tiers):
+        if (percent < rule_set.gray_percent or not set(rule_set.gray_tiers) <= set(tiers)
+                or not set(rule_set.gray_segments) <= set(segments)):
             raise InvalidTransition(_("A gray release can only be widened; stop it to narrow it."))
         action = Action.GRAY_WIDENED
     else:
@@ -271,8 +278,10 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=()) -> RuleSet:
     rule_set.status = RuleSetStatus.CANDIDATE
     rule_set.gray_percent = percent
     rule_set.gray_tiers = tiers
-    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers"])
-    _log(rule_set, action, actor, f"{percent}%" + (f" + {', '.join(tiers)}" if tiers else ""))
+    rule_set.gray_segments = segments
+    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers", "gray_segments"])
+    cohort = "".join(f" + {', '.join(codes)}" for codes in (tiers, segments) if codes)
+    _log(rule_set, action, actor, f"{percent}%{cohort}")
     return rule_set
 
 
@@ -300,9 +309,11 @@ def publish(rule_set: RuleSet, *, actor) -> RuleSet:
     rule_set.status = RuleSetStatus.PUBLISHED
     rule_set.gray_percent = 0
     rule_set.gray_tiers = []
+    rule_set.gray_segments = []
     rule_set.published_by = actor
     rule_set.published_at = timezone.now()
-    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers", "published_by", "published_at"])
+    rule_set.save(update_fields=["status", "gray_percent", "gray_tiers", "gray_segments", "published_by",
+                                 "published_at"])
     _log(rule_set, Action.PUBLISHED, actor,
          f"replacing v{previous.version}" if previous is not None else "")
     return rule_set

@@ -273,18 +273,22 @@ class ReleaseCost:
 
 
 def release_cost(rule_set: RuleSet, *, days: int = 30, percent: int | None = None, tiers=(),
-                 reverse: bool = False, now: datetime | None = None) -> ReleaseCost:
+                 segments=(), reverse: bool = False, now: datetime | None = None) -> ReleaseCost:
     """The simulated cost of a release over the paid orders of the last ``days``: ``rule_set``
     against the published version, for the orders of a gray cohort when ``percent`` is given
-    (with ``tiers``). ``reverse`` swaps the two sides (stopping a gray release: its cohort goes back
-    to the published version)."""
+    (with ``tiers`` and RFM ``segments``). ``reverse`` swaps the two sides (stopping a gray
+    release: its cohort goes back to the published version)."""
     until = now or timezone.now()
     since = until - timedelta(days=days)
     orders = import_string(settings.RULES_PAID_ORDERS)(since=since, until=until)
     if percent is not None:
-        tiers = tuple(tiers)
+        tiers, segments = tuple(tiers), tuple(segments)
+        # The order rows carry the tier, not the segment: the segments' members in one query.
+        of_segments = (set(_members().filter(segment__in=segments).values_list("pk", flat=True))
+                       if segments else set())
         orders = (row for row in orders
-                  if in_gray_cohort(MemberContext(tier=row[1], member_id=row[0]), percent, tiers))
+                  if row[0] in of_segments
+                  or in_gray_cohort(MemberContext(tier=row[1], member_id=row[0]), percent, tiers))
     result = simulate(rule_set, orders, days=days, since=since, until=until, top=0)
     old = (result.active_version, result.active_points)
     new = (result.candidate_version, result.candidate_points)
@@ -307,14 +311,17 @@ def member_count() -> int:
     return _members().count()
 
 
-def cohort_size(percent: int, tiers=(), *, chunk_size: int = 10000) -> tuple[int, int]:
-    """(members in a gray cohort of ``percent`` and ``tiers``, all members): the evaluator's own
-    rule (``in_gray_cohort``) over the member table, read in chunks of ids and tiers."""
-    tiers = tuple(tiers)
+def cohort_size(percent: int, tiers=(), segments=(), *, chunk_size: int = 10000) -> tuple[int, int]:
+    """(members in a gray cohort of ``percent``, ``tiers`` and RFM ``segments``, all members): the
+    evaluator's own rule (``in_gray_cohort``) over the member table, read in chunks of ids, tiers
+    and segments."""
+    tiers, segments = tuple(tiers), tuple(segments)
     total = inside = 0
-    for member_id, tier in _members().values_list("pk", "tier").iterator(chunk_size=chunk_size):
+    for member_id, tier, segment in _members().values_list("pk", "tier", "segment").iterator(
+            chunk_size=chunk_size):
         total += 1
-        if in_gray_cohort(MemberContext(tier=tier, member_id=member_id), percent, tiers):
+        if in_gray_cohort(MemberContext(tier=tier, member_id=member_id, segment=segment), percent, tiers,
+                          segments):
             inside += 1
     return inside, total
 
@@ -537,10 +544,13 @@ def gray_comparison(rule_set: RuleSet, *, now: datetime | None = None,
     since = gray_started_at(rule_set) or rule_set.updated_at
     until = now or timezone.now()
     percent, tiers = rule_set.gray_percent, tuple(rule_set.gray_tiers)
+    segments = tuple(rule_set.gray_segments)
     inside, total = [], 0
-    for member_id, tier in _members().values_list("pk", "tier").iterator(chunk_size=chunk_size):
+    for member_id, tier, segment in _members().values_list("pk", "tier", "segment").iterator(
+            chunk_size=chunk_size):
         total += 1
-        if in_gray_cohort(MemberContext(tier=tier, member_id=member_id), percent, tiers):
+        if in_gray_cohort(MemberContext(tier=tier, member_id=member_id, segment=segment), percent, tiers,
+                          segments):
             inside.append(member_id)
     entry = apps.get_model(LEDGER_APP, "Entry")
     account = entry._meta.get_field("account").related_model

@@ -21,6 +21,7 @@ from catalog.errors import CatalogError
 from catalog.lottery_sim import DEFAULT_DRAWS, SimPrize, simulate
 from catalog.models import Draw, DrawTicket, Lottery, Prize, PrizeKind
 from common.admin import ReadOnlyAdminMixin
+from rules.segments import segments_form_field
 
 PRIZE_FIELDS = ("name", "kind", "weight", "stock", "points", "product")
 
@@ -94,15 +95,28 @@ def simulation_of(lottery: Lottery, draws: int = DEFAULT_DRAWS) -> dict:
     }
 
 
+class LotteryForm(forms.ModelForm):
+    segments = segments_form_field(
+        label=_("eligible RFM segments"),
+        help_text=_("None ticked: every member may draw. Ticked: only members whose segment from the "
+                    "last nightly RFM run is one of these; the others are told it is for other members."))
+
+    class Meta:
+        model = Lottery
+        fields = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
+                  "ends_at", "active", "segments")
+
+
 @admin.register(Lottery)
 class LotteryAdmin(ModelAdmin):
+    form = LotteryForm
     change_form_template = "admin/catalog/lottery/change_form.html"
     list_display = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
                     "ends_at", "active")
     list_filter = ("active", "tickets_only")
     search_fields = ("name",)
     fields = ("name", "cost_points", "daily_limit", "tickets_only", "streak_days", "starts_at",
-              "ends_at", "active")
+              "ends_at", "active", "segments")
     inlines = [PrizeInline]
 
     def save_formset(self, request, form, formset, change):

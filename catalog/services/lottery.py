@@ -30,6 +30,7 @@ from catalog.errors import (
     LotteryClosed,
     NoFreeDraw,
     NoPrizeLeft,
+    NotInSegment,
 )
 from catalog.models import (
     Draw,
@@ -99,8 +100,9 @@ def draw(member, lottery, *, key, now=None) -> Draw:
     An unused free draw of the member's (``DrawTicket``, e.g. a check-in streak's) is used first:
     that draw costs nothing and does not count against the daily limit.
 
-    Raises ``LotteryClosed`` (inactive, not started or ended), ``NoFreeDraw`` (a lottery of free
-    draws only, and none left), ``DailyLimitReached``,
+    Raises ``LotteryClosed`` (inactive, not started or ended), ``NotInSegment`` (the lottery
+    names RFM segments and ``member.segment``, the last nightly run's, is not one),
+    ``NoFreeDraw`` (a lottery of free draws only, and none left), ``DailyLimitReached``,
     ``points.errors.InsufficientPoints``, ``NoPrizeLeft`` (every prize out of stock),
     ``IdempotencyConflict`` (the key used by another member or lottery), ``InvalidArgument``
     (malformed key). The same key returns the same draw.
@@ -139,7 +141,8 @@ _READ_FOR_DRAW = """
            (SELECT t.id FROM catalog_drawticket t WHERE t.member_id = %(member)s
                 AND t.lottery_id = %(lottery)s AND t.draw_id IS NULL ORDER BY t.id LIMIT 1),
            (SELECT nextval(pg_get_serial_sequence('catalog_draw', 'id'))),
-           p.id, p.name, p.kind, p.weight, p.stock, p.points, p.product_id
+           p.id, p.name, p.kind, p.weight, p.stock, p.points, p.product_id,
+           l.segments
     FROM catalog_lottery l
     LEFT JOIN catalog_prize p ON p.lottery_id = l.id AND (p.stock IS NULL OR p.stock <> 0)
     WHERE l.id = %(lottery)s
@@ -164,7 +167,7 @@ def _read_for_draw(member_id: int, lottery_id: int, key: str, since):
     row = rows[0]
     lottery = Lottery(id=row[0], name=row[1], cost_points=row[2], daily_limit=row[3],
                       starts_at=row[4], ends_at=row[5], active=row[6], created_at=row[7],
-                      tickets_only=row[11])
+                      tickets_only=row[11], segments=row[21])
     lottery._state.adding = False
     lottery.existing_id, lottery.available_points, lottery.drawn_today = row[8:11]
     lottery.ticket_id, lottery.draw_id = row[12:14]
@@ -190,6 +193,8 @@ def _draw_locked(member, lottery_id: int, *, key: str, now, call: tuple) -> Draw
         return _replay(Draw.objects.select_related("prize").get(pk=existing_id), call)
     if lottery is None or not lottery.is_open(now):
         raise LotteryClosed()
+    if not lottery.admits(member):
+        raise NotInSegment()
     # A free draw the member earned is used first: it costs nothing and is not one of the day's
     # draws. A lottery of free draws only has nothing else to offer.
     ticket_id = lottery.ticket_id

@@ -321,13 +321,16 @@ def mark_all_read(member: Member, *, now: datetime | None = None) -> int:
 
 
 def broadcast_recipients(broadcast: Broadcast, *, now: datetime | None = None):
-    """The members a broadcast reaches: active members (not staff) of its tiers, inactive for
-    at least its days where it names some."""
+    """The members a broadcast reaches: active members (not staff) of its tiers and of its RFM
+    segments (``Member.segment``, from the last nightly run; none named: everyone, scored or
+    not), inactive for at least its days where it names some."""
     from mall.selectors import inactive_members
 
     members = Member.objects.filter(is_active=True, is_staff=False)
     if broadcast.tiers:
         members = members.filter(tier__in=broadcast.tiers)
+    if broadcast.segments:
+        members = members.filter(segment__in=broadcast.segments)
     if broadcast.inactive_days:
         members = members.filter(pk__in=inactive_members(broadcast.inactive_days, now=now))
     return members

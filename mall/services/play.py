@@ -82,11 +82,13 @@ def task_period(period: str, day: date) -> Period:
 # --------------------------------------------------------------------------- tasks
 
 
-def open_tasks(now: datetime, behaviour: str | None = None) -> list[Task]:
+def open_tasks(now: datetime, behaviour: str | None = None, *, segment: str | None = None) -> list[Task]:
+    """The tasks open at ``now`` (of ``behaviour``); with ``segment``, only those offered to a
+    member of that RFM segment (``Member.segment``: a task naming segments is for them only)."""
     tasks = Task.objects.filter(active=True)
     if behaviour is not None:
         tasks = tasks.filter(behaviour=behaviour)
-    return [task for task in tasks if task.is_open(now)]
+    return [task for task in tasks if task.is_open(now) and (segment is None or task.admits(segment))]
 
 
 def behaviour_count(member_id: int, behaviour: str, period: Period) -> int:
@@ -121,10 +123,11 @@ class TaskProgress:
 
 
 def tasks_today(member: Member, *, now: datetime | None = None) -> list[TaskProgress]:
-    """The open tasks with the member's progress in their current period."""
+    """The open tasks offered to the member (their RFM segment) with their progress in their
+    current period."""
     now = now or timezone.now()
     day = timezone.localdate(now)
-    tasks = open_tasks(now)
+    tasks = open_tasks(now, segment=member.segment)
     periods = {task.pk: task_period(task.period, day) for task in tasks}
     done = {(c.task_id, c.period): c for c in TaskCompletion.objects.filter(
         member_id=member.pk, task__in=tasks, period__in={p.key for p in periods.values()})}
@@ -144,11 +147,13 @@ def tasks_today(member: Member, *, now: datetime | None = None) -> list[TaskProg
 
 def award_tasks(member_id: int, behaviour: str, *, now: datetime | None = None) -> list[TaskCompletion]:
     """Complete every open task of ``behaviour`` the member has reached the target of in its
-    current period and not completed yet; returns the completions made now."""
+    current period and not completed yet; returns the completions made now. A task for other RFM
+    segments than the member's is neither offered nor completed."""
     now = now or timezone.now()
     day = timezone.localdate(now)
     made = []
-    for task in open_tasks(now, behaviour):
+    segment = Member.objects.filter(pk=member_id).values_list("segment", flat=True).first() or ""
+    for task in open_tasks(now, behaviour, segment=segment):
         period = task_period(task.period, day)
         if TaskCompletion.objects.filter(task=task, member_id=member_id, period=period.key).exists():
             continue
@@ -166,6 +171,8 @@ def _complete(member_id: int, task: Task, period: Period, now: datetime) -> Task
         if TaskCompletion.objects.filter(task=task, member_id=member_id, period=period.key).exists():
             return None  # a concurrent run completed it while we waited for the lock
         member = Member.objects.get(pk=member_id)
+        if not task.admits(member.segment):
+            return None  # the nightly scoring moved them out of the task's segments meanwhile
         key = f"task:{task.pk}:{period.key}:{member_id}"
         reason = clip(stored_text(gettext_noop("Task completed: %(task)s"), task=task.name), 255)
         if task.behaviour in CAPPED_BEHAVIOURS:

@@ -32,6 +32,7 @@ from rules.errors import RuleSetError, RuleSetLocked
 from rules.forms import GrayReleaseForm, RuleSetForm, RuleTableFormSet
 from rules.models import RuleSet, RuleSetStatus
 from rules.resources import RESOURCES
+from rules.segments import segment_label
 from rules.tiers import tier_name
 
 PREVIEWABLE = (RuleSetStatus.DRAFT, RuleSetStatus.CANDIDATE)
@@ -91,14 +92,17 @@ class RuleSetAdmin(ModelAdmin):
 
     @admin.display(description=_("gray tiers"))
     def gray_tiers_display(self, obj):
-        return ", ".join(tier_name(tier) for tier in obj.gray_tiers) or "-"
+        """The cohort's tiers, then its RFM segments, by name."""
+        names = [tier_name(tier) for tier in obj.gray_tiers]
+        names += [segment_label(code) for code in obj.gray_segments]
+        return ", ".join(str(name) for name in names) or "-"
 
     @admin.display(description=_("gray release"))
     def gray_display(self, obj):
         if obj.status != RuleSetStatus.CANDIDATE:
             return "-"
         tiers = self.gray_tiers_display(obj)
-        return f"{obj.gray_percent}%" + (f" + {tiers}" if obj.gray_tiers else "")
+        return f"{obj.gray_percent}%" + (f" + {tiers}" if obj.gray_tiers or obj.gray_segments else "")
 
     @admin.display(description=_("published on"), ordering="published_at")
     def published_on(self, obj):
@@ -425,7 +429,8 @@ class RuleSetAdmin(ModelAdmin):
                     "reason": gettext("There is no earlier published version to roll back to.")}
         return ""
 
-    def _confirmation(self, request, rule_set, operation, *, percent=None, tiers=(), form=None):  # noqa: C901
+    def _confirmation(self, request, rule_set, operation, *, percent=None, tiers=(), segments=(),  # noqa: C901
+                      form=None):
         """The confirmation page: what changes (the diff against the published version), the
         simulated cost over the last 30 days, the members concerned, and who releases it."""
         published = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
@@ -435,20 +440,22 @@ class RuleSetAdmin(ModelAdmin):
         elif operation == "stop-gray":
             # Its cohort goes back to the published version.
             old, new, reverse_cost = rule_set, published, True
-            percent, tiers = rule_set.gray_percent, rule_set.gray_tiers
+            percent, tiers, segments = rule_set.gray_percent, rule_set.gray_tiers, rule_set.gray_segments
         gray = percent is not None
         if gray:
-            inside, total = simulation.cohort_size(percent, tiers)
+            inside, total = simulation.cohort_size(percent, tiers, segments)
             cohort = {"members": inside, "total": total, "percent": percent, "now": None,
-                      "tiers": ", ".join(tier_name(tier) for tier in tiers)}
+                      "tiers": ", ".join([str(tier_name(tier)) for tier in tiers]
+                                         + [segment_label(code) for code in segments])}
             if operation == "gray":
-                was, _total = (simulation.cohort_size(rule_set.gray_percent, rule_set.gray_tiers)
+                was, _total = (simulation.cohort_size(rule_set.gray_percent, rule_set.gray_tiers,
+                                                      rule_set.gray_segments)
                                if rule_set.status == RuleSetStatus.CANDIDATE else (0, total))
                 cohort["now"] = was
         else:
             cohort = {"members": simulation.member_count(), "all": True, "now": None}
         cost = simulation.release_cost(cost_of, days=30, percent=percent if gray else None,
-                                       tiers=tiers, reverse=reverse_cost)
+                                       tiers=tiers, segments=segments, reverse=reverse_cost)
         four_eyes = operation in ("publish", "gray") and rule_set.updated_by_id == request.user.pk
         titles = {
             "publish": gettext("Publish %(rule_set)s to all members?"),
@@ -482,7 +489,8 @@ class RuleSetAdmin(ModelAdmin):
             "four_eyes": four_eyes,
             "confirm_label": buttons[operation],
             # The gray release form's values, sent again with the confirm button.
-            "hidden": ([("percent", percent), *(("tiers", tier) for tier in tiers)]
+            "hidden": ([("percent", percent), *(("tiers", tier) for tier in tiers),
+                        *(("segments", code) for code in segments)]
                        if form is not None else []),
         }
         return TemplateResponse(request, "admin/rules/ruleset/confirm_release.html", context)
@@ -500,14 +508,16 @@ class RuleSetAdmin(ModelAdmin):
             form = GrayReleaseForm(request.POST, rule_set=rule_set)
             if form.is_valid() and "confirm" not in request.POST:
                 return self._confirmation(request, rule_set, "gray", percent=form.cleaned_data["percent"],
-                                          tiers=form.cleaned_data["tiers"], form=form)
+                                          tiers=form.cleaned_data["tiers"],
+                                          segments=form.cleaned_data["segments"], form=form)
             if form.is_valid():
                 done = self._attempt(request, lambda: services.start_gray(
                     rule_set, actor=request.user, percent=form.cleaned_data["percent"],
-                    tiers=form.cleaned_data["tiers"],
+                    tiers=form.cleaned_data["tiers"], segments=form.cleaned_data["segments"],
                 ))
                 if done is not None:
-                    tiers = f" + {self.gray_tiers_display(done)}" if done.gray_tiers else ""
+                    tiers = (f" + {self.gray_tiers_display(done)}" if done.gray_tiers or done.gray_segments
+                             else "")
                     message = gettext("v%(version)s is in gray release: %(percent)s%% of members%(tiers)s.")
                     message %= {"version": done.version, "percent": done.gray_percent, "tiers": tiers}
                     self.message_user(request, message, messages.SUCCESS)
@@ -515,7 +525,8 @@ class RuleSetAdmin(ModelAdmin):
         else:
             initial = {}
             if rule_set.status == RuleSetStatus.CANDIDATE:
-                initial = {"percent": rule_set.gray_percent, "tiers": rule_set.gray_tiers}
+                initial = {"percent": rule_set.gray_percent, "tiers": rule_set.gray_tiers,
+                           "segments": rule_set.gray_segments}
             form = GrayReleaseForm(initial=initial, rule_set=rule_set)
         widen = rule_set.status == RuleSetStatus.CANDIDATE
         context = {

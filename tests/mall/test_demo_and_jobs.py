@@ -32,6 +32,13 @@ def test_load_demo_is_idempotent(db):
     from catalog.models import ProductNeighbour, SegmentPopularity
 
     assert ProductNeighbour.objects.exists() and SegmentPopularity.objects.filter(segment="").exists()
+    # The RFM scoring ran once (before the recommendations): every member has a segment.
+    from mall.rfm_models import RfmRun
+
+    run = RfmRun.objects.get()
+    assert run.members_scored == Member.objects.filter(is_active=True, is_staff=False).count() > 0
+    assert not Member.objects.filter(is_active=True, is_staff=False, segment="").exists()
+    assert SegmentPopularity.objects.exclude(segment="").exists()
 
 
 def test_periodic_jobs_are_created_by_migration(db):
@@ -82,6 +89,7 @@ def test_programme_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
         "mall.prune": ("30", "4", "Asia/Shanghai", True),
         "mall.award_due_badges": ("30", "2", "Asia/Shanghai", True),
         "mall.materialise_reports": ("20", "0", "Asia/Shanghai", True),
+        "mall.rfm": ("40", "0", "Asia/Shanghai", True),
     }
     assert set(jobs) <= set(current_app.tasks)
 

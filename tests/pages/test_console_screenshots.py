@@ -32,7 +32,7 @@ SIZES = {"1280": (1280, 800), "1440": (1440, 900)}
 def _pages() -> dict[str, str]:
     from django.urls import reverse
 
-    from catalog.models import Product, PurchaseOrder, Redemption, Supplier
+    from catalog.models import Channel, Product, PurchaseOrder, Redemption, Supplier
     from mall.models import Member
     from referrals.models import RewardPlan
     from rules import services as rule_services
@@ -72,6 +72,11 @@ def _pages() -> dict[str, str]:
         "purchase-orders": "/admin/catalog/purchaseorder/",
         "purchase-order": f"/admin/catalog/purchaseorder/{PurchaseOrder.objects.first().pk}/change/",
         "receive": reverse("admin:catalog_purchaseorder_receive", args=[PurchaseOrder.objects.first().pk]),
+        "channels": "/admin/catalog/channel/",
+        "channel": f"/admin/catalog/channel/{Channel.objects.first().pk}/change/",
+        "channel-import": reverse("admin:catalog_channel_import", args=[Channel.objects.first().pk]),
+        "rfm": "/admin/mall/rfmrun/", "rfm-settings": "/admin/mall/rfmsettings/",
+        "members-by-segment": "/admin/mall/member/?segment__exact=important_value",
         "_admin": admin.username,
     }
 

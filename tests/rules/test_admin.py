@@ -377,7 +377,7 @@ def test_gray_release_through_the_intermediate_form(client, publisher, draft):
     assert 'name="percent"' in response.content.decode()
     url = reverse("admin:rules_ruleset_gray_release", args=[draft.pk])
     response = client.post(url, {"percent": "0"})
-    assert "Choose a percentage above 0 or at least one tier." in response.content.decode()
+    assert "Choose a percentage above 0, at least one tier or one RFM segment." in response.content.decode()
     response = client.post(url, {"percent": "20", "tiers": ["gold"]})  # the confirmation page
     assert 'name="confirm"' in response.content.decode()
     assert RuleSet.objects.get(pk=draft.pk).status == RuleSetStatus.DRAFT
@@ -388,7 +388,7 @@ def test_gray_release_through_the_intermediate_form(client, publisher, draft):
 
     # Widen: the form starts from the current cohort and refuses to narrow it.
     response = run_action(client, "widen_gray_release", draft)
-    assert response.context["form"].initial == {"percent": 20, "tiers": ["gold"]}
+    assert response.context["form"].initial == {"percent": 20, "tiers": ["gold"], "segments": []}
     response = client.post(url, {"percent": "10", "tiers": ["gold"]})
     assert "A gray release can only be widened" in response.content.decode()
     client.post(url, {"percent": "50", "tiers": ["gold", "silver"], "confirm": "1"})

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from catalog import recommendations
-from mall import demo
+from mall import demo, rfm
 from mall.models import Member
 from points import services
 from referrals.models import Merchant
@@ -85,7 +85,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(_(
             "Supplier %(supplier)s: %(products)s products linked, %(orders)s purchase orders made now."
         ) % {"supplier": supplied.supplier, "products": supplied.products, "orders": supplied.orders}))
-        # The nightly recommendations job, so a fresh install recommends from the start.
+        # The nightly RFM scoring, once (before the recommendations, whose fallback is per segment),
+        # so the member list, the RFM page and segment targeting have segments from the start.
+        scored = rfm.score_members()
+        self.stdout.write(self.style.SUCCESS(_(
+            "RFM segments: %(members)s members scored, %(active)s active in the window."
+        ) % {"members": scored["members_scored"], "active": scored["members_active"]}))
+        # The nightly recommendations job, once, so a fresh install recommends from the start.
         found = recommendations.compute_neighbours()
         self.stdout.write(self.style.SUCCESS(_(
             "Recommendations: %(neighbours)s similar products, %(popular)s popular products."
