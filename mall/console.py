@@ -157,6 +157,11 @@ def dashboard(request, context: dict) -> dict:
         cards = [{"label": label, "value": value}
                  for key in HEADLINE_SECTIONS if key in by_key for label, value in by_key[key].rows]
         context.update(figures, cards=cards, reports_url=reverse("admin:reports"))
+    if request.user.has_perm("mall.view_rfmrun"):
+        # The members per RFM segment and their movement since the run before, under the reports.
+        from mall import rfm_admin
+
+        context.update(rfm_admin.segments_context(), rfm_url=reverse("admin:mall_rfmrun_changelist"))
     context["sections_for_user"] = [
         {"title": group["title"], "items": group["items"]} for group in navigation(request) if group["items"]]
     return context

@@ -123,18 +123,26 @@ class RfmRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return HttpResponseRedirect(reverse("admin:mall_rfmrun_changelist"))
 
     def changelist_view(self, request, extra_context=None):
-        latest, previous = rfm.latest_runs()
         extra_context = {
             **(extra_context or {}),
+            **segments_context(),
             "can_run": self.has_run_permission(request),
             "can_edit_settings": request.user.has_perm("mall.change_rfmsettings"),
-            "latest": latest,
-            "previous": previous,
-            "latest_counts": [(Segment(code).label, latest.counts.get(code, 0)) for code in Segment.values]
-            if latest else [],
-            "movement": rfm.movement_table(latest) if latest and latest.previous_day else None,
         }
         return super().changelist_view(request, extra_context)
+
+
+def segments_context() -> dict:
+    """The latest run's counts by segment name and its movement from the run before, for
+    ``admin/mall/_rfm_section.html`` (the RFM page and the landing dashboard)."""
+    latest, previous = rfm.latest_runs()
+    return {
+        "latest": latest,
+        "previous": previous,
+        "latest_counts": [(Segment(code).label, latest.counts.get(code, 0)) for code in Segment.values]
+        if latest else [],
+        "movement": rfm.movement_table(latest) if latest and latest.previous_day else None,
+    }
 
 
 @admin.register(RfmScore)

@@ -230,7 +230,7 @@ def test_a_threshold_edit_in_the_admin_takes_effect_on_the_next_run(population, 
     response = client.get("/admin/mall/rfmsettings/")
     assert response.status_code == 302 and response["Location"].endswith(f"/{settings_row.pk}/change/")
     url = f"/admin/mall/rfmsettings/{settings_row.pk}/change/"
-    assert "median" in client.get(url).content.decode()
+    assert "median" in client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     response = client.post(url, {"window_days": "365", "recency_days": "", "frequency": "",
                                  "monetary": "30"})
     assert response.status_code == 302
@@ -240,6 +240,22 @@ def test_a_threshold_edit_in_the_admin_takes_effect_on_the_next_run(population, 
     rfm.score_members(now=NOW)
     # dave's 40.00 is valuable at 30.00: important to keep.
     assert scores()["dave"][6] == Segment.IMPORTANT_KEEP
+
+
+def test_the_landing_dashboard_shows_the_segments_and_their_movement(population, client):
+    rfm.score_members(now=NOW)
+    order(population["fred"], "5000.00", NOW + timedelta(hours=2))
+    rfm.score_members(now=NOW + timedelta(days=1))
+    client.force_login(auditor())
+    response = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en")
+    page = response.content.decode()
+    assert 'id="dashboard-rfm"' in page and 'href="/admin/mall/rfmrun/"' in page
+    assert dict((str(label), count) for label, count in response.context["latest_counts"])[
+        "General to keep"] == 2
+    assert 'id="rfm-movement"' in page
+    # Staff who may not read the runs do not see them.
+    client.force_login(StaffFactory())
+    assert 'id="dashboard-rfm"' not in client.get("/admin/").content.decode()
 
 
 def test_the_settings_refuse_what_is_not_positive(db, client):
