@@ -12,11 +12,15 @@ class FeedError(CatalogError):
     large, too slow, not in its format, or without its required columns. ``code`` says which."""
 
     code = "feed_unreadable"
+    # Every code a FeedError carries (the API schema's error-code enum lists them all).
+    codes = ("feed_unreadable", "feed_outside_root", "feed_unreachable", "feed_too_large",
+             "feed_bad_format", "feed_bad_header")
     kind = Kind.INVALID
     default_message = _("The channel's feed could not be read.")
 
     def __init__(self, message: str = "", *, code: str | None = None):
         if code:
+            assert code in self.codes, code
             self.code = code
         super().__init__(message)
 

@@ -135,7 +135,9 @@ class Product(models.Model):
         "catalog.Supplier", on_delete=models.PROTECT, null=True, blank=True, related_name="products",
         verbose_name=_("supplier"),
     )
-    supplier_sku = models.CharField(_("supplier SKU"), max_length=64, blank=True)
+    supplier_sku = models.CharField(_("supplier SKU"), max_length=64, blank=True, default="", db_default="")
+    # The supply and channel columns have database defaults, so bulk SQL loads (the recommender's
+    # evaluation, the benches) that predate them need not name them.
     # Where the goods come from (catalog.channel_models): the channel's import writes name,
     # description, image URL, category and cash price; never points price or stock.
     channel = models.ForeignKey(
@@ -143,15 +145,15 @@ class Product(models.Model):
         verbose_name=_("goods channel"),
     )
     channel_sku = models.CharField(
-        _("channel SKU"), max_length=64, blank=True,
+        _("channel SKU"), max_length=64, blank=True, default="", db_default="",
         help_text=_("The product's SKU in the channel's feed; unique within the channel."),
     )
     stock_from_channel = models.BooleanField(
-        _("stock from channel"), default=False,
+        _("stock from channel"), default=False, db_default=False,
         help_text=_("The stock sync sets the stock to the channel's figure minus the units "
                     "promised to open redemptions."),
     )
-    image_url = models.URLField(_("image URL"), max_length=500, blank=True,
+    image_url = models.URLField(_("image URL"), max_length=500, blank=True, default="", db_default="",
                                 help_text=_("The picture's address in the channel's feed."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -113,6 +113,7 @@ def error_codes() -> list[str]:
     import rest_framework_simplejwt.exceptions  # noqa: F401
     from rest_framework.exceptions import APIException
 
+    import catalog.channel_errors  # noqa: F401
     import catalog.errors  # noqa: F401  (the error classes, imported so that they are subclasses)
     import common.headers  # noqa: F401
     import mall.errors  # noqa: F401
@@ -123,6 +124,8 @@ def error_codes() -> list[str]:
 
     codes = set(EXPLICIT_ERROR_CODES)
     codes.update(cls.code for cls in _subclasses(DomainError) if isinstance(cls.code, str))
+    # An error class that carries one of several codes names them all (catalog FeedError).
+    codes.update(code for cls in _subclasses(DomainError) for code in getattr(cls, "codes", ()))
     codes.update(cls.default_code for cls in _subclasses(APIException)
                  if isinstance(cls.default_code, str))
     return sorted(codes)
