@@ -5,25 +5,19 @@ per-member scores (read-only, filtered by run and segment). Writes go through ``
 
 from __future__ import annotations
 
-import logging
-
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin, RunTaskAdminMixin
 from mall import rfm
 from mall.rfm_models import RfmRun, RfmScore, RfmSettings
 from rules.segments import Segment, segment_label
-
-logger = logging.getLogger(__name__)
 
 
 class RfmSettingsForm(forms.ModelForm):
@@ -76,8 +70,12 @@ def _counts_html(counts: dict):
 
 
 @admin.register(RfmRun)
-class RfmRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class RfmRunAdmin(RunTaskAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Runs newest first; the dashboard above the list is the latest run."""
+    run_task = "mall.rfm"
+    run_permission = "mall.run_rfm"
+    run_failed_message = _("The RFM scoring could not be started: the task queue is not reachable.")
+    run_started_message = _("The RFM scoring has started; today's run appears here when it finishes.")
 
     list_display = ("day", "members_scored", "members_active", "recency_threshold", "frequency_threshold",
                     "monetary_threshold", "segment_counts", "finished_at")
@@ -96,31 +94,6 @@ class RfmRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
         names = {"recency": _("recency"), "frequency": _("frequency"), "monetary": _("monetary")}
         used = [str(names[key]) for key, median in obj.medians.items() if median and key in names]
         return ", ".join(used) or "-"
-
-    def has_run_permission(self, request):
-        return request.user.has_perm("mall.run_rfm")
-
-    def get_urls(self):
-        return [
-            path("run/", self.admin_site.admin_view(require_POST(self.run_view)), name="mall_rfmrun_run"),
-            *super().get_urls(),
-        ]
-
-    def run_view(self, request):
-        if not self.has_run_permission(request):
-            raise PermissionDenied
-        from celery import current_app
-
-        try:
-            current_app.send_task("mall.rfm")
-        except Exception:  # the broker is down: say so instead of a server error
-            logger.exception("could not queue the RFM scoring")
-            self.message_user(request, gettext("The RFM scoring could not be started: the task queue "
-                                               "is not reachable."), messages.ERROR)
-        else:
-            self.message_user(request, gettext("The RFM scoring has started; today's run appears here "
-                                               "when it finishes."), messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:mall_rfmrun_changelist"))
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

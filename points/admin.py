@@ -1,20 +1,16 @@
 """Read-only ledger views for staff. Points only move through points.services (see the
 "adjust points" action on members in mall/admin.py)."""
 
-import logging
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin, TabularInline
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin, RunTaskAdminMixin
 from points.models import (
     Account,
     BehaviourRecord,
@@ -27,8 +23,6 @@ from points.models import (
     ReconciliationRun,
     Refund,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
@@ -195,9 +189,14 @@ STATUS_LABELS = {"ok": _("OK"), "mismatch": _("Mismatch"), "running": _("Running
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdmin):
+class ReconciliationRunAdmin(RunTaskAdminMixin, ReadOnlyAdmin):
     """The nightly reconciliation's runs (``mall.jobs.reconcile_ledger``), newest first; a run's
     page lists the rows that did not add up, with links to the account and the member."""
+    # "Run now": starts the job in the worker, never in the request (it reads the whole ledger).
+    run_task = "mall.reconcile_ledger"
+    run_permission = "points.run_reconciliation"
+    run_failed_message = _("The reconciliation could not be started: the task queue is not reachable.")
+    run_started_message = _("The reconciliation has started; its run appears here when it finishes.")
 
     list_display = ("id", "started_at", "finished_at", "accounts_checked", "mismatch_count",
                     "status_badge")
@@ -234,34 +233,6 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
             note = format_html("<p>{}</p>", gettext("The first %(shown)s of %(count)s are shown.")
                                % {"shown": len(rows), "count": obj.mismatch_count})
         return format_html("<table>{}{}</table>{}", header, body, note)
-
-    # "Run now": starts the job in the worker, never in the request (it reads the whole ledger).
-
-    def has_run_permission(self, request):
-        return request.user.has_perm(f"{self.opts.app_label}.run_reconciliation")
-
-    def get_urls(self):
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        return [
-            path("run/", self.admin_site.admin_view(require_POST(self.run_view)), name=f"{prefix}_run"),
-            *super().get_urls(),
-        ]
-
-    def run_view(self, request):
-        if not self.has_run_permission(request):
-            raise PermissionDenied
-        from celery import current_app
-
-        try:
-            current_app.send_task("mall.reconcile_ledger")
-        except Exception:  # the broker is down: say so instead of a server error
-            logger.exception("could not queue the ledger reconciliation")
-            self.message_user(request, gettext("The reconciliation could not be started: the task "
-                                               "queue is not reachable."), messages.ERROR)
-        else:
-            self.message_user(request, gettext("The reconciliation has started; its run appears "
-                                               "here when it finishes."), messages.SUCCESS)
-        return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_run": self.has_run_permission(request)}
