@@ -42,6 +42,12 @@ class Member(AbstractUser):
     # Written by the nightly RFM job (mall.rfm); empty until the member's first scoring.
     segment = models.CharField(_("RFM segment"), max_length=24, blank=True, default="",
                                db_default="", choices=Segment.choices, db_index=True, editable=False)
+    # Access tokens issued before this instant are refused (mall.authentication): a password
+    # change or an account closing signs the member out of every app at once.
+    tokens_valid_after = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set when the member closed their account (PIPL erasure): personal data is gone, the
+    # ledger's entries stay under this anonymised row.
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
 
     objects = UserManager()
 

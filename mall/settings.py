@@ -13,6 +13,7 @@ EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMA
 DEFAULT_FROM_EMAIL   e-mail (console backend with DEBUG, SMTP without)
 SMS_BACKEND, PUSH_BACKEND   dotted paths of the SMS and push channels (default: logging)
 JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
+AUDIT_RETENTION_DAYS (365, at least 183)   how long the audit trail is kept
 API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
 API_NUM_PROXIES (0)   reverse proxies in front of the app whose X-Forwarded-For is trusted
 MEDIA_URL ("/media/"), MEDIA_ROOT (var/media)   where uploads (product pictures, badge icons) live
@@ -100,6 +101,14 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "axes",
+    # The audit trail (common.audit): django-auditlog's LogEntry, append-only in the database.
+    "auditlog",
+    # Staff two-factor sign-in: TOTP devices and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    # Refresh tokens are recorded and blacklisted once used or logged out.
+    "rest_framework_simplejwt.token_blacklist",
     "mall",
     "points",
     "rules",
@@ -118,6 +127,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Who and from where, for every audit record written while the request runs.
+    "common.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a sign-in that django-axes refused into the lockout answer (mall.views.locked_out).
@@ -229,6 +241,12 @@ AXES_LOCKOUT_CALLABLE = "mall.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (AccessAttempt); successful sign-ins are not
 AXES_VERBOSE = False
+
+# --- Audit trail (common.audit). The address is the throttles' (not a forgeable X-Forwarded-For);
+# records are kept AUDIT_RETENTION_DAYS (at least 183: the database refuses to delete younger ones).
+AUDIT_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
+AUDIT_RETENTION_DAYS = max(183, int(os.environ.get("AUDIT_RETENTION_DAYS", "365")))
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # The staff console's theme (django-unfold); the sidebar is grouped by job in mall/console.py.
 UNFOLD = {
