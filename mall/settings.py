@@ -3,6 +3,9 @@
 DATABASE_URL   PostgreSQL URL; unset = the embedded server under var/ (see mall/embedded.py)
 REDIS_URL      Redis URL for cache and celery broker; unset = local-memory cache and a
                filesystem broker under var/
+REDIS_CONNECT_TIMEOUT (0.05 s), REDIS_SOCKET_TIMEOUT (0.1 s), REDIS_BREAKER_SECONDS (5 s)
+               the cache's timeouts, and how long it is skipped after a failure (common.cache)
+CELERY_BROKER_TIMEOUT (1 s), CELERY_BROKER_SOCKET_TIMEOUT (3 s)   queuing a task on a hung broker
 SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
@@ -182,16 +185,30 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                # Redis down degrades to uncached reads, never to errors.
+                # Redis down or hung degrades to uncached reads, never to errors or waits: short
+                # timeouts, and a circuit breaker (common.cache) that skips Redis for a while
+                # after a failure, so a read costs at most one timeout per BREAKER_SECONDS.
+                "CLIENT_CLASS": "common.cache.BreakerClient",
                 "IGNORE_EXCEPTIONS": True,
-                "SOCKET_CONNECT_TIMEOUT": 0.5,
-                "SOCKET_TIMEOUT": 0.5,
+                "SOCKET_CONNECT_TIMEOUT": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.05")),
+                "SOCKET_TIMEOUT": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.1")),
+                "BREAKER_SECONDS": float(os.environ.get("REDIS_BREAKER_SECONDS", "5")),
             },
         }
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # The breaker logs a failure once; django-redis would log every skipped call.
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
     CELERY_BROKER_URL = REDIS_URL
+    # A hung broker must not hang the request that queues a task (the admin's "run now"): bounded
+    # connect and command timeouts and one retry, then the caller's "broker down" answer.
+    CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_TIMEOUT", "1"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": float(os.environ.get("CELERY_BROKER_TIMEOUT", "1")),
+        "socket_timeout": float(os.environ.get("CELERY_BROKER_SOCKET_TIMEOUT", "3")),
+    }
+    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                        "interval_max": 0.2}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     BROKER_DIR = VAR_DIR / "broker"
