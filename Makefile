@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test smoke bench lint migrations-check messages clean
+.PHONY: run test fault smoke bench lint migrations-check messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## Run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set).
 test: $(STAMP)
 	DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+## The fault tests (tests/faults): PostgreSQL restarted, Redis stopped and hung, a worker killed,
+## each on private servers the tests start under var/faults/ (never the machine's).
+fault: $(STAMP)
+	DEBUG=1 $(PY) -m pytest -s -m fault tests/faults $(PYTEST_ARGS)
 
 ## Start the embedded stack exactly as `make run` does, check it answers, stop it.
 smoke: $(STAMP)
