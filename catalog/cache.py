@@ -23,6 +23,9 @@ error becomes a miss and is logged); after a failure the shared level is skipped
 ``DOWN_SECONDS`` (a circuit breaker, so a dead Redis does not cost a connect timeout per read) and
 reads go to the database, with the local level still in front. An ``invalidate()`` that cannot
 reach Redis is remembered and retried by this process as soon as Redis answers again.
+
+Below this module, the cache's client has a breaker of its own (``common.cache``, for every
+cache user: the throttles too), so a hung Redis costs one short timeout, not one per call.
 """
 
 from __future__ import annotations

@@ -204,3 +204,21 @@ def test_the_settings_use_the_breaker_with_short_timeouts():
     assert options["CLIENT_CLASS"] == "common.cache.BreakerClient"
     assert options["SOCKET_CONNECT_TIMEOUT"] <= 0.1 and options["SOCKET_TIMEOUT"] <= 0.1
     assert options["BREAKER_SECONDS"] == 5
+
+
+@live
+def test_queuing_a_task_on_a_hung_broker_gives_up_in_seconds(hung_redis):
+    """The admin's "run now" (common.admin) publishes in the request: the broker's timeouts and
+    one retry bound it (then the "broker down" message), where it used to wait forever."""
+    from celery import Celery
+    from django.conf import settings
+    from kombu.exceptions import OperationalError
+
+    app = Celery(broker=hung_redis)
+    app.conf.update(broker_connection_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+                    broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                    task_publish_retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY)
+    started = time.perf_counter()
+    with pytest.raises(OperationalError):
+        app.send_task("points.expire_due")
+    assert time.perf_counter() - started < 8
