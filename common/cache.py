@@ -90,6 +90,11 @@ class Breaker:
             logger.warning("cache breaker %s: Redis failed (%s: %s); skipping the cache for %.1f s",
                            self.name, type(error).__name__, error, self.open_seconds)
 
+    def release_probe(self) -> None:
+        """The probe ended without telling (an error of ours, not Redis's): let another probe."""
+        with self._lock:
+            self._probing = False
+
     def reset(self) -> None:
         with self._lock:
             self.open_until = 0.0
@@ -158,6 +163,9 @@ def _guarded(method):
             raise
         except CONNECTION_FAILURES as error:  # a command django-redis does not wrap
             breaker.failed(error)
+            raise
+        except BaseException:  # ours (a value that does not pickle...): says nothing about Redis
+            breaker.release_probe()
             raise
         finally:
             _inside.depth = 0

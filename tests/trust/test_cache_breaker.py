@@ -100,6 +100,20 @@ def test_half_open_lets_exactly_one_of_many_threads_probe(monkeypatch):
     assert allowed.count(True) == 1
 
 
+def test_a_probe_that_fails_for_another_reason_does_not_wedge_the_breaker(monkeypatch):
+    class Unpicklable:
+        def __reduce__(self):
+            raise TypeError("cannot pickle")
+
+    cache = make_cache("redis://127.0.0.1:1/0", seconds=0.01)
+    breaker = cache.client.breaker
+    breaker.failed(TimeoutError())
+    time.sleep(0.02)
+    with pytest.raises(TypeError):  # the probe's own error, before anything reached Redis
+        cache.set("k", Unpicklable())
+    assert breaker.allow()  # another command may probe
+
+
 def test_the_trip_and_the_recovery_are_logged_once_each(caplog):
     breaker = Breaker("redis://x", open_seconds=0)
     with caplog.at_level(logging.WARNING, logger="common.cache"):
