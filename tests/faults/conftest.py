@@ -3,6 +3,7 @@ migrate once, a fresh database cloned from it per test), a private Redis per tes
 gunicorn. Every test here is marked ``fault`` and left out of ``make test``."""
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,8 @@ def pg(migrated_pg):
 
 @pytest.fixture
 def redis_server():
+    if shutil.which("redis-server") is None:
+        pytest.fail("the fault tests start their own redis-server: install it (apt-get install redis-server)")
     server = harness.PrivateRedis()
     try:
         yield server.start()
