@@ -39,6 +39,10 @@
   }
 
   function init() {
+    var selectable = document.querySelectorAll("[data-select-on-click]");
+    for (var k = 0; k < selectable.length; k++) {
+      selectable[k].addEventListener("click", function (event) { event.currentTarget.select(); });
+    }
     var buttons = document.querySelectorAll("[data-copy-target]");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].addEventListener("click", function (event) { copy(event.currentTarget); });
