@@ -461,10 +461,12 @@ CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
 #   Function constructor ('unsafe-eval'; Alpine's CSP build would not run unfold's templates), and
 #   unfold's templates carry a <style> block (the theme colours) and style attributes, as do the
 #   console's own tables ('unsafe-inline' for styles only: no inline script runs there either);
-# - the browsable API and the API docs (Swagger UI): style attributes and data: images (icons).
+# - the API docs (Swagger UI): its icons are data: images;
+# - the browsable API (DRF's HTML pages): a <style> block and style attributes.
 CSP_PREFIX_UPDATES = {
-    "/admin/": {"script-src": ["'unsafe-eval'"], "style-src": ["'unsafe-inline'"], "img-src": ["data:"]},
-    "/api/": {"style-src": ["'unsafe-inline'"], "img-src": ["data:"]},
+    "/admin/": {"script-src": ["'unsafe-eval'"], "style-src": ["'unsafe-inline'"]},
+    "/api/docs/": {"img-src": ["data:"]},
+    "/api/": {"style-src": ["'unsafe-inline'"]},
 }
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 

@@ -102,6 +102,7 @@ def test_the_console_has_its_narrower_exceptions_only(client, admin_client):
         # Alpine.js (unfold) compiles its attributes with Function; no inline script runs.
         assert directives["script-src"] == ["'self'", "'unsafe-eval'"]
         assert directives["style-src"] == ["'self'", "'unsafe-inline'"]
+        assert directives["img-src"] == ["'self'"]
         assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
         assert directives["form-action"] == ["'self'"] and directives["base-uri"] == ["'self'"]
 
@@ -110,7 +111,8 @@ def test_the_api_docs_load_their_script_from_a_file(client):
     page = client.get("/api/docs/")
     assert page.status_code == 200
     directives = policy(page)
-    assert directives["script-src"] == ["'self'"]
+    assert directives["script-src"] == ["'self'"] and directives["style-src"] == ["'self'"]
+    assert directives["img-src"] == ["'self'", "data:"]  # Swagger UI's icons
     html = page.content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) and "<style" not in html
     script_url = re.search(r'<script src="([^"]*script=[^"]*)"', html).group(1).replace("&amp;", "&")
