@@ -19,7 +19,8 @@ policy: scripts and styles from 'self' only.
 ``SecurityHeadersMiddleware`` adds ``Permissions-Policy`` (``PERMISSIONS_POLICY``) to every
 response and ``Cache-Control: private, no-store`` to the ones with member data: every response
 under ``API_PREFIX`` and every page served to a signed-in user. The public catalogue pages of an
-anonymous visitor stay cacheable; static files never reach it (WhiteNoise answers them first).
+anonymous visitor and the uploads under ``MEDIA_URL`` stay cacheable; static files never reach it
+(WhiteNoise answers them first).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def carries_member_data(request) -> bool:
     cannot be read: such an answer (the outage's 503) is kept out of caches too."""
     if is_api(request):
         return True
+    if settings.MEDIA_URL.startswith("/") and request.path_info.startswith(settings.MEDIA_URL):
+        return False  # uploads (product pictures, badge icons) are public and cacheable
     user = getattr(request, "user", None)
     if user is None:
         return False

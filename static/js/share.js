@@ -1,5 +1,6 @@
-/* Invite page: copy the link (Clipboard API, else select the text for the member to copy) and
-   share it through the Web Share API where the browser has one. No dependencies, no CDN. */
+/* Invite page: copy the link (Clipboard API, else select the text for the member to copy; a click
+   on the link selects it) and share it through the Web Share API where the browser has one. No
+   dependencies, no CDN, no inline handler (the Content-Security-Policy allows none). */
 (function () {
   "use strict";
 

@@ -190,6 +190,18 @@ def test_member_data_is_private_and_not_stored(member_client, client, api_client
     assert anonymous.status_code == 200 and "no-store" not in anonymous.get("Cache-Control", "")
 
 
+def test_uploads_stay_cacheable_for_members(member_client):
+    upload = Path(settings.MEDIA_ROOT) / "csp-test-badge.png"  # the tests' own MEDIA_ROOT
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_bytes(b"\x89PNG\r\n\x1a\n")
+    try:
+        response = member_client.get(f"{settings.MEDIA_URL}{upload.name}")
+    finally:
+        upload.unlink()
+    assert response.status_code == 200
+    assert "no-store" not in response.get("Cache-Control", "")
+
+
 def test_static_files_keep_their_own_headers(settings):
     settings.WHITENOISE_USE_FINDERS = True
     settings.WHITENOISE_AUTOREFRESH = True
