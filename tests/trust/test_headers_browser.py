@@ -101,5 +101,18 @@ def test_pages_console_and_docs_load_with_no_csp_violation(browser, live_server)
                                 ("/api/docs/", ".swagger-ui .info", "api-docs"),
                                 ("/api/v1/me/", ".response-info", "browsable-api")]:
             found += visit(driver, f"{base}{path}", css, f"{size}-{name}")
+        # The console's confirmations (static/js/console.js, no inline onsubmit): a refused
+        # question keeps the form from being sent.
+        driver.get(f"{base}/admin/")
+        _wait(driver, "#main, main")
+        asked = driver.execute_script("""
+            var asked = [];
+            window.confirm = function (question) { asked.push(question); return false; };
+            var form = document.createElement("form");
+            form.method = "post"; form.action = "/admin/logout/"; form.setAttribute("data-confirm", "Sure?");
+            document.body.appendChild(form);
+            form.requestSubmit();
+            return asked;""")
+        assert asked == ["Sure?"] and driver.current_url == f"{base}/admin/"
 
     assert found == []
