@@ -18,7 +18,10 @@ SMS_BACKEND, PUSH_BACKEND   dotted paths of the SMS and push channels (default: 
 JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
 AUDIT_RETENTION_DAYS (365, at least 183)   how long the audit trail is kept
 API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
-API_NUM_PROXIES (0)   reverse proxies in front of the app whose X-Forwarded-For is trusted
+API_NUM_PROXIES (0)   reverse proxies of ours in front of the app: their X-Forwarded-For is trusted
+               that many hops deep (throttles, audit addresses) and, when it is over 0, their
+               X-Forwarded-Proto too (SECURE_PROXY_SSL_HEADER: the proxy terminates TLS). With 0
+               the header is ignored, as anyone could send it.
 MEDIA_URL ("/media/"), MEDIA_ROOT (var/media)   where uploads (product pictures, badge icons) live
 MEDIA_STORAGE  dotted path of the "default" storage backend (default: the file system under
                MEDIA_ROOT); MEDIA_STORAGE_OPTIONS a JSON object of its options
@@ -32,6 +35,7 @@ import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -110,6 +114,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Content-Security-Policy on every page (CONTENT_SECURITY_POLICY below).
+    "csp",
     # Refresh tokens are recorded and blacklisted once used or logged out.
     "rest_framework_simplejwt.token_blacklist",
     "mall",
@@ -122,6 +128,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise (static files keep their own headers): CSP, Permissions-Policy, no-store.
+    "common.middleware.ContentSecurityPolicyMiddleware",
+    "common.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # After the locale (their messages are translated), before anything reads a body.
@@ -272,6 +281,8 @@ UNFOLD = {
     "SITE_SUBHEADER": _("Staff console"),
     "SITE_SYMBOL": "loyalty",
     "STYLES": [lambda request: static("css/console.css")],
+    # The console's own behaviour (confirmations...) in a file: no inline script or handler.
+    "SCRIPTS": [lambda request: static("js/console.js")],
     "SITE_URL": "/",
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
@@ -426,12 +437,54 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only a proxy of ours (API_NUM_PROXIES > 0) may say the request came over https.
+if REST_FRAMEWORK["NUM_PROXIES"] > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Features no page uses (common.middleware.SecurityHeadersMiddleware). The invite page shares
+# (web-share) and copies (clipboard-write), so those two stay allowed.
+PERMISSIONS_POLICY = {feature: [] for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "encrypted-media", "geolocation",
+    "gyroscope", "magnetometer", "microphone", "midi", "payment", "picture-in-picture",
+    "publickey-credentials-get", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+)}
+# Content-Security-Policy (django-csp): scripts and styles from the site only (htmx and the
+# vendored files under static/), no inline script, handler or style, no plugins, no framing.
+# Uploads served from another host (MEDIA_URL on a CDN or an object store) are images of the pages.
+_media = urlsplit(MEDIA_URL)
+MEDIA_ORIGIN = f"{_media.scheme}://{_media.netloc}" if _media.scheme else _media.netloc
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}}
+# Narrower exceptions, added on the HTML pages under a prefix (common.middleware):
+# - the staff console: django-unfold's Alpine.js evaluates its x-data/x-bind attributes with the
+#   Function constructor ('unsafe-eval'; Alpine's CSP build would not run unfold's templates), and
+#   unfold's templates carry a <style> block (the theme colours) and style attributes, as do the
+#   console's own tables ('unsafe-inline' for styles only: no inline script runs there either);
+# - the API docs (Swagger UI): its icons are data: images;
+# - the browsable API (DRF's HTML pages): a <style> block and style attributes.
+CSP_PREFIX_UPDATES = {
+    "/admin/": {"script-src": ["'unsafe-eval'"], "style-src": ["'unsafe-inline'"]},
+    "/api/docs/": {"img-src": ["data:"]},
+    "/api/": {"style-src": ["'unsafe-inline'"]},
+}
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 
 LOGGING = {

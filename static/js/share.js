@@ -1,5 +1,6 @@
-/* Invite page: copy the link (Clipboard API, else select the text for the member to copy) and
-   share it through the Web Share API where the browser has one. No dependencies, no CDN. */
+/* Invite page: copy the link (Clipboard API, else select the text for the member to copy; a click
+   on the link selects it) and share it through the Web Share API where the browser has one. No
+   dependencies, no CDN, no inline handler (the Content-Security-Policy allows none). */
 (function () {
   "use strict";
 
@@ -39,6 +40,10 @@
   }
 
   function init() {
+    var selectable = document.querySelectorAll("[data-select-on-click]");
+    for (var k = 0; k < selectable.length; k++) {
+      selectable[k].addEventListener("click", function (event) { event.currentTarget.select(); });
+    }
     var buttons = document.querySelectorAll("[data-copy-target]");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].addEventListener("click", function (event) { copy(event.currentTarget); });

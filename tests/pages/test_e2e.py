@@ -46,6 +46,8 @@ def browser():
                  "--lang=en-US", "--window-size=1280,800"):
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    # The console's messages (``driver.get_log("browser")``): CSP violations show up there.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager never tries to download one (no internet).
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
