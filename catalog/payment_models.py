@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from common.pii import BlindIndexField, EncryptedCharField, index_update_fields
+from common.pii import BlindIndexField, EncryptedCharField, index_update_fields, mask_address
 
 # A mainland China mobile number: 11 digits, 1 then 3-9.
 MOBILE_RE = r"^1[3-9]\d{9}\Z"
@@ -98,7 +98,9 @@ class Address(models.Model):
         ]
 
     def __str__(self):
-        return self.snapshot()
+        # Masked: str() ends up in admin pages and audit records; the member's own pages
+        # show ``snapshot()``.
+        return mask_address(self.snapshot())
 
     def save(self, *args, **kwargs):
         if kwargs.get("update_fields") is not None:

@@ -357,11 +357,14 @@ def migrate_columns(schema_editor, table: str, columns: list[tuple], *, forward:
 # -- masks ---------------------------------------------------------------------------------------
 
 def mask_phone(phone: str | None) -> str:
-    """``"13800138000"`` -> ``"138****8000"``; a short number is all stars."""
+    """``"13800138000"`` -> ``"138****8000"``, ``"+8613800138000"`` -> ``"+86138****8000"``: four
+    digits hidden and at most the last four shown; a short number shows less."""
     phone = (phone or "").strip()
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
+    if not phone:
+        return ""
+    tail = 4 if len(phone) >= 8 else min(2, max(len(phone) - 4, 0))
+    head = max(len(phone) - tail - 4, 0)
+    return f"{phone[:head]}****{phone[len(phone) - tail:] if tail else ''}"
 
 
 def mask_email(email: str | None) -> str:
