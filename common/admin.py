@@ -306,3 +306,27 @@ class PersonalDataAdminMixin:
                 audit.record("pii.view", self.model, action=audit.Action.ACCESS, actor=request.user,
                              data={"fields": shown, "objects": pks, "purpose": "admin list"})
         return response
+
+
+def guard_personal_data_search(site) -> None:
+    """Give every admin of ``site`` whose search fields reach an encrypted field (also the
+    packages' own, such as django-otp's devices searching ``user__email``) the blind-index search
+    of ``PersonalDataAdminMixin``: a lookup on ciphertext would be an error page. Called once the
+    admins are registered (``mall.apps``)."""
+    from django.contrib.admin.utils import get_fields_from_path
+
+    from common import pii
+
+    for model, model_admin in site._registry.items():
+        if isinstance(model_admin, PersonalDataAdminMixin):
+            continue
+        for name in model_admin.search_fields:
+            try:
+                field = get_fields_from_path(model, name.lstrip("=^@"))[-1]
+            except Exception:  # noqa: BLE001 - not a field path: left to the admin
+                continue
+            if isinstance(field, pii.EncryptedFieldMixin):
+                cls = type(model_admin)
+                model_admin.__class__ = type(cls.__name__, (PersonalDataAdminMixin, cls),
+                                             {"__module__": cls.__module__})
+                break
