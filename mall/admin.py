@@ -15,13 +15,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from import_export.admin import ExportMixin
 from unfold.admin import ModelAdmin
+from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common import pii
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin, TranslatedPermissionsMixin
+from common.admin import (
+    PersonalDataAdminMixin,
+    PersonalDataExportMixin,
+    ReadOnlyAdminMixin,
+    TranslatedPermissionsMixin,
+)
 from mall import member_panels
 from mall.models import BadgeAward, Member, TierChange
+from mall.resources import MemberResource
 from mall.services import tiers as tier_services
 from points import selectors as points_selectors
 from points import services as points_services
@@ -104,7 +112,8 @@ class AdjustPointsForm(forms.Form):
 
 
 @admin.register(Member)
-class MemberAdmin(PersonalDataAdminMixin, TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
+class MemberAdmin(PersonalDataAdminMixin, PersonalDataExportMixin, TranslatedPermissionsMixin, ExportMixin,
+                  UserAdmin, ModelAdmin):
     form = MemberChangeForm
     add_form = MemberCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -115,6 +124,8 @@ class MemberAdmin(PersonalDataAdminMixin, TranslatedPermissionsMixin, UserAdmin,
     search_help_text = _("Search by username, nickname, phone, external id or email.")
     # Masked for staff without mall.view_personal_data (common.admin.PersonalDataAdminMixin).
     pii_fields = {"phone": pii.mask_phone, "email": pii.mask_email}
+    resource_classes = [MemberResource]  # masked the same way (PersonalDataExportMixin)
+    export_form_class = ExportForm
     readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
                        "segment_display",
                        "points_balance", "open_lots", "recent_points", "open_holds", "recent_redemptions",

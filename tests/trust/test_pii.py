@@ -258,6 +258,32 @@ def test_the_permission_unmasks_and_every_view_is_audited(client, customer):
     assert str(customer.pk) in listed.additional_data["objects"]
 
 
+def export_members(client):
+    path = reverse("admin:mall_member_export")
+    form = client.get(path).context["form"]
+    data = {"format": "0", "resource": "0"}  # CSV
+    data.update({name: "on" for name in form.fields if name not in ("format", "resource", "export_items")})
+    response = client.post(path, data)
+    assert response.status_code == 200
+    return response.content.decode("utf-8-sig")
+
+
+def test_the_member_export_is_masked_unless_the_permission_and_then_audited(client, customer):
+    client, staff = staff_client(client, unmasked=False)
+    masked = export_members(client)
+    assert "138****8000" in masked and "c***@example.com" in masked
+    assert "13800138000" not in masked and "carol@example.com" not in masked
+    assert not accesses(staff).exists()
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
+    client.force_login(Member.objects.get(pk=staff.pk))  # a fresh permission cache
+    full = export_members(client)
+    assert "13800138000" in full and "carol@example.com" in full
+    exported = accesses(staff).get()
+    assert exported.additional_data["fields"] == ["email", "phone"]
+    assert str(customer.pk) in exported.additional_data["objects"]
+
+
 def test_admin_search_finds_a_member_by_the_exact_phone(client, customer):
     MemberFactory(username="dave", phone="13900139000")
     client, _staff = staff_client(client, unmasked=False)
@@ -290,3 +316,45 @@ def test_the_api_profile_shows_the_phone_masked_and_addresses_to_their_owner(cus
     assert api.get("/api/v1/me/").json()["phone"] == "138****8000"
     [address] = api.get("/api/v1/me/addresses/").json()["results"]
     assert {name: address[name] for name in HOME} == HOME  # the owner's own, to edit and choose
+
+
+# -- the migration --------------------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_existing_rows_and_going_back_decrypts_them():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("mall", "0018_trust"), ("catalog", "0021_product_supply_db_defaults")]
+    after = [("mall", "0019_pii"), ("catalog", "0022_pii")]
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps
+        OldMember, OldAddress = old.get_model("mall", "Member"), old.get_model("catalog", "Address")
+        alice = OldMember.objects.create(username="alice", password="!", phone="13800138000",
+                                         email="Alice@Example.com")
+        bob = OldMember.objects.create(username="bob", password="!")  # no phone, no e-mail
+        home = OldAddress.objects.create(member_id=alice.pk, **HOME)
+        assert raw("mall_member", "phone", alice.pk) == "13800138000"
+
+        MigrationExecutor(connection).migrate(after)
+
+        assert raw("mall_member", "phone", alice.pk).startswith("dev$")
+        assert raw("catalog_address", "detail", home.pk).startswith("dev$")
+        assert raw("mall_member", "phone", bob.pk) is None and raw("mall_member", "email", bob.pk) == ""
+        assert raw("mall_member", "phone_index", bob.pk) is None
+        member = Member.objects.get(phone_index=pii.index_for(Member, "phone", "13800138000"))
+        assert (member.pk, member.phone, member.email) == (alice.pk, "13800138000", "Alice@Example.com")
+        assert Member.objects.get(email_index=pii.index_for(Member, "email", "alice@example.com")) == member
+        address = Address.objects.get(pk=home.pk)
+        assert {name: getattr(address, name) for name in HOME} == HOME
+        assert address.phone_index == pii.index_for(Address, "phone", "13800138000")
+        with pytest.raises(IntegrityError), transaction.atomic():  # still unique, by the index
+            Member.objects.create(username="copy", phone="13800138000")
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)  # and back: plaintext again
+        assert raw("mall_member", "phone", alice.pk) == "13800138000"
+        assert raw("catalog_address", "detail", home.pk) == HOME["detail"]
+    finally:
+        MigrationExecutor(connection).migrate(after)
