@@ -29,6 +29,13 @@ class MallConfig(AppConfig):
 
         guard_personal_data_search(admin.site)
 
+        # The field keys are read at start-up: a malformed FIELD_ENCRYPTION_KEYS (or a key
+        # provider that cannot start) stops every process with ImproperlyConfigured now, not
+        # at the first member who signs in.
+        from common import pii
+
+        pii.provider()
+
 
 def _members_per_tier(codes):
     from django.db.models import Count

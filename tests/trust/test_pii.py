@@ -200,6 +200,12 @@ def test_without_keys_and_debug_off_the_settings_refuse_to_load():
     assert result.returncode != 0
     assert "ImproperlyConfigured: FIELD_ENCRYPTION_KEYS is not set" in result.stderr
 
+    env.update(FIELD_ENCRYPTION_KEYS="A:" + base64.b64encode(b"short").decode())  # malformed: at start-up
+    result = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS: the key of 'A' is 5 bytes; SM4 keys are 16." in result.stderr
+
 
 # -- masking --------------------------------------------------------------------------------------
 
