@@ -364,3 +364,41 @@ def test_the_migration_encrypts_existing_rows_and_going_back_decrypts_them():
         assert raw("catalog_address", "detail", home.pk) == HOME["detail"]
     finally:
         MigrationExecutor(connection).migrate(after)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rotation_skips_a_row_a_request_holds_and_never_waits_for_it(capsys):
+    import threading
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=KEY_A):
+        busy, free = MemberFactory(phone="13800138000"), MemberFactory(phone="13800138001")
+    locked, release = threading.Event(), threading.Event()
+
+    def a_request_saving_the_member():
+        try:
+            with transaction.atomic():
+                Member.objects.select_for_update().get(pk=busy.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=f"{KEY_B},{KEY_A}"):
+        holder = threading.Thread(target=a_request_saving_the_member)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")  # waiting on the lock would fail the run
+            call_command("rotate_field_key", batch_size=10)
+            assert "mall.Member: 1 re-encrypted, 1 row(s) left" in capsys.readouterr().out
+            assert pii.key_id_of(raw("mall_member", "phone", free.pk)) == "B"
+            assert pii.key_id_of(raw("mall_member", "phone", busy.pk)) == "A"
+        finally:
+            release.set()
+            holder.join(30)
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        call_command("rotate_field_key", batch_size=10)
+        assert "mall.Member: 1 re-encrypted, 0 row(s) left" in capsys.readouterr().out
+        assert Member.objects.get(pk=busy.pk).phone == "13800138000"
