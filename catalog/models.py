@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.pii import EncryptedTextField
 from rules.segments import Segment
 
 
@@ -307,7 +308,8 @@ class Redemption(models.Model):
     cash = models.DecimalField(_("cash"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     status = models.CharField(_("status"), max_length=16, choices=RedemptionStatus.choices,
                               default=RedemptionStatus.CREATED)
-    address = models.TextField(_("shipping address"), blank=True)
+    # SM4-encrypted (common.pii), like the saved addresses.
+    address = EncryptedTextField(_("shipping address"), blank=True)
     shipping_address = models.ForeignKey(
         "catalog.Address", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         verbose_name=_("saved address"),

@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.pii import BlindIndexField, EncryptedCharField, index_update_fields, mask_address
+
 # A mainland China mobile number: 11 digits, 1 then 3-9.
 MOBILE_RE = r"^1[3-9]\d{9}\Z"
 mobile_validator = RegexValidator(MOBILE_RE, _("Enter a mobile number such as 13800138000."),
@@ -75,11 +77,14 @@ class Address(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="addresses",
         verbose_name=_("member"),
     )
-    recipient = models.CharField(_("recipient"), max_length=50)
-    phone = models.CharField(_("mobile number"), max_length=11, validators=[mobile_validator])
-    region = models.CharField(_("region"), max_length=100,
-                              help_text=_("Province, city and district."))
-    detail = models.CharField(_("street address"), max_length=200)
+    # Personal data, stored SM4-encrypted (common.pii); the phone's blind index is for the
+    # admin's search.
+    recipient = EncryptedCharField(_("recipient"), max_length=50)
+    phone = EncryptedCharField(_("mobile number"), max_length=11, validators=[mobile_validator])
+    phone_index = BlindIndexField(source="phone", db_index=True)
+    region = EncryptedCharField(_("region"), max_length=100,
+                                help_text=_("Province, city and district."))
+    detail = EncryptedCharField(_("street address"), max_length=200)
     is_default = models.BooleanField(_("default address"), default=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -93,7 +98,14 @@ class Address(models.Model):
         ]
 
     def __str__(self):
-        return self.snapshot()
+        # Masked: str() ends up in admin pages and audit records; the member's own pages
+        # show ``snapshot()``.
+        return mask_address(self.snapshot())
+
+    def save(self, *args, **kwargs):
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = index_update_fields(self, kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     def snapshot(self) -> str:
         """The text a redemption keeps (``Redemption.address``): later edits do not change it."""

@@ -138,3 +138,237 @@ class TranslatedPermissionsMixin:
             field.queryset = field.queryset.select_related("content_type")
             field.label_from_instance = permission_label
         return field
+
+
+class PersonalDataAdminMixin:
+    """Personal data (``common.pii``'s encrypted fields) in an admin.
+
+    - Search: a search field naming an encrypted field (``phone``, ``member__phone``) matches the
+      whole search text exactly through the field's blind index; the ciphertext is never searched.
+    - ``pii_fields`` (field name -> mask function) are shown masked in the list and, read-only,
+      on the change page, unless the user holds ``mall.view_personal_data``. With it they are
+      shown (and editable on the change page), and every such view is an ACCESS audit record:
+      one per change page, one per list page naming the rows shown.
+    """
+
+    pii_fields: dict = {}
+
+    # -- search
+
+    def _encrypted_search_paths(self, request):
+        from django.contrib.admin.utils import get_fields_from_path
+
+        from common import pii
+
+        paths = []
+        for name in super().get_search_fields(request):
+            if name[:1] in "=^@":
+                continue
+            try:
+                fields = get_fields_from_path(self.model, name)
+            except Exception:  # noqa: BLE001 - not a field path: left to the admin
+                continue
+            field = fields[-1]
+            if isinstance(field, pii.EncryptedFieldMixin):
+                index = pii.index_field_name(field.model, field.name)
+                if index:
+                    prefix = name.rpartition("__")[0]
+                    paths.append((f"{prefix}__{index}" if prefix else index, field))
+                else:
+                    paths.append((None, field))
+        return paths
+
+    def get_search_fields(self, request):
+        encrypted = {field for _path, field in self._encrypted_search_paths(request)}
+        if not encrypted:
+            return super().get_search_fields(request)
+        from django.contrib.admin.utils import get_fields_from_path
+
+        kept = []
+        for name in super().get_search_fields(request):
+            try:
+                last = get_fields_from_path(self.model, name.lstrip("=^@"))[-1]
+            except Exception:  # noqa: BLE001
+                last = None
+            if last not in encrypted:
+                kept.append(name)
+        return kept
+
+    def get_search_results(self, request, queryset, search_term):
+        from django.db.models import Q
+
+        from common import pii
+
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return results, may_have_duplicates
+        query = Q()
+        for index_path, field in self._encrypted_search_paths(request):
+            if index_path:
+                query |= Q(**{index_path: pii.index_for(field.model, field.name, term)})
+        if query:
+            # With no other search field, Django's search filters nothing: the index alone.
+            matched = queryset.filter(query)
+            results = results | matched if self.get_search_fields(request) else matched
+            may_have_duplicates = True
+        return results, may_have_duplicates
+
+    # -- masking
+
+    def _pii_display(self, name, unmask: bool):
+        from django.contrib import admin
+
+        field = self.model._meta.get_field(name)
+        mask = self.pii_fields[name]
+
+        @admin.display(description=field.verbose_name)
+        def display(obj):
+            value = getattr(obj, name)
+            if unmask:
+                return value or "-"
+            return mask(value) or "-"
+
+        return display
+
+    def get_list_display(self, request):
+        from common import pii
+
+        unmask = pii.can_view(request.user)
+        return [self._pii_display(name, unmask) if isinstance(name, str) and name in self.pii_fields
+                else name for name in super().get_list_display(request)]
+
+    def get_list_display_links(self, request, list_display):
+        links = super().get_list_display_links(request, list_display)
+        if links and not any(link in list_display for link in links):
+            return list_display[:1]
+        return links
+
+    def _masked_name(self, name):
+        return f"{name}_masked"
+
+    def _masked_fieldsets(self, fieldsets):
+        masked = []
+        for title, options in fieldsets:
+            fields = [tuple(self._masked_name(n) if n in self.pii_fields else n for n in f)
+                      if isinstance(f, list | tuple) else
+                      (self._masked_name(f) if f in self.pii_fields else f)
+                      for f in options.get("fields", ())]
+            masked.append((title, {**options, "fields": fields}))
+        return masked
+
+    def __getattr__(self, name):
+        # ``<field>_masked``: the read-only masked display of a personal field on a change page.
+        if name.endswith("_masked") and name[:-len("_masked")] in type(self).pii_fields:
+            return self._pii_display(name[:-len("_masked")], False)
+        raise AttributeError(name)
+
+    def get_fieldsets(self, request, obj=None):
+        from common import pii
+
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or pii.can_view(request.user):
+            return fieldsets
+        return self._masked_fieldsets(fieldsets)
+
+    def get_readonly_fields(self, request, obj=None):
+        from common import pii
+
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not pii.can_view(request.user):
+            readonly += [self._masked_name(name) for name in self.pii_fields]
+        return readonly
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.contrib.admin.utils import unquote
+
+        from common import audit, pii
+
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = request.method == "GET" and getattr(response, "status_code", 0) == 200
+        if shown and self.pii_fields and pii.can_view(request.user):
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                audit.record_access(obj, list(self.pii_fields), actor=request.user,
+                                    purpose="admin change page")
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        from common import audit, pii
+
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        changelist = context.get("cl")
+        shown = [name for name in super().get_list_display(request) if name in self.pii_fields]
+        if changelist is not None and shown and pii.can_view(request.user):
+            pks = [str(obj.pk) for obj in changelist.result_list]
+            if pks:
+                audit.record("pii.view", self.model, action=audit.Action.ACCESS, actor=request.user,
+                             data={"fields": shown, "objects": pks, "purpose": "admin list"})
+        return response
+
+
+def guard_personal_data_search(site) -> None:
+    """Give every admin of ``site`` whose search fields reach an encrypted field (also the
+    packages' own, such as django-otp's devices searching ``user__email``) the blind-index search
+    of ``PersonalDataAdminMixin``: a lookup on ciphertext would be an error page. Called once the
+    admins are registered (``mall.apps``)."""
+    from django.contrib.admin.utils import get_fields_from_path
+
+    from common import pii
+
+    for model, model_admin in site._registry.items():
+        if isinstance(model_admin, PersonalDataAdminMixin):
+            continue
+        for name in model_admin.search_fields:
+            try:
+                field = get_fields_from_path(model, name.lstrip("=^@"))[-1]
+            except Exception:  # noqa: BLE001 - not a field path: left to the admin
+                continue
+            if isinstance(field, pii.EncryptedFieldMixin):
+                cls = type(model_admin)
+                model_admin.__class__ = type(cls.__name__, (PersonalDataAdminMixin, cls),
+                                             {"__module__": cls.__module__})
+                break
+
+
+class PersonalDataResourceMixin:
+    """A django-import-export resource whose ``pii_fields`` (column -> mask function) are
+    exported masked unless it is made with ``unmask=True`` (``PersonalDataExportMixin`` does so
+    for staff holding ``mall.view_personal_data``)."""
+
+    pii_fields: dict = {}
+
+    def __init__(self, *args, unmask: bool = False, **kwargs):
+        self.unmask = unmask
+        super().__init__(*args, **kwargs)
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        mask = self.pii_fields.get(self.get_field_name(field))
+        if mask is not None and not self.unmask:
+            return mask(value)
+        return value
+
+
+class PersonalDataExportMixin:
+    """An export (django-import-export's ``ExportMixin``) of a ``PersonalDataResourceMixin``
+    resource: unmasked for staff with ``mall.view_personal_data``, and then an ACCESS audit
+    record naming the rows exported."""
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        from common import pii
+
+        return {**super().get_export_resource_kwargs(request, **kwargs), "unmask": pii.can_view(request.user)}
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        from common import audit, pii
+
+        data = super().get_data_for_export(request, queryset, **kwargs)
+        fields = sorted({name for resource in self.get_export_resource_classes(request)
+                         for name in getattr(resource, "pii_fields", {})})
+        if fields and pii.can_view(request.user):
+            pks = [str(pk) for pk in queryset.values_list("pk", flat=True)]
+            audit.record("pii.view", self.model, action=audit.Action.ACCESS, actor=request.user,
+                         data={"fields": fields, "objects": pks, "purpose": "admin export"})
+        return data

@@ -15,12 +15,21 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from import_export.admin import ExportMixin
 from unfold.admin import ModelAdmin
+from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from common.admin import ReadOnlyAdminMixin, TranslatedPermissionsMixin
+from common import pii
+from common.admin import (
+    PersonalDataAdminMixin,
+    PersonalDataExportMixin,
+    ReadOnlyAdminMixin,
+    TranslatedPermissionsMixin,
+)
 from mall import member_panels
 from mall.models import BadgeAward, Member, TierChange
+from mall.resources import MemberResource
 from mall.services import tiers as tier_services
 from points import selectors as points_selectors
 from points import services as points_services
@@ -51,7 +60,23 @@ class TierFilter(admin.SimpleListFilter):
         return queryset.filter(tier=self.value()) if self.value() else queryset
 
 
-class MemberChangeForm(UserChangeForm):
+class UniquePhoneFormMixin:
+    """The phone is unique through its blind index (the column is encrypted, so the model form's
+    own unique check cannot see it): a taken phone is a field error, not a database error."""
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone") or None
+        others = Member.objects.filter(phone_index=pii.index_for(Member, "phone", phone))
+        if phone and others.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("This phone number is taken by another member."))
+        return phone
+
+
+class MemberCreationForm(UniquePhoneFormMixin, UserCreationForm):
+    pass
+
+
+class MemberChangeForm(UniquePhoneFormMixin, UserChangeForm):
     tier = forms.ChoiceField(label=_("tier"), choices=tier_choices,
                              help_text=_("A change made here is recorded as set by staff; the nightly "
                                          "re-evaluation then follows the member's earnings."))
@@ -87,15 +112,20 @@ class AdjustPointsForm(forms.Form):
 
 
 @admin.register(Member)
-class MemberAdmin(TranslatedPermissionsMixin, UserAdmin, ModelAdmin):
+class MemberAdmin(PersonalDataAdminMixin, PersonalDataExportMixin, TranslatedPermissionsMixin, ExportMixin,
+                  UserAdmin, ModelAdmin):
     form = MemberChangeForm
-    add_form = UserCreationForm
+    add_form = MemberCreationForm
     change_password_form = AdminPasswordChangeForm
     list_display = ("username", "nickname", "phone", "tier_display", "segment_display", "available_points",
                     "external_id", "is_staff", "date_joined")
     list_filter = (TierFilter, "segment", "is_staff", "is_active")
     search_fields = ("username", "nickname", "phone", "external_id", "email")
     search_help_text = _("Search by username, nickname, phone, external id or email.")
+    # Masked for staff without mall.view_personal_data (common.admin.PersonalDataAdminMixin).
+    pii_fields = {"phone": pii.mask_phone, "email": pii.mask_email}
+    resource_classes = [MemberResource]  # masked the same way (PersonalDataExportMixin)
+    export_form_class = ExportForm
     readonly_fields = ("last_login", "date_joined", "last_active_at", "tier_grace_until", "tier_history",
                        "segment_display",
                        "points_balance", "open_lots", "recent_points", "open_holds", "recent_redemptions",
@@ -420,7 +450,7 @@ class ChangedMemberFilter(admin.SimpleListFilter):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class TierChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Every change of a member's tier (and of its grace), as ``mall.services.tiers`` wrote it."""
 
     list_display = ("at", "member", "from_name", "to_name", "reason", "earned_points", "grace_until",

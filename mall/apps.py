@@ -21,6 +21,21 @@ class MallConfig(AppConfig):
 
         member_activity.connect(on_activity, dispatch_uid="mall.play")
 
+        # Personal data is encrypted: every admin search on it goes through the blind index,
+        # the packages' admins included (django.contrib.admin, before us, registered them all).
+        from django.contrib import admin
+
+        from common.admin import guard_personal_data_search
+
+        guard_personal_data_search(admin.site)
+
+        # The field keys are read at start-up: a malformed FIELD_ENCRYPTION_KEYS (or a key
+        # provider that cannot start) stops every process with ImproperlyConfigured now, not
+        # at the first member who signs in.
+        from common import pii
+
+        pii.provider()
+
 
 def _members_per_tier(codes):
     from django.db.models import Count

@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
+from common.pii import index_for
+
 
 class UsernameOrPhoneBackend(ModelBackend):
     """``authenticate(request, username=..., password=...)`` where ``username`` is a username or,
@@ -14,14 +16,17 @@ class UsernameOrPhoneBackend(ModelBackend):
     username looks like someone else's phone still signs in with it.
 
     The password check (and, for an unknown identifier, the hasher run that keeps the timing
-    the same) is ``ModelBackend``'s.
+    the same) is ``ModelBackend``'s. The phone is matched through its blind index
+    (``phone_index``): the column itself is encrypted.
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if isinstance(username, str) and username:
-            members = get_user_model()._default_manager
+            Member = get_user_model()
+            members = Member._default_manager
             if not members.filter(username=username).exists():
-                by_phone = members.filter(phone=username).values_list("username", flat=True).first()
+                by_phone = (members.filter(phone_index=index_for(Member, "phone", username))
+                            .values_list("username", flat=True).first())
                 if by_phone:
                     username = by_phone
         return super().authenticate(request, username=username, password=password, **kwargs)

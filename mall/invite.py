@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from common import pii
 from referrals import selectors as referral_selectors
 from referrals.services.plans import published_plan
 from referrals.services.tree import node_of
@@ -48,12 +49,7 @@ def qr_svg(data: str) -> SafeString:
     return mark_safe(svg)  # noqa: S308 - generated markup, no user text inside
 
 
-def mask_phone(phone: str) -> str:
-    """"13900001111" -> "139****1111": what an inviter may see of a friend's phone."""
-    phone = (phone or "").strip()
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
+mask_phone = pii.mask_phone  # "13900001111" -> "139****1111"
 
 
 def _friend_name(friend) -> str:

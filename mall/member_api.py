@@ -19,6 +19,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from common import pii
 from common.api import refuse_extra_fields
 from common.fields import StrictCharField
 from common.schema import error_responses
@@ -46,9 +47,11 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class MemberOutputSerializer(serializers.ModelSerializer):
-    """The member's own profile."""
+    """The member's own profile. The phone is masked (``138****8000``), as Chinese apps show
+    it: a stolen token does not reveal the number; the member types it in full to change it."""
 
     joined = serializers.DateTimeField(source="date_joined")
+    phone = serializers.SerializerMethodField()
     tier = serializers.CharField(help_text=_("The tier's code, e.g. gold (tiers are set in the rules)."))
     tier_name = serializers.SerializerMethodField()
     invite_code = serializers.SerializerMethodField()
@@ -57,6 +60,11 @@ class MemberOutputSerializer(serializers.ModelSerializer):
         model = Member
         fields = ("id", "username", "nickname", "phone", "tier", "tier_name", "invite_code", "joined")
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(
+        allow_null=True, help_text=_("The member's phone number, masked: 138****8000; null without one.")))
+    def get_phone(self, member) -> str | None:
+        return pii.mask_phone(member.phone) if member.phone else None
 
     @extend_schema_field(serializers.CharField(help_text=_("The tier's name in the request's language.")))
     def get_tier_name(self, member) -> str:

@@ -27,7 +27,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 from mall.errors import BroadcastSent
 from mall.models import Broadcast, Message, MessageTemplate
 from mall.services import messages as service
@@ -196,7 +196,7 @@ class ReadFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class MessageAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """What members received, read only."""
 
     list_display = ("member", "purpose_label", "title", "created_at", "is_read")

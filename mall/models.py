@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.pii import BlindIndexField, EncryptedCharField, index_update_fields
 from rules.segments import Segment
 from rules.tiers import FALLBACK_TIER, validate_tier_code
 
@@ -16,9 +17,14 @@ phone_validator = RegexValidator(r"^\+?[0-9]{6,20}$", _("Enter a phone number of
 class Member(AbstractUser):
     """A member of the loyalty programme; also the login for staff (is_staff)."""
 
-    phone = models.CharField(
-        _("phone"), max_length=20, unique=True, null=True, blank=True, validators=[phone_validator]
+    # Personal data is stored SM4-encrypted (common.pii); equality goes through the blind
+    # indexes (phone login, the unique phone, admin search), never the ciphertext.
+    phone = EncryptedCharField(
+        _("phone"), max_length=20, null=True, blank=True, validators=[phone_validator]
     )
+    phone_index = BlindIndexField(source="phone", unique=True)
+    email = EncryptedCharField(_("email address"), max_length=254, blank=True)
+    email_index = BlindIndexField(source="email", casefold=True, db_index=True)
     nickname = models.CharField(_("nickname"), max_length=64, blank=True)
     external_id = models.CharField(
         _("external id"),
@@ -60,6 +66,7 @@ class Member(AbstractUser):
             models.UniqueConstraint(Lower("username"), name="mall_member_username_ci_unique",
                                     violation_error_message=_("This username is taken by another member.")),
         ]
+        permissions = [("view_personal_data", _("Can view personal data unmasked"))]
 
     def __str__(self):
         return self.nickname or self.username
@@ -68,6 +75,8 @@ class Member(AbstractUser):
         # Empty strings would collide on the unique columns; absent means NULL.
         self.phone = self.phone or None
         self.external_id = self.external_id or None
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = index_update_fields(self, kwargs["update_fields"])
         super().save(*args, **kwargs)
 
 

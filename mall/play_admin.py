@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 from mall.models import Badge, BadgeAward, Task, TaskCompletion
 from mall.services import play
 from rules.segments import segments_form_field
@@ -46,7 +46,7 @@ class TaskAdmin(ModelAdmin):
 
 
 @admin.register(TaskCompletion)
-class TaskCompletionAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class TaskCompletionAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "task", "member", "period", "points", "completed_at")
     list_filter = (("task", admin.RelatedOnlyFieldListFilter), "completed_at")
     list_select_related = ("task", "member")
@@ -89,7 +89,7 @@ class BadgeAdmin(ModelAdmin):
 
 
 @admin.register(BadgeAward)
-class BadgeAwardAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class BadgeAwardAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "badge", "member", "period", "value", "points", "awarded_at")
     list_filter = (("badge", admin.RelatedOnlyFieldListFilter), "period", "awarded_at")
     list_select_related = ("badge", "member")

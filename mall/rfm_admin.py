@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin, RunTaskAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
 from mall import rfm
 from mall.rfm_models import RfmRun, RfmScore, RfmSettings
 from rules.segments import Segment, segment_label
@@ -119,7 +119,7 @@ def segments_context() -> dict:
 
 
 @admin.register(RfmScore)
-class RfmScoreAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class RfmScoreAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("member", "run", "recency_days", "frequency", "monetary", "r_score", "f_score",
                     "m_score", "segment_name")
     list_filter = (("run", admin.RelatedOnlyFieldListFilter), "segment", "r_score", "f_score", "m_score")

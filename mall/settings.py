@@ -29,6 +29,15 @@ SERVE_MEDIA    "1": the app itself serves MEDIA_URL (as it always does with DEBU
                web server in front serves MEDIA_ROOT
 CHANNEL_FEED_ROOT (var/feeds)   the only folder channel feeds given as a path are read from
 CHANNEL_FEED_TIMEOUT (10 s), CHANNEL_FEED_MAX_BYTES (20 MB)   limits of a channel feed fetch
+FIELD_ENCRYPTION_KEYS   SM4 keys of the personal data at rest (common.pii): comma-separated
+               "<key id>:<base64 of 16 bytes>"; the FIRST encrypts new values, every one listed
+               decrypts. Required when DEBUG is off. To rotate: put the new key first, keep the
+               old ones, run `manage.py rotate_field_key`, then drop the old ones.
+FIELD_BLIND_INDEX_KEY   the key of the blind indexes (phone login, unique phone, admin search).
+               Unset = derived from SECRET_KEY with a fixed label, so changing SECRET_KEY would
+               orphan every index: set it explicitly in production, and never change it.
+FIELD_KEY_PROVIDER      dotted path of the key provider (default common.pii.EnvKeyProvider;
+               an HSM/KMS adapter implements common.pii.KeyProvider)
 """
 
 import json
@@ -73,6 +82,10 @@ def required_secret(name: str, dev_default: str) -> str:
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = required_secret("SECRET_KEY", "dev-only-insecure-secret-key-change-me-0123456789")
 HOOKS_SECRET = required_secret("HOOKS_SECRET", "dev-hooks-secret")
+# Personal data at rest (common.pii): SM4 keys by id, the first the current one.
+FIELD_ENCRYPTION_KEYS = required_secret("FIELD_ENCRYPTION_KEYS", "dev:ZGV2LW9ubHktc200LWtleQ==")
+FIELD_BLIND_INDEX_KEY = os.environ.get("FIELD_BLIND_INDEX_KEY", "")
+FIELD_KEY_PROVIDER = os.environ.get("FIELD_KEY_PROVIDER", "common.pii.EnvKeyProvider")
 # Points + cash (catalog.payments): the providers by name, the one new payments use, how long a
 # payment may take before its points and stock are released, and the sandbox's signing secret.
 PAYMENT_PROVIDERS = {"sandbox": "catalog.payments.sandbox.SandboxProvider"}

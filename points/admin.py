@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from common.admin import ReadOnlyAdminMixin, RunTaskAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
 from points.models import (
     Account,
     BehaviourRecord,
@@ -35,7 +35,7 @@ MEMBER_SEARCH = ("account__member__username", "account__member__phone",
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdmin):
+class AccountAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("member", "available", "pending", "held", "debt", "lifetime_earned",
                     "lifetime_spent", "lifetime_expired")
     search_fields = ("member__username", "member__phone", "member__external_id", "member__nickname")
@@ -43,7 +43,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(ReadOnlyAdmin):
+class EntryAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "member", "kind", "delta", "balance_after", "reason", "reference",
                     "rule_version", "staff", "created_at")
     list_filter = ("kind", "created_at")
@@ -64,7 +64,7 @@ class EntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Lot)
-class LotAdmin(ReadOnlyAdmin):
+class LotAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "member", "amount", "remaining", "pending", "available_at", "expires_at",
                     "created_at")
     list_filter = ("pending", "expires_at", "created_at")
@@ -77,7 +77,7 @@ class LotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdmin):
+class HoldAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "member", "amount", "captured", "status", "reference", "expires_at",
                     "created_at", "resolved_at")
     list_filter = ("status", "created_at")
@@ -132,7 +132,7 @@ class RefundInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
+class OrderAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     """Paid orders as the shop reported them; points move through the hooks only."""
 
     list_display = ("external_id", "member", "tier", "amount", "refunded_amount", "paid_at",
@@ -164,7 +164,7 @@ class OrderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BehaviourRecord)
-class BehaviourRecordAdmin(ReadOnlyAdmin):
+class BehaviourRecordAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "member", "action", "day", "photo", "points", "reason", "occurred_at")
     list_filter = ("action", "day")
     search_fields = ("member__username", "member__phone", "member__external_id", "key")
@@ -173,7 +173,7 @@ class BehaviourRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(ReadOnlyAdmin):
+class CheckInAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ("id", "member", "day", "streak", "points", "created_at")
     list_filter = ("day",)
     search_fields = ("member__username", "member__phone", "member__external_id")

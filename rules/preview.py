@@ -27,6 +27,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common import pii
 from common.charts import column_chart
 from rules import choices
 from rules.errors import UnknownAction
@@ -181,10 +182,13 @@ class TryOrderForm(forms.Form):
         value = self.cleaned_data["member"].strip()
         if not value:
             return None
-        query = Q(username=value) | Q(phone=value) | Q(external_id=value)
+        Member = get_user_model()
+        # The phone is encrypted: it is matched through its blind index.
+        query = (Q(username=value) | Q(phone_index=pii.index_for(Member, "phone", value))
+                 | Q(external_id=value))
         if value.isdigit() and len(value) <= 18:
             query |= Q(pk=int(value))
-        found = list(get_user_model().objects.filter(query)[:2])
+        found = list(Member.objects.filter(query)[:2])
         if not found:
             raise forms.ValidationError(_("No member with username, phone, external id or id “%(value)s”."),
                                         params={"value": value})

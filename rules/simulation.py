@@ -36,6 +36,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common import pii
 from rules.evaluator import (
     HUNDRED,
     MemberContext,
@@ -619,7 +620,9 @@ def find_paid_orders(text: str, *, limit: int = 10) -> list[StoredOrder]:
     text = text.strip()
     if not text:
         return []
-    query = (Q(external_id=text) | Q(member__username=text) | Q(member__phone=text)
+    # The phone is encrypted: it is matched through its blind index.
+    phone_index = pii.index_for(get_user_model(), "phone", text)
+    query = (Q(external_id=text) | Q(member__username=text) | Q(member__phone_index=phone_index)
              | Q(member__external_id=text))
     if text.isdigit() and len(text) <= 18:
         query |= Q(pk=int(text))

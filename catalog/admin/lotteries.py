@@ -20,7 +20,7 @@ from catalog import services
 from catalog.errors import CatalogError
 from catalog.lottery_sim import DEFAULT_DRAWS, SimPrize, simulate
 from catalog.models import Draw, DrawTicket, Lottery, Prize, PrizeKind
-from common.admin import ReadOnlyAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 from rules.segments import segments_form_field
 
 PRIZE_FIELDS = ("name", "kind", "weight", "stock", "points", "product")
@@ -149,7 +149,7 @@ class LotteryAdmin(ModelAdmin):
 
 
 @admin.register(Draw)
-class DrawAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class DrawAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "lottery", "prize", "points_spent", "redemption", "created_at")
     list_filter = (("lottery", admin.RelatedOnlyFieldListFilter), "prize__kind", "created_at")
     list_select_related = ("member", "lottery", "prize")
@@ -161,7 +161,7 @@ class DrawAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(DrawTicket)
-class DrawTicketAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class DrawTicketAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "lottery", "reason", "granted_at", "draw")
     list_filter = (("lottery", admin.RelatedOnlyFieldListFilter), ("draw", admin.EmptyFieldListFilter),
                    "granted_at")

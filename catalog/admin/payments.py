@@ -5,10 +5,12 @@ member (``catalog.services.addresses``). Customer service looks them up here."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from catalog.models import Address, Payment
-from common.admin import ReadOnlyAdminMixin
+from common import pii
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(Payment)
@@ -22,8 +24,12 @@ class PaymentAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(Address)
-class AddressAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class AddressAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "member", "recipient", "phone", "region", "is_default")
     list_select_related = ("member",)
-    search_fields = ("member__username", "recipient", "phone")
+    # The phone matches exactly through its blind index; the recipient is encrypted and not
+    # searchable (PersonalDataAdminMixin).
+    search_fields = ("member__username", "phone")
+    search_help_text = _("Search by member username, or the exact mobile number.")
+    pii_fields = {"recipient": pii.mask_name, "phone": pii.mask_phone, "detail": pii.mask_address}
     raw_id_fields = ("member",)

@@ -27,7 +27,8 @@ from catalog.models import (
     Redemption,
     RedemptionStatus,
 )
-from common.admin import ReadOnlyAdminMixin
+from common import pii
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 from points.errors import LedgerError
 
 REDEMPTION_FIELDS = (
@@ -56,7 +57,7 @@ class PriorityFilter(admin.SimpleListFilter):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class RedemptionAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Redemption orders, read-only; staff move them with the actions and the buttons on a
     redemption's page (``catalog.services.fulfil``/``complete``/``cancel``)."""
 
@@ -68,6 +69,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_select_related = ("member", "product")
     search_fields = ("member__username", "member__nickname", "member__phone", "member__external_id")
     search_help_text = _("Search by member: username, nickname, phone or shop user id.")
+    pii_fields = {"address": pii.mask_address}
     date_hierarchy = "created_at"
     fieldsets = REDEMPTION_FIELDS
     readonly_fields = [name for _title, options in REDEMPTION_FIELDS for entry in options["fields"]

@@ -1,10 +1,11 @@
 """Members: sign-up, the shop's upsert, profile and phone changes — every write to ``Member``.
 
 Usernames are unique ignoring case (``Alice`` cannot exist beside ``alice``) and phones are
-unique. The database enforces both (``UniqueConstraint(Lower("username"))`` and the unique phone
-column); :func:`_taken` checks them first, in one place, so a clash is a field error
-(``InvalidFields``) and not an ``IntegrityError``; a clash with a concurrent writer between the
-check and the insert is caught and reported the same way.
+unique. The database enforces both (``UniqueConstraint(Lower("username"))`` and the unique
+``phone_index``, the phone's blind index: the phone itself is encrypted); :func:`_taken` checks
+them first, in one place, so a clash is a field error (``InvalidFields``) and not an
+``IntegrityError``; a clash with a concurrent writer between the check and the insert
+is caught and reported the same way.
 
 A new member earns the ``register`` behaviour once, under the key ``register:{member id}``, and
 gets the ``welcome`` message once (period ``join``), whichever way they arrived (the pages, the API
@@ -26,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from catalog import pricing
 from common.errors import InvalidFields
+from common.pii import index_for
 from mall.errors import MemberNotFound
 from mall.models import Member, TierChange
 from mall.services import messages, tiers
@@ -173,12 +175,15 @@ def change_phone(member: Member, *, phone: str | None) -> Member:
         raise InvalidFields(errors)
     try:
         with transaction.atomic():
-            Member.objects.filter(pk=member.pk).update(phone=phone)
+            # update() runs no save(): the blind index is set beside the (encrypted) phone.
+            Member.objects.filter(pk=member.pk).update(
+                phone=phone, phone_index=index_for(Member, "phone", phone))
     except IntegrityError:
         raise InvalidFields(_taken(None, phone, exclude_pk=member.pk) or {
             "phone": [_("This phone number is taken by another member.")]
         }) from None
     member.phone = phone
+    member.phone_index = index_for(Member, "phone", phone)
     return member
 
 
@@ -216,6 +221,6 @@ def _taken(username: str | None, phone: str | None, *, exclude_pk: int | None = 
     # Lower() on both sides, as the unique index computes it (not Python's str.lower()).
     if username and others.alias(name=Lower("username")).filter(name=Lower(Value(username))).exists():
         errors["username"] = [_("This username is taken by another member.")]
-    if phone and others.filter(phone=phone).exists():
+    if phone and others.filter(phone_index=index_for(Member, "phone", phone)).exists():
         errors["phone"] = [_("This phone number is taken by another member.")]
     return errors

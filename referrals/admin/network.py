@@ -18,13 +18,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
 from referrals.admin.records import admin_link
 from referrals.models import Merchant, Node
 
 
 @admin.register(Merchant)
-class MerchantAdmin(ModelAdmin):
+class MerchantAdmin(PersonalDataAdminMixin, ModelAdmin):
     list_display = ("code", "name", "owner", "rebate_percent", "active", "created_at")
     list_display_links = ("code", "name")
     list_filter = ("active",)
@@ -52,7 +52,7 @@ NODE_FIELDS = (
 
 
 @admin.register(Node)
-class NodeAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class NodeAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Who invited whom and who leads which team; changed only by referrals.services.tree."""
 
     list_display = ("member", "invite_code", "inviter", "depth", "leader", "leader_display", "invitees",

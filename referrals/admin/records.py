@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.formats import base_formats
 from unfold.admin import ModelAdmin
 
-from common.admin import ExportAdmin, ReadOnlyAdminMixin
+from common.admin import ExportAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from referrals.models import Outcome, RewardedOrder, RewardRecord
 from referrals.resources import RewardRecordResource
 from referrals.selectors import RecordStatus, record_status, records_with_status
@@ -91,7 +91,7 @@ RECORD_FIELDS = (
 
 
 @admin.register(RewardRecord)
-class RewardRecordAdmin(ReadOnlyAdminMixin, ExportAdmin):
+class RewardRecordAdmin(PersonalDataAdminMixin, ReadOnlyAdminMixin, ExportAdmin):
     """Every reward of every order, read-only, with CSV/XLSX export of the filtered list."""
 
     resource_classes = [RewardRecordResource]

@@ -163,10 +163,11 @@ def test_register_creates_the_member_earns_the_register_points_and_returns_token
     body = response.json()
     member = Member.objects.get(username="newbie")
     assert body["member"] == {
-        "id": member.pk, "username": "newbie", "nickname": "", "phone": "13800138000",
+        "id": member.pk, "username": "newbie", "nickname": "", "phone": "138****8000",
         "tier": "normal", "tier_name": "Normal", "invite_code": invite_code(member),
         "joined": body["member"]["joined"],
     }
+    assert member.phone == "13800138000"  # stored in full (encrypted), shown masked
     assert body["points"] == 200  # the default rule set's register behaviour
     assert member.check_password("correct-horse-77")
     assert balance(member).available == 200

@@ -36,7 +36,7 @@ def test_me_is_the_members_profile(member_api, member):
         "id": member.pk,
         "username": member.username,
         "nickname": member.nickname,
-        "phone": "13900001111",
+        "phone": "139****1111",  # masked (common.pii)
         "tier": "gold",
         "tier_name": "Gold",  # in the request's language (tests/tiers: the Chinese)
         "invite_code": invite_code(member),

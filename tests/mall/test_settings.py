@@ -56,6 +56,7 @@ def test_check_deploy_is_clean_under_production_settings():
         "import sys, django; django.setup(); from django.core.management import call_command; "
         "call_command('check', '--deploy', '--fail-level', 'WARNING')",
         DEBUG="0", SECRET_KEY=PROD_SECRET, HOOKS_SECRET="hooks-secret", ALLOWED_HOSTS="mall.example.com",
+        FIELD_ENCRYPTION_KEYS="k1:MDEyMzQ1Njc4OWFiY2RlZg==", FIELD_BLIND_INDEX_KEY="x" * 40,
     )
     assert result.returncode == 0, result.stderr + result.stdout
 
