@@ -11,7 +11,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from django.db.backends.utils import CursorWrapper
 from django.test import Client
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken
 
 from mall.models import HookEvent, Member
 from points import services
@@ -60,7 +60,7 @@ def api():
 
 
 def bearer(member):
-    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(member).access_token}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {AccessToken.for_user(member)}"}
 
 
 UNAVAILABLE = {"error": {"code": "unavailable", "fields": {},

@@ -223,7 +223,8 @@ def settings_with(**env) -> dict:
     """Settings as a fresh process reads them from this environment (DEBUG off, production-like)."""
     environment = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "API_NUM_PROXIES"}}
     environment.update(SECRET_KEY="a-long-random-production-secret-0123456789-abcdefghijklmnop",
-                       HOOKS_SECRET="hooks", ALLOWED_HOSTS="mall.example.com", **env)
+                       HOOKS_SECRET="hooks", ALLOWED_HOSTS="mall.example.com",
+                       FIELD_ENCRYPTION_KEYS="k1:MDEyMzQ1Njc4OWFiY2RlZg==", **env)
     code = ("import django, json; django.setup(); from django.conf import settings as s; "
             "print(json.dumps({'proxy': s.SECURE_PROXY_SSL_HEADER, 'secure': s.LANGUAGE_COOKIE_SECURE}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=environment, capture_output=True,
@@ -242,7 +243,8 @@ def test_check_deploy_is_clean_either_way():
     for proxies in ("0", "1"):
         environment = {key: value for key, value in os.environ.items() if key != "DEBUG"}
         environment.update(SECRET_KEY="a-long-random-production-secret-0123456789-abcdefghijklmnop",
-                           HOOKS_SECRET="hooks", ALLOWED_HOSTS="mall.example.com", API_NUM_PROXIES=proxies)
+                           HOOKS_SECRET="hooks", ALLOWED_HOSTS="mall.example.com", API_NUM_PROXIES=proxies,
+                           FIELD_ENCRYPTION_KEYS="k1:MDEyMzQ1Njc4OWFiY2RlZg==")
         out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                              cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
