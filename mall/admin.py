@@ -15,10 +15,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from common.admin import ReadOnlyAdminMixin, TranslatedPermissionsMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin, TranslatedPermissionsMixin
 from mall import member_panels
 from mall.models import BadgeAward, Member, TierChange
 from mall.services import tiers as tier_services
@@ -451,7 +450,14 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin, reports_admin, rfm_admin, system_admin  # noqa: E402, F401 (they register their admins)
+from mall import (  # noqa: E402, F401 (they register their admins)
+    audit_admin,
+    messages_admin,
+    play_admin,
+    reports_admin,
+    rfm_admin,
+    system_admin,
+)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
 

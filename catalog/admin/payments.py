@@ -5,10 +5,9 @@ member (``catalog.services.addresses``). Customer service looks them up here."""
 from __future__ import annotations
 
 from django.contrib import admin
-from unfold.admin import ModelAdmin
 
 from catalog.models import Address, Payment
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 
 
 @admin.register(Payment)

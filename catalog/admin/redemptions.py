@@ -13,7 +13,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
 from catalog import selectors, services
 from catalog.admin.base import admin_url
@@ -27,7 +26,7 @@ from catalog.models import (
     Redemption,
     RedemptionStatus,
 )
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 from points.errors import LedgerError
 
 REDEMPTION_FIELDS = (

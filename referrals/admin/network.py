@@ -16,9 +16,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 from referrals.admin.records import admin_link
 from referrals.models import Merchant, Node
 
