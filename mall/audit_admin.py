@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin  # not common.admin's: the export records itself (audit.export)
 
@@ -120,7 +121,7 @@ class AuditTrailAdmin(ModelAdmin):
     @admin.display(description=_("changes"))
     def changes_short(self, entry):
         lines = change_lines(entry)
-        return format_html_join(format_html("<br>"), "{}: {}", lines[:5]) if lines else "-"
+        return format_html_join(mark_safe("<br>"), "{}: {}", lines[:5]) if lines else "-"
 
     @admin.display(description=_("changes"))
     def changes_table(self, entry):
