@@ -105,7 +105,18 @@ class RunTaskAdminMixin:
         return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
 
 
-class ImportExportAdmin(ModelAdmin, ImportExportModelAdmin):
+class AuditedExportMixin:
+    """Each CSV/XLSX export is audited (``admin.export``: model, rows, format): exports carry
+    members' data out of the console."""
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        audit.record("admin.export", self.model, action=audit.Action.ACCESS,
+                     data={"rows": queryset.count(), "format": type(file_format).__name__.lower()})
+        return data
+
+
+class ImportExportAdmin(AuditedExportMixin, ModelAdmin, ImportExportModelAdmin):
     """An admin with CSV/XLSX import and export, in the console's theme (unfold's forms). Each
     import that went in is audited (``admin.import``: model, file name, rows new / updated /
     deleted / skipped)."""
@@ -123,7 +134,7 @@ class ImportExportAdmin(ModelAdmin, ImportExportModelAdmin):
         return result
 
 
-class ExportAdmin(ExportMixin, ModelAdmin):
+class ExportAdmin(AuditedExportMixin, ExportMixin, ModelAdmin):
     """An admin with CSV/XLSX export only, in the console's theme."""
 
     export_form_class = ExportForm

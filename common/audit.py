@@ -41,6 +41,7 @@ EVENTS = {
     "model.delete": _("Deleted (console)"),
     "admin.action": _("Admin action"),
     "admin.import": _("Import"),
+    "admin.export": _("Export"),
     "admin.run_task": _("Job started by hand"),
     "points.adjustment": _("Points adjustment"),
     "tier.change": _("Tier set by staff"),

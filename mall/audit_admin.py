@@ -148,9 +148,9 @@ class AuditTrailAdmin(ModelAdmin):
 
         def lines():
             yield "\ufeff"  # Excel reads UTF-8 with a BOM
-            yield writer.writerow([str(_("time")), str(_("event")), str(_("action")), str(_("model")),
-                                   str(_("object id")), str(_("object")), str(_("actor")), str(_("address")),
-                                   str(_("changes")), str(_("message")), str(_("details"))])
+            yield writer.writerow([str(label) for label in (
+                _("time"), _("event"), _("operation"), _("model"), _("object id"), _("object"), _("actor"),
+                _("IP address"), _("changes"), _("note"), _("details"))])
             for entry in rows.select_related("content_type", "actor").order_by("-timestamp", "-id").iterator(
                     chunk_size=EXPORT_CHUNK):
                 model = entry.content_type.app_labeled_name if entry.content_type_id else ""

@@ -11,8 +11,8 @@ On the registered models:
 - counters and bookkeeping that services or jobs move (stock, sold, last_login, last_active_at,
   a channel's last import, an auction's leading bid...) are excluded: a record per sign-in or per
   redemption would drown the staff's writes;
-- secrets are excluded (password) and personal data is masked (``common.audit.mask``): the
-  record says a phone or an address changed, never what it was or became;
+- secrets (the password hash) and personal data are masked (``common.audit.mask``): the record
+  says a password, a phone or an address changed, never what it was or became;
 - only staff writes are recorded (``common.audit.staff_writes_only``): a member editing their own
   profile, or a job, writes no record here.
 """
@@ -55,9 +55,9 @@ def registrations():
     plain = {}
     return [
         # Staff accounts and groups: who may do what is the first thing an auditor asks.
-        (Member, {"exclude_fields": ["password", "last_login", "last_active_at", "tokens_valid_after",
-                                     "segment"],
-                  "mask_fields": PERSONAL_MEMBER_FIELDS, "mask_callable": MASK,
+        # The password hash is masked, not left out: who changed whose password is recorded.
+        (Member, {"exclude_fields": ["last_login", "last_active_at", "tokens_valid_after", "segment"],
+                  "mask_fields": [*PERSONAL_MEMBER_FIELDS, "password"], "mask_callable": MASK,
                   "m2m_fields": {"groups", "user_permissions"}}),
         (Group, {"m2m_fields": {"permissions"}}),
         # Rules and plans: the draft's edits here, publishing as rules.publish / referrals.plan_publish.

@@ -106,7 +106,7 @@ def test_the_auditor_exports_the_filtered_list_and_the_export_is_recorded(audito
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:3] == ["time", "event", "action"]
+    assert rows[0][:3] == ["time", "event", "operation"]
     assert len(rows) == 2
     assert rows[1][1] == "stock.adjustment" and rows[1][5] == "Oolong tea" and "stock: 5 → 2" in rows[1][8]
     export = LogEntry.objects.get(additional_data__event="audit.export")

@@ -107,9 +107,10 @@ def test_personal_data_and_secrets_never_enter_the_trail_in_clear(root):
     assert entry.changes["email"] == [audit.MASK, ""]
     assert entry.changes["first_name"] == ["", audit.MASK]
     assert entry.changes["external_id"] == ["None", "crm-7"]
-    assert "password" not in entry.changes
+    assert entry.changes["password"] == [audit.MASK, audit.MASK]  # that it changed, never the hash
     text = str(entry.changes)
     assert "13800138000" not in text and "139001" not in text and "alice@" not in text
+    assert "argon2" not in text and "pbkdf2" not in text
 
 
 def test_staff_group_and_permission_changes_are_recorded(root):
@@ -306,3 +307,13 @@ def test_every_event_written_has_a_label():
                   "stock.prize_restock", "redemption.ship", "redemption.deliver", "redemption.cancel",
                   "broadcast.send", "pii.view", "audit.export", "admin.run_task"):
         assert event in audit.EVENTS
+
+
+def test_an_export_from_the_console_is_recorded(console, root):
+    from tests.catalog.test_import import CSV, export
+
+    make_product(name="Tea")
+    response = export(console, Product, CSV)
+    assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
+    entry = only("admin.export", Product)
+    assert entry.additional_data["rows"] == 1 and (entry.actor, entry.remote_addr) == (root, ADDRESS)
