@@ -13,6 +13,11 @@ Two ways records are written:
 - services record the operations that are more than one row's diff with ``record`` (an
   adjustment, a publication, a broadcast, an import), and views of unmasked personal data with
   ``record_access``.
+
+The models registered (``mall.audit_registry``) are recorded only when staff write them
+(``staff_writes_only``), with personal values masked (``mask``) and their records named
+``model.create`` / ``model.update`` / ``model.delete`` (``name_the_event``); every event name is in
+``EVENTS``. ``purge`` is the retention job (``mall.jobs.purge_audit_trail``, daily).
 """
 
 from __future__ import annotations
