@@ -317,3 +317,15 @@ def test_an_export_from_the_console_is_recorded(console, root):
     assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
     entry = only("admin.export", Product)
     assert entry.additional_data["rows"] == 1 and (entry.actor, entry.remote_addr) == (root, ADDRESS)
+
+
+def test_a_job_started_by_hand_is_recorded(console, root):
+    from unittest import mock
+
+    from points.models import ReconciliationRun
+
+    with mock.patch("celery.current_app.send_task"):
+        console.post(reverse("admin:points_reconciliationrun_run"))
+    entry = only("admin.run_task", ReconciliationRun)
+    assert entry.additional_data["task"] == "mall.reconcile_ledger"
+    assert (entry.actor, entry.remote_addr) == (root, ADDRESS)
