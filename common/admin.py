@@ -2,18 +2,56 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.apps import apps
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_POST
 from import_export.admin import ExportMixin, ImportExportModelAdmin
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin as UnfoldModelAdmin
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
+
+from common import audit
+
+AUDITED_IDS = 200  # object ids an action's audit record lists (and how many there were)
+
+
+class ModelAdmin(UnfoldModelAdmin):
+    """Every console admin's base: unfold's theme, and each admin action audited once here
+    (``admin.action``: which action, on which objects, by whom, from where). An action that
+    answers with an intermediate page (a form, a confirmation) has done nothing yet: the POST
+    that carries it out is the one recorded."""
+
+    def get_action(self, action):
+        found = super().get_action(action)
+        if found is None:
+            return None
+        func, name, description = found
+        return _audited_action(func, name), name, description
+
+
+def _audited_action(func, name):
+    @functools.wraps(func)
+    def run(modeladmin, request, queryset):
+        ids = [str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True)[:AUDITED_IDS + 1]]
+        response = func(modeladmin, request, queryset)
+        if not isinstance(response, TemplateResponse):
+            count = len(ids) if len(ids) <= AUDITED_IDS else queryset.count()
+            audit.record("admin.action", queryset.model, message=str(_action_label(func, name)),
+                         data={"action": name, "objects": ids[:AUDITED_IDS], "count": count})
+        return response
+
+    return run
+
+
+def _action_label(func, name):
+    return getattr(func, "short_description", name)
 
 
 class ReadOnlyAdminMixin:
@@ -62,18 +100,41 @@ class RunTaskAdminMixin:
             logging.getLogger(type(self).__module__).exception("could not queue %s", self.run_task)
             self.message_user(request, self.run_failed_message, messages.ERROR)
         else:
+            audit.record("admin.run_task", self.model, data={"task": self.run_task})
             self.message_user(request, self.run_started_message, messages.SUCCESS)
         return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
 
 
-class ImportExportAdmin(ModelAdmin, ImportExportModelAdmin):
-    """An admin with CSV/XLSX import and export, in the console's theme (unfold's forms)."""
+class AuditedExportMixin:
+    """Each CSV/XLSX export is audited (``admin.export``: model, rows, format): exports carry
+    members' data out of the console."""
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        data = super().get_export_data(file_format, request, queryset, **kwargs)
+        audit.record("admin.export", self.model, action=audit.Action.ACCESS,
+                     data={"rows": queryset.count(), "format": type(file_format).__name__.lower()})
+        return data
+
+
+class ImportExportAdmin(AuditedExportMixin, ModelAdmin, ImportExportModelAdmin):
+    """An admin with CSV/XLSX import and export, in the console's theme (unfold's forms). Each
+    import that went in is audited (``admin.import``: model, file name, rows new / updated /
+    deleted / skipped)."""
 
     import_form_class = ImportForm
     export_form_class = ExportForm
 
+    def process_dataset(self, dataset, form, request, **kwargs):
+        result = super().process_dataset(dataset, form, request, **kwargs)
+        if not (result.has_errors() or result.has_validation_errors()):
+            totals = {kind: result.totals.get(kind, 0) for kind in ("new", "update", "delete", "skip")}
+            audit.record("admin.import", self.model, action=audit.Action.CREATE,
+                         message=form.cleaned_data.get("original_file_name") or "",
+                         data={"file": form.cleaned_data.get("original_file_name") or "", **totals})
+        return result
 
-class ExportAdmin(ExportMixin, ModelAdmin):
+
+class ExportAdmin(AuditedExportMixin, ExportMixin, ModelAdmin):
     """An admin with CSV/XLSX export only, in the console's theme."""
 
     export_form_class = ExportForm

@@ -16,12 +16,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from import_export.admin import ExportMixin
-from unfold.admin import ModelAdmin
 from unfold.contrib.import_export.forms import ExportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from common import pii
 from common.admin import (
+    ModelAdmin,
     PersonalDataAdminMixin,
     PersonalDataExportMixin,
     ReadOnlyAdminMixin,
@@ -481,7 +481,14 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin, reports_admin, rfm_admin, system_admin  # noqa: E402, F401 (they register their admins)
+from mall import (  # noqa: E402, F401 (they register their admins)
+    audit_admin,
+    messages_admin,
+    play_admin,
+    reports_admin,
+    rfm_admin,
+    system_admin,
+)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
 

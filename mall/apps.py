@@ -36,6 +36,15 @@ class MallConfig(AppConfig):
 
         pii.provider()
 
+        # The audit trail: the models it records by themselves, and (after migrate) the auditor
+        # group's access to it and its retention job.
+        from django.db.models.signals import post_migrate
+
+        from mall import audit_registry
+
+        audit_registry.install()
+        post_migrate.connect(audit_registry.after_migrate, sender=self, dispatch_uid="mall.audit")
+
 
 def _members_per_tier(codes):
     from django.db.models import Count

@@ -98,7 +98,8 @@ SECTIONS: list[tuple[str, list[Link]]] = [
     ]),
     (_("System"), [
         Link(_("Reconciliation"), model="points.reconciliationrun", icon="balance"),
-        Link(_("Audit log"), model="admin.logentry", icon="manage_search"),
+        Link(_("Audit trail"), model="auditlog.logentry", icon="policy"),
+        Link(_("Console change history"), model="admin.logentry", icon="manage_search"),
         Link(_("Staff groups"), model="auth.group", icon="badge"),
         Link(_("Points accounts"), model="points.account", icon="account_balance_wallet"),
         Link(_("Scheduled jobs"), model="django_celery_beat.periodictask", icon="schedule"),

@@ -53,7 +53,7 @@ STAFF = [
     ("客服 / Customer service", "customer_service",
      gettext_lazy("Looks up members, redemptions and teams; cancels redemptions")),
     ("审计 / Auditor", "auditor",
-     gettext_lazy("Reads the ledger and runs reconciliations (read only)")),
+     gettext_lazy("Reads the ledger and the audit trail, runs reconciliations (read only)")),
     ("活动运营 / Campaign manager", "campaign_manager",
      gettext_lazy("Runs tasks, badges, lotteries and auctions")),
     ("推广方案编辑 / Referral plan editor", "plan_editor",

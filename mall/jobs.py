@@ -188,6 +188,14 @@ def prune(now: datetime | None = None) -> dict:
             "hook_events": hook_events.prune(before=before)}
 
 
+def purge_audit_trail(now: datetime | None = None) -> dict:
+    """Delete audit records older than ``AUDIT_RETENTION_DAYS`` (daily; ``common.audit.purge``:
+    set-based, never younger than 183 days). Returns ``{"deleted"}``."""
+    from common import audit
+
+    return {"deleted": audit.purge(now=now)}
+
+
 # --------------------------------------------------------------------------- tiers
 
 

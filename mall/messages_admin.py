@@ -25,9 +25,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from mall.errors import BroadcastSent
 from mall.models import Broadcast, Message, MessageTemplate
 from mall.services import messages as service

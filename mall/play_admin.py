@@ -7,9 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from mall.models import Badge, BadgeAward, Task, TaskCompletion
 from mall.services import play
 from rules.segments import segments_form_field

@@ -12,9 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
 from mall import rfm
 from mall.rfm_models import RfmRun, RfmScore, RfmSettings
 from rules.segments import Segment, segment_label

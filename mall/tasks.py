@@ -47,6 +47,11 @@ def prune():
     return result
 
 
+@shared_task(name="mall.purge_audit_trail")
+def purge_audit_trail():
+    return _run("purge_audit_trail")
+
+
 @shared_task(name="mall.reevaluate_tiers")
 def reevaluate_tiers():
     from mall import jobs

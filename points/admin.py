@@ -8,9 +8,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin, RunTaskAdminMixin
 from points.models import (
     Account,
     BehaviourRecord,

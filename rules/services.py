@@ -30,6 +30,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import audit
 from rules import defaults
 from rules import tiers as tier_rules
 from rules.errors import InvalidTierTable, InvalidTransition, RuleSetLocked, SameEditor, TierInUse
@@ -275,6 +276,7 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=(), segments=())
     else:
         raise InvalidTransition(_("v%(version)s is %(status)s.") % {
             "version": rule_set.version, "status": rule_set.get_status_display()})
+    before = (rule_set.status, rule_set.gray_percent, list(rule_set.gray_tiers), list(rule_set.gray_segments))
     rule_set.status = RuleSetStatus.CANDIDATE
     rule_set.gray_percent = percent
     rule_set.gray_tiers = tiers
@@ -282,6 +284,9 @@ def start_gray(rule_set: RuleSet, *, actor, percent: int, tiers=(), segments=())
     rule_set.save(update_fields=["status", "gray_percent", "gray_tiers", "gray_segments"])
     cohort = "".join(f" + {', '.join(codes)}" for codes in (tiers, segments) if codes)
     _log(rule_set, action, actor, f"{percent}%{cohort}")
+    audit.record("rules.gray_release", rule_set, actor=actor, data={"version": rule_set.version},
+                 changes=dict(zip(("status", "gray_percent", "gray_tiers", "gray_segments"), zip(
+                     before, (rule_set.status, percent, tiers, segments), strict=True), strict=True)))
     return rule_set
 
 
@@ -302,6 +307,7 @@ def publish(rule_set: RuleSet, *, actor) -> RuleSet:
         raise InvalidTransition(_("Another version is in gray release; publish or stop it first."))
     previous = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).first()
     _check_tiers(rule_set, replaces=previous)
+    status_before = rule_set.status
     if previous is not None:
         previous.status = RuleSetStatus.RETIRED
         previous.save(update_fields=["status"])
@@ -316,6 +322,9 @@ def publish(rule_set: RuleSet, *, actor) -> RuleSet:
                                  "published_at"])
     _log(rule_set, Action.PUBLISHED, actor,
          f"replacing v{previous.version}" if previous is not None else "")
+    audit.record("rules.publish", rule_set, actor=actor, changes={"status": (status_before, rule_set.status)},
+                 data={"version": rule_set.version,
+                       "replaces": previous.version if previous is not None else None})
     return rule_set
 
 
@@ -328,6 +337,8 @@ def stop_gray(rule_set: RuleSet, *, actor) -> RuleSet:
     rule_set.status = RuleSetStatus.RETIRED
     rule_set.save(update_fields=["status"])
     _log(rule_set, Action.ROLLED_BACK, actor, "gray release stopped")
+    audit.record("rules.gray_stop", rule_set, actor=actor, data={"version": rule_set.version},
+                 changes={"status": (RuleSetStatus.CANDIDATE, RuleSetStatus.RETIRED)})
     return rule_set
 
 
@@ -367,6 +378,9 @@ def roll_back(*, actor) -> RuleSet:
     # published_at is kept: it orders the versions' history for the next roll back.
     previous.save(update_fields=["status", "published_by"])
     _log(previous, Action.PUBLISHED, actor, f"restored by roll back from v{current.version}")
+    audit.record("rules.rollback", previous, actor=actor,
+                 changes={"published_version": (current.version, previous.version)},
+                 data={"version": previous.version, "rolled_back": current.version})
     return previous
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
 from catalog import services
 from catalog.models import Auction, AuctionStatus, Bid
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 
 RESULT_FIELDS = ("status", "leading_bid", "winner", "winning_bid", "redemption", "close_note",
                  "closed_at")

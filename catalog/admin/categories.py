@@ -8,7 +8,6 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
 from catalog import cache
 from catalog.admin.filters import ParentFilter
@@ -18,6 +17,7 @@ from catalog.forms import (
 from catalog.models import (
     Category,
 )
+from common.admin import ModelAdmin
 
 
 @admin.register(Category)

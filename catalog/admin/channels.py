@@ -20,12 +20,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
 from catalog.channel_errors import FeedChanged, FeedError, FeedInvalid
 from catalog.forms import ChannelForm
 from catalog.models import Channel, Product
 from catalog.services import channels as service
+from common.admin import ModelAdmin
 
 FIELD_LABELS = {
     "name": _("name"), "description": _("description"), "image_url": _("image URL"),

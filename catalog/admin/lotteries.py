@@ -14,13 +14,13 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
 from catalog import services
 from catalog.errors import CatalogError
 from catalog.lottery_sim import DEFAULT_DRAWS, SimPrize, simulate
 from catalog.models import Draw, DrawTicket, Lottery, Prize, PrizeKind
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from rules.segments import segments_form_field
 
 PRIZE_FIELDS = ("name", "kind", "weight", "stock", "points", "product")

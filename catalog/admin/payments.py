@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
 from catalog.models import Address, Payment
 from common import pii
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(Payment)

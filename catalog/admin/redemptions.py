@@ -13,7 +13,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
 from catalog import selectors, services
 from catalog.admin.base import admin_url
@@ -28,7 +27,7 @@ from catalog.models import (
     RedemptionStatus,
 )
 from common import pii
-from common.admin import PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from points.errors import LedgerError
 
 REDEMPTION_FIELDS = (

@@ -32,7 +32,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
 from catalog.admin.base import admin_url
 from catalog.errors import CatalogError
@@ -48,7 +48,7 @@ from catalog.models import (
 )
 from catalog.services import purchasing
 from catalog.supplier_kpis import supplier_kpis
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 
 DEFAULT_KPI_DAYS = 90
 MAX_KPI_DAYS = 3 * 366

@@ -46,7 +46,7 @@ from catalog.services._helpers import (
     _move_stock,
     _stored_text,
 )
-from common import events
+from common import audit, events
 from common.text import clip
 from points import services as ledger
 from points.errors import IdempotencyConflict, InsufficientPoints
@@ -303,7 +303,17 @@ def fulfil(redemption, *, staff=None, tracking_number="") -> Redemption:
         locked.fulfilled_by = staff
         locked.tracking_number = tracking_number
         locked.save(update_fields=["status", "fulfilled_at", "fulfilled_by", "tracking_number"])
+        _audit_transition("redemption.ship", locked, RedemptionStatus.CREATED, staff,
+                          tracking_number=("", tracking_number))
     return locked
+
+
+def _audit_transition(event, redemption, status_before, staff, data=None, **changes):
+    """A redemption's transition made by staff (the admin's ship / complete / cancel), recorded
+    with the staff member; the member's and the jobs' own transitions are not staff writes."""
+    if staff is not None:
+        audit.record(event, redemption, actor=staff, data=data,
+                     changes={"status": (status_before, redemption.status), **changes})
 
 
 def complete(redemption, *, staff=None) -> Redemption:
@@ -320,6 +330,7 @@ def complete(redemption, *, staff=None) -> Redemption:
         locked.completed_at = timezone.now()
         locked.completed_by = staff
         locked.save(update_fields=["status", "completed_at", "completed_by"])
+        _audit_transition("redemption.deliver", locked, RedemptionStatus.FULFILLED, staff)
     return locked
 
 
@@ -348,6 +359,8 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
             # Not paid yet: the held points are released (not refunded) and the payment closed,
             # so a payment arriving later is refused (payment_expired).
             payments.close_unpaid(locked, now, reason=reason)
+            _audit_transition("redemption.cancel", locked, RedemptionStatus.AWAITING_PAYMENT, staff,
+                              data={"reason": reason, "points_refunded": 0})
             return locked
         if locked.status != RedemptionStatus.CREATED:
             raise InvalidTransition(_("A redemption that has been fulfilled cannot be cancelled."))
@@ -367,5 +380,9 @@ def cancel(redemption, *, reason, staff=None) -> Redemption:
             redemption=locked, staff=staff, created_at=now,
             reason=_stored_text(gettext_noop("Redemption #%(id)s cancelled"), id=locked.pk),
         )
+        _audit_transition("redemption.cancel", locked, RedemptionStatus.CREATED, staff,
+                          stock=(stock_after - locked.quantity, stock_after),
+                          data={"reason": reason, "refund_entry": refund.pk if refund else None,
+                                "points_refunded": int(refund.delta) if refund else 0})
         _invalidate_after_commit()
     return locked

@@ -34,6 +34,7 @@ from catalog.services._helpers import (
     _move_stock,
     _stored_text,
 )
+from common import audit
 
 
 def adjust_stock(product, delta, *, reason, staff) -> StockMovement:
@@ -66,6 +67,9 @@ def adjust_stock(product, delta, *, reason, staff) -> StockMovement:
         movement = StockMovement.objects.create(
             product=locked, delta=delta, stock_after=stock_after, reason=reason, staff=staff,
         )
+        audit.record("stock.adjustment", locked, actor=staff, message=reason,
+                     changes={"stock": (stock_after - delta, stock_after)},
+                     data={"movement": movement.pk, "delta": delta})
         _invalidate_after_commit()
     product.stock = stock_after
     return movement
@@ -114,6 +118,8 @@ def import_coupon_codes(product, codes, *, staff) -> int:
             product=locked, delta=count, stock_after=stock_after, staff=staff, created_at=now,
             reason=_stored_text(gettext_noop("Imported %(count)s coupon codes"), count=count),
         )
+        audit.record("stock.coupon_import", locked, actor=staff,
+                     changes={"stock": (stock_after - count, stock_after)}, data={"codes": count})
         _invalidate_after_commit()
     product.stock = stock_after
     return count
@@ -195,6 +201,8 @@ def restock_prize(prize, delta) -> int:
             raise InvalidQuantity(_("This prize has unlimited stock."))
         raise InvalidQuantity(_("Stock cannot go below 0: %(stock)s in stock, change %(delta)s.")
                               % {"stock": current, "delta": delta})
+    audit.record("stock.prize_restock", prize, changes={"stock": (row[0] - delta, row[0])},
+                 data={"lottery": prize.lottery_id, "delta": delta})
     prize.stock = row[0]
     return row[0]
 

@@ -27,6 +27,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from common import audit
 from common.errors import InvalidFields
 from mall.channels import channel
 from mall.errors import BroadcastSent, MessageNotFound
@@ -520,5 +521,8 @@ def send_draft(broadcast: Broadcast, *, now: datetime | None = None) -> int:
         if locked.sent_at is not None:
             raise BroadcastSent()
         sent = send_broadcast(locked, now=now)
+        audit.record("broadcast.send", locked, changes={"sent_at": (None, locked.sent_at)},
+                     data={"recipients": locked.recipients, "tiers": list(locked.tiers),
+                           "segments": list(locked.segments), "inactive_days": locked.inactive_days})
     broadcast.sent_at, broadcast.recipients = locked.sent_at, locked.recipients
     return sent

@@ -36,6 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import audit
 from common.errors import InvalidFields
 from mall.models import Member, TierChange
 from mall.services import messages
@@ -210,8 +211,12 @@ def set_tier(member: Member, code: str, *, reason: str, staff=None,
             return None
         Member.objects.filter(pk=member.pk).update(tier=code, tier_grace_until=None)
         member.tier, member.tier_grace_until = code, None
-        return TierChange.objects.create(member=member, from_tier=current[0], to_tier=code,
-                                         reason=reason, staff=staff, at=now)
+        change = TierChange.objects.create(member=member, from_tier=current[0], to_tier=code,
+                                           reason=reason, staff=staff, at=now)
+        if staff is not None:  # the shop's and the nightly job's changes are not staff writes
+            audit.record("tier.change", member, actor=staff, changes={"tier": (current[0], code)},
+                         data={"tier_change": change.pk, "reason": reason})
+        return change
 
 
 # --------------------------------------------------------------------------- reading

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from django.utils import timezone
 
+from common import audit
 from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
 from points.models import Entry, EntryKind
 from points.policy import default_expires_at
@@ -137,6 +138,13 @@ def adjust(member: AbstractUser, delta: int, *, key: str, reason: str, staff: Ab
         raise InvalidAmount(f"delta must be a non-zero integer within ±{MAX_POINTS}, not {delta!r}.")
     if staff is None or not getattr(staff, "is_staff", False):
         raise InvalidArgument("adjust needs the staff user who makes it.")
+    replay = Entry.objects.filter(key=key).exists()  # the same form posted twice: audited once
     if delta > 0:
-        return _credit(member, delta, kind=EntryKind.ADJUST, key=key, reason=reason, staff=staff)
-    return _debit(member, -delta, kind=EntryKind.ADJUST, key=key, reason=reason, staff=staff)
+        entry = _credit(member, delta, kind=EntryKind.ADJUST, key=key, reason=reason, staff=staff)
+    else:
+        entry = _debit(member, -delta, kind=EntryKind.ADJUST, key=key, reason=reason, staff=staff)
+    if not replay:
+        audit.record("points.adjustment", member, actor=staff, message=entry.reason,
+                     changes={"balance": (entry.balance_after - entry.delta, entry.balance_after)},
+                     data={"entry": entry.pk, "delta": entry.delta, "key": key})
+    return entry

@@ -21,9 +21,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
-from common.admin import ReadOnlyAdminMixin
+from common.admin import ModelAdmin, ReadOnlyAdminMixin
 from referrals.errors import PlanError
 from referrals.forms import RewardPlanForm
 from referrals.models import SHARE_FIELDS, PlanStatus, RewardPlan, RewardPlanEvent

@@ -11,9 +11,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.formats import base_formats
-from unfold.admin import ModelAdmin
 
-from common.admin import ExportAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
+from common.admin import ExportAdmin, ModelAdmin, PersonalDataAdminMixin, ReadOnlyAdminMixin
 from referrals.models import Outcome, RewardedOrder, RewardRecord
 from referrals.resources import RewardRecordResource
 from referrals.selectors import RecordStatus, record_status, records_with_status

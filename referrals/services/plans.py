@@ -18,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from common import audit
 from referrals import rewards
 from referrals.errors import PlanInvalid, PlanLocked, PlanSameEditor, PlanTransition
 from referrals.models import LEVEL_LIMIT, SHARE_FIELDS, PlanStatus, RewardPlan, RewardPlanEvent, Rotation
@@ -149,6 +150,9 @@ def publish(plan: RewardPlan, *, actor) -> RewardPlan:
     plan.published_by, plan.published_at = actor, timezone.now()
     plan.save(update_fields=["status", "published_by", "published_at"])
     _log(plan, Action.PUBLISHED, actor, f"replacing v{previous.version}" if previous else "")
+    audit.record("referrals.plan_publish", plan, actor=actor,
+                 changes={"status": (PlanStatus.DRAFT, PlanStatus.PUBLISHED)},
+                 data={"version": plan.version, "replaces": previous.version if previous else None})
     return plan
 
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin
 
+from common.admin import ModelAdmin
 from rules import services, simulation
 from rules.admin.history import RuleSetEventInline
 from rules.admin.tables import (

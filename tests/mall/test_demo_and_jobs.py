@@ -90,6 +90,7 @@ def test_programme_jobs_are_scheduled_by_migration_and_their_tasks_exist(db):
         "mall.award_due_badges": ("30", "2", "Asia/Shanghai", True),
         "mall.materialise_reports": ("20", "0", "Asia/Shanghai", True),
         "mall.rfm": ("40", "0", "Asia/Shanghai", True),
+        "mall.purge_audit_trail": ("45", "4", "Asia/Shanghai", True),  # mall.audit_registry, after migrate
     }
     assert set(jobs) <= set(current_app.tasks)
 
