@@ -451,9 +451,10 @@ class StaffGroupAdmin(TranslatedPermissionsMixin, GroupAdmin, ModelAdmin):
     """Django's group admin with the permissions named in the reader's language."""
 
 
-from mall import messages_admin, play_admin, reports_admin, rfm_admin, system_admin  # noqa: E402, F401 (they register their admins)
+from mall import messages_admin, play_admin, reports_admin, rfm_admin, staff_security, system_admin  # noqa: E402, F401, I001 (they register their admins)
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
+staff_security.install(admin.site)  # two-factor sign-in pages; has_permission wants the 2nd factor
 
 admin.site.site_header = _("Points Mall")
 admin.site.site_title = _("Points Mall console")
