@@ -139,13 +139,14 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    # Staff only (mall.staff_security): an idle staff session is signed out, and a staff user not
-    # verified with a second factor reaches nothing of the console but its two-factor pages.
-    "mall.staff_security.StaffIdleTimeoutMiddleware",
-    "mall.staff_security.StaffTwoFactorMiddleware",
     # Who and from where, for every audit record written while the request runs.
     "common.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff only (mall.staff_security; after the messages, which they use): an idle staff session
+    # is signed out, and a staff user not verified with a second factor reaches nothing of the
+    # console but its two-factor pages.
+    "mall.staff_security.StaffIdleTimeoutMiddleware",
+    "mall.staff_security.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a sign-in that django-axes refused into the lockout answer (mall.views.locked_out).
     "axes.middleware.AxesMiddleware",

@@ -181,10 +181,29 @@ def locked_out(request, response=None, credentials=None):
     the limit keeps its own answer (``mall.throttles.sign_in_locked``)."""
     if response is not None and not sign_in_locked(request):
         return response
+    if request.path == reverse("admin:login"):
+        return _console_locked_out(request)
     form = LoginForm(request.POST or None)
     form.is_valid()
     form.add_error(None, TOO_MANY_SIGN_INS)
     return _login_page(request, form, 429)
+
+
+def _console_locked_out(request):
+    """The console's sign-in page (unfold's), with the lockout message and 429."""
+    from django.contrib import admin
+    from django.template.response import TemplateResponse
+
+    form = admin.site.login_form or admin.forms.AdminAuthenticationForm
+    messages.error(request, TOO_MANY_SIGN_INS)
+    # Rendered here: django-axes' middleware answers with it, after the view stage.
+    return TemplateResponse(request, "admin/login.html", {
+        **admin.site.each_context(request),
+        "title": _("Log in"),
+        "app_path": request.get_full_path(),
+        "form": form(request, initial={"username": request.POST.get("username", "")}),
+        "next": request.POST.get("next") or request.GET.get("next") or reverse("admin:index"),
+    }, status=429).render()
 
 
 @require_POST
