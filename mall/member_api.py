@@ -182,6 +182,10 @@ class LogoutView(APIView):
     class InputSerializer(serializers.Serializer):
         refresh = StrictCharField(max_length=2048, trim_whitespace=False)
 
+    def get_authenticate_header(self, request):
+        # A refused token is a 401 with the header, as the refresh answers (not DRF's 403).
+        return f'{jwt_settings.AUTH_HEADER_TYPES[0]} realm="api"'
+
     @extend_schema(
         operation_id="auth_logout",
         tags=["auth"],

@@ -256,3 +256,34 @@ def test_the_api_refusals_are_machine_readable(member):
     assert wrong.status_code == 400 and "password" in wrong.json()["error"]["fields"]
     assert missing.status_code == 400
     assert APIClient().post(CLOSE, {"password": PASSWORD}).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_racing_a_redemption_lets_only_one_through(ledger_invariants):
+    # Real threads on PostgreSQL: the closing locks the member row first, as the redemption does
+    # (points.services.lock_objects' order), so either the redemption lands first and blocks the
+    # closing, or the closing lands first and the redemption finds no points left.
+    for round_ in range(3):
+        member = MemberFactory(established=True)
+        ledger.earn(member, 300, key=f"fund:{member.pk}", reason="test")
+        product = make_product(kind=ProductKind.PHYSICAL, points_price=100, name=f"Tea {round_}")
+
+        def act(i, member=member, product=product):
+            if i == 0:
+                return accounts.close_account(Member.objects.get(pk=member.pk), password=PASSWORD)
+            return catalog_services.redeem(Member.objects.get(pk=member.pk), product, key=f"race:{member.pk}",
+                                           address="Somewhere 1")
+
+        from tests.threads import run_together
+
+        closing, redemption = run_together(2, act)
+
+        closed = Member.objects.get(pk=member.pk).closed_at is not None
+        redeemed = Redemption.objects.filter(member_id=member.pk).exists()
+        assert closed != redeemed, (closing, redemption)
+        if closed:
+            assert Account.objects.get(member_id=member.pk).total == 0
+            assert not isinstance(closing, Exception)
+        else:
+            assert isinstance(closing, OpenRedemptions)
+        assert ledger_invariants() == []
