@@ -42,6 +42,7 @@ from common import audit
 
 RECOVERY_CODES = 10
 IDLE_SESSION_KEY = "staff_last_seen"
+MARK_RESOLUTION = 60  # seconds: the idle mark moves at most this often (sign-out up to this early)
 RECOVERY_DEVICE_NAME = "recovery"
 TOTP_DEVICE_NAME = "authenticator"
 
@@ -82,7 +83,8 @@ class StaffIdleTimeoutMiddleware:
                 auth_logout(request)  # a new, empty session; request.user is anonymous now
                 messages.info(request, _("You were signed out after %(minutes)s minutes without "
                                          "activity.") % {"minutes": settings.STAFF_SESSION_IDLE_MINUTES})
-            else:
+            elif not isinstance(last, int | float) or now - last >= MARK_RESOLUTION:
+                # Not every request: the session is written at most once a minute.
                 request.session[IDLE_SESSION_KEY] = now
         return self.get_response(request)
 
