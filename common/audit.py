@@ -124,7 +124,8 @@ def record(event: str, obj: models.Model | type[models.Model], *, action: int = 
     The actor and address default to the request's (``AuditContextMiddleware``)."""
     context = _context()
     actor = actor if actor is not None else current_actor()
-    model = obj if isinstance(obj, type) else type(obj)
+    # ``__class__``, not ``type()``: a request's lazy ``request.user`` reports its member's class.
+    model = obj if isinstance(obj, type) else obj.__class__
     pk = "" if isinstance(obj, type) else str(obj.pk)
     LogEntry = _log_entry_model()
     return LogEntry.objects.create(

@@ -487,10 +487,12 @@ from mall import (  # noqa: E402, F401 (they register their admins)
     play_admin,
     reports_admin,
     rfm_admin,
+    staff_security,
     system_admin,
 )
 
 reports_admin.install(admin.site)  # 报表 / Reports at /admin/reports/
+staff_security.install(admin.site)  # two-factor sign-in pages; has_permission wants the 2nd factor
 
 admin.site.site_header = _("Points Mall")
 admin.site.site_title = _("Points Mall console")

@@ -45,6 +45,13 @@ class MallConfig(AppConfig):
         audit_registry.install()
         post_migrate.connect(audit_registry.after_migrate, sender=self, dispatch_uid="mall.audit")
 
+        # Sign-in lockouts (django-axes) go to the audit trail.
+        from axes.signals import user_locked_out
+
+        from mall.staff_security import on_lockout
+
+        user_locked_out.connect(on_lockout, dispatch_uid="mall.lockout_audit")
+
 
 def _members_per_tier(codes):
     from django.db.models import Count

@@ -7,6 +7,15 @@ claim to ``Member.objects.get(id=...)``, where ``"abc"`` or ``[1]`` is a ValueEr
 ``true`` is member 1. Only our ``SECRET_KEY`` signs tokens, so such a claim means a bug or a leaked
 key: refused all the same.
 
+Revocation. A token issued before the member's ``tokens_valid_after`` (set by
+``mall.services.accounts.revoke_tokens``: a password change, an account closing) is refused with a
+401 ``token_revoked``, access and refresh tokens alike. "Issued" is the ``auth_time`` claim, the
+sign-in's time to the microsecond, which every token of one sign-in carries (refreshed ones too;
+``iat`` has whole seconds only, so a sign-in just after a revocation would look older than it);
+a token without one is judged by its ``iat``. The refresh tokens are blacklisted as well
+(simplejwt's token_blacklist), and each refresh blacklists the one it used
+(``ROTATE_REFRESH_TOKENS``).
+
 Both record the member's last activity (``Member.last_active_at``, read by the inactivity
 campaign), at most once per ``ACTIVITY_RESOLUTION``: the user row these classes load is fresh for
 each request, so a recent time costs no query, and an older one costs a single conditional
@@ -15,12 +24,14 @@ each request, so a recent time costs no query, and an older one costs a single c
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
@@ -54,6 +65,28 @@ def is_member_id(value) -> bool:
     return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19
 
 
+AUTH_TIME_CLAIM = "auth_time"
+
+
+class TokenRevoked(exceptions.AuthenticationFailed):
+    default_detail = _("This token was revoked (a password change or a sign-out everywhere). "
+                       "Please sign in again.")
+    default_code = "token_revoked"
+
+
+def issued_before_revocation(payload: dict, member) -> bool:
+    """Whether a token with ``payload`` was issued before ``member.tokens_valid_after``."""
+    valid_after = getattr(member, "tokens_valid_after", None)
+    if valid_after is None:
+        return False
+    issued = payload.get(AUTH_TIME_CLAIM)
+    if type(issued) not in (int, float):
+        issued = payload.get("iat")
+    if type(issued) not in (int, float):
+        return True  # no issue time: it cannot show it is younger than the revocation
+    return issued < valid_after.timestamp()
+
+
 class MemberIdClaim:
     """Token mixin: a present ``user_id`` claim must be a member id (``is_member_id``). A missing
     one is left to simplejwt (401 ``token_not_valid`` on use)."""
@@ -70,11 +103,24 @@ class MemberAccessToken(MemberIdClaim, AccessToken):
 
 
 class MemberRefreshToken(MemberIdClaim, RefreshToken):
-    pass
+    """A sign-in's refresh token, with its ``auth_time`` (copied into its access tokens and kept
+    through rotation)."""
+
+    @classmethod
+    def for_user(cls, user):
+        token = super().for_user(user)
+        token[AUTH_TIME_CLAIM] = time.time()
+        return token
 
 
 class MemberJWTAuthentication(JWTAuthentication):
-    """``Authorization: Bearer <access token>``; an expired or forged token is a 401."""
+    """``Authorization: Bearer <access token>``; an expired, forged or revoked token is a 401."""
+
+    def get_user(self, validated_token):
+        member = super().get_user(validated_token)
+        if issued_before_revocation(validated_token.payload, member):
+            raise TokenRevoked()
+        return member
 
     def authenticate(self, request):
         result = super().authenticate(request)

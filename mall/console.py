@@ -110,6 +110,11 @@ SECTIONS: list[tuple[str, list[Link]]] = [
         Link(_("Login attempts"), model="axes.accessattempt", icon="login"),
         Link(_("Login failures"), model="axes.accessfailurelog", icon="gpp_bad"),
         Link(_("Login log"), model="axes.accesslog", icon="key"),
+        # Staff access (mall.staff_security): a lost phone is a TOTP device deleted here.
+        Link(_("Two-factor devices"), model="otp_totp.totpdevice", icon="phonelink_lock"),
+        Link(_("Recovery codes"), model="otp_static.staticdevice", icon="password"),
+        Link(_("API refresh tokens"), model="token_blacklist.outstandingtoken", icon="token"),
+        Link(_("Revoked API tokens"), model="token_blacklist.blacklistedtoken", icon="block"),
     ]),
 ]
 

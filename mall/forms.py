@@ -58,6 +58,33 @@ class AccountForm(forms.Form):
     # Whether another member holds the phone is the members service's to say (change_phone).
 
 
+class PasswordChangeForm(forms.Form):
+    current_password = forms.CharField(
+        label=_("Current password"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    new_password = forms.CharField(
+        label=_("New password"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password2 = forms.CharField(
+        label=_("New password again"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password") and data.get("new_password2") and \
+                data["new_password"] != data["new_password2"]:
+            self.add_error("new_password2", _("The two passwords differ."))
+        return data
+
+
+class CloseAccountForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), max_length=PASSWORD_MAX_LENGTH, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    confirm = forms.BooleanField(
+        label=_("I understand: my remaining points are forfeited and my account cannot be restored."))
+
+
 # The ledger's kinds in the member's words (no 冻结/解冻/冲正: DESIGN.md 4's plain history).
 HISTORY_KINDS = [
     (EntryKind.EARN, pgettext_lazy("points filter", "Earned")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
@@ -16,18 +17,20 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from common import pii
 from common.api import refuse_extra_fields
 from common.fields import StrictCharField
 from common.schema import error_responses
 from mall import invite
-from mall.authentication import MemberRefreshToken
+from mall.authentication import MemberRefreshToken, TokenRevoked, issued_before_revocation
 from mall.models import Member, phone_validator
 from mall.selectors import tier_progress
-from mall.services import members, messages
+from mall.services import accounts, members, messages
 from mall.throttles import (
     AnonRateThrottle,
     LoginIPThrottle,
@@ -43,7 +46,9 @@ PASSWORD_MAX_LENGTH = 128
 
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField(help_text=_("Access token: `Authorization: Bearer <access>`."))
-    refresh = serializers.CharField(help_text=_("Refresh token for /api/v1/auth/token/refresh/."))
+    refresh = serializers.CharField(help_text=_(
+        "Refresh token for /api/v1/auth/token/refresh/ (used once: the refresh returns a new one) "
+        "and /api/v1/auth/logout/."))
 
 
 class MemberOutputSerializer(serializers.ModelSerializer):
@@ -77,7 +82,7 @@ class MemberOutputSerializer(serializers.ModelSerializer):
 
 
 def tokens_for(member: Member) -> dict:
-    refresh = RefreshToken.for_user(member)
+    refresh = MemberRefreshToken.for_user(member)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -95,6 +100,8 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     throttle_classes = [LoginUsernameThrottle, LoginIPThrottle]
 
     class InputSerializer(TokenObtainPairSerializer):
+        token_class = MemberRefreshToken  # carries the sign-in's auth_time (mall.authentication)
+
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             # Not trimmed: a blank-looking username is a wrong credential (401), not a 400.
@@ -124,7 +131,11 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):
-    """``POST /api/v1/auth/token/refresh/``: a new access token for a valid refresh token."""
+    """``POST /api/v1/auth/token/refresh/``: a new access token and a new refresh token for a
+    valid refresh token, which is blacklisted: each refresh token works once (a second use is a
+    401 ``token_not_valid``, as is a logged-out one; one issued before a password change or an
+    account closing is a 401 ``token_revoked``). Two refreshes racing with one token: its
+    outstanding row is locked, so only one of them gets new tokens."""
 
     throttle_classes = [AnonRateThrottle]
 
@@ -133,8 +144,17 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
         token_class = MemberRefreshToken  # a user_id claim that is not a member id is a 401
 
         def validate(self, attrs):
+            token = self.token_class(attrs["refresh"])  # signature, expiry, blacklist, member id
             try:
-                return super().validate(attrs)
+                with transaction.atomic():
+                    # One use per token: the second of two concurrent refreshes waits here and
+                    # then finds the token blacklisted by the first.
+                    list(OutstandingToken.objects.select_for_update()
+                         .filter(jti=token[jwt_settings.JTI_CLAIM]))
+                    member = Member.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+                    if member is not None and issued_before_revocation(token.payload, member):
+                        raise TokenRevoked()
+                    return super().validate(attrs)
             except ObjectDoesNotExist:
                 # The member was deleted after the token was issued.
                 raise exceptions.AuthenticationFailed(
@@ -143,6 +163,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 
     class OutputSerializer(serializers.Serializer):
         access = serializers.CharField()
+        refresh = serializers.CharField(help_text=_("The new refresh token; the one sent is used up."))
 
     serializer_class = InputSerializer
 
@@ -155,6 +176,40 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
+
+
+class LogoutView(APIView):
+    """``POST /api/v1/auth/logout/``: blacklist the refresh token sent, so it refreshes nothing
+    any more (204). An invalid, expired or already used one is a 401 ``token_not_valid``. The
+    access tokens already issued live out their few minutes."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = StrictCharField(max_length=2048, trim_whitespace=False)
+
+    def get_authenticate_header(self, request):
+        # A refused token is a 401 with the header, as the refresh answers (not DRF's 403).
+        return f'{jwt_settings.AUTH_HEADER_TYPES[0]} realm="api"'
+
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=["auth"],
+        auth=[],
+        request=InputSerializer,
+        responses={204: None, **error_responses(400, 401, 415, 429)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            token = MemberRefreshToken(serializer.validated_data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        token.blacklist()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RegisterView(APIView):
@@ -273,3 +328,50 @@ class MeView(APIView):
         if "nickname" in data:
             member = members.update_profile(member, nickname=data["nickname"])
         return Response(self.OutputSerializer(member).data)
+
+
+class PasswordView(APIView):
+    """``POST /api/v1/me/password/``: change the password (the current one is checked). Every
+    token of the member is revoked, this request's too (``mall.services.accounts``); the answer
+    carries a fresh token pair."""
+
+    class InputSerializer(serializers.Serializer):
+        current_password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, write_only=True,
+                                           trim_whitespace=False, style={"input_type": "password"})
+        new_password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, write_only=True,
+                                       trim_whitespace=False, style={"input_type": "password"})
+
+    @extend_schema(operation_id="me_password_change", tags=["me"], request=InputSerializer,
+                   responses={200: TokenPairSerializer, **error_responses(400, 401, 415, 429)})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        member = accounts.change_password(request.user, current_password=data["current_password"],
+                                          new_password=data["new_password"])
+        return Response(TokenPairSerializer(tokens_for(member)).data)
+
+
+class CloseAccountView(APIView):
+    """``POST /api/v1/me/close/``: close the account for good (PIPL erasure), with the password.
+    The remaining points are forfeited, personal data erased, the username freed and every token
+    revoked. Refused with a 409 ``account_has_open_redemptions`` while a redemption awaits
+    shipment or payment and ``account_has_held_points`` while points are held; a wrong password
+    is a 400 on ``password``."""
+
+    class InputSerializer(serializers.Serializer):
+        password = StrictCharField(max_length=PASSWORD_MAX_LENGTH, write_only=True,
+                                   trim_whitespace=False, style={"input_type": "password"})
+
+    class OutputSerializer(serializers.Serializer):
+        closed_at = serializers.DateTimeField()
+        forfeited_points = serializers.IntegerField(help_text=_("Points forfeited on closing."))
+
+    @extend_schema(operation_id="me_close", tags=["me"], request=InputSerializer,
+                   responses={200: OutputSerializer, **error_responses(400, 401, 409, 415, 429)})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        closing = accounts.close_account(request.user, password=serializer.validated_data["password"])
+        return Response(self.OutputSerializer({"closed_at": closing.member.closed_at,
+                                               "forfeited_points": closing.forfeited}).data)

@@ -40,7 +40,7 @@ def exclude_hooks_from_schema(endpoints):
 EXPLICIT_ERROR_CODES = {
     "bad_request", "permission_denied", "not_found", "server_error", "unavailable", "too_large",
     "bad_authorization_header", "user_not_found", "user_inactive", "password_changed",
-    "no_active_account", "token_not_valid",
+    "no_active_account", "token_not_valid", "token_revoked",
     "invalid_timestamp", "stale_timestamp", "invalid_signature",
     "invalid_phone",  # a saved address's phone (catalog.Address's validator, in the details)
 }
@@ -66,6 +66,9 @@ SUMMARIES = {
     "auth_token_obtain": "Sign in (get a token pair)",
     "auth_token_refresh": "Refresh the access token",
     "auth_register": "Register a member",
+    "auth_logout": "Sign out (blacklist a refresh token)",
+    "me_password_change": "Change my password (revokes every token)",
+    "me_close": "Close my account (erase personal data)",
     "me_retrieve": "Get my profile",
     "me_update": "Change my nickname or phone",
     "me_points_retrieve": "Get my points balance",

@@ -17,6 +17,9 @@ DEFAULT_FROM_EMAIL   e-mail (console backend with DEBUG, SMTP without)
 SMS_BACKEND, PUSH_BACKEND   dotted paths of the SMS and push channels (default: logging)
 JWT_ACCESS_MINUTES (15), JWT_REFRESH_DAYS (7)   API token lifetimes; signed with SECRET_KEY
 AUDIT_RETENTION_DAYS (365, at least 183)   how long the audit trail is kept
+STAFF_2FA_REQUIRED   "1": staff must pass a TOTP (or recovery) code before the console opens;
+               always on when DEBUG is off, default off with DEBUG (``make run``'s demo staff)
+STAFF_SESSION_IDLE_MINUTES (30)   a staff session idle that long is signed out
 API_THROTTLE_USER, _ANON, _LOGIN_USERNAME, _LOGIN_IP, _REGISTER   API rates such as "120/min"
 API_NUM_PROXIES (0)   reverse proxies of ours in front of the app: their X-Forwarded-For is trusted
                that many hops deep (throttles, audit addresses) and, when it is over 0, their
@@ -64,6 +67,14 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def staff_2fa_required(debug: bool, value: str | None) -> bool:
+    """``STAFF_2FA_REQUIRED``: two-factor staff sign-in is always required when DEBUG is off (the
+    environment cannot turn it off then); with DEBUG it is off unless the variable turns it on."""
+    if not debug:
+        return True
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def required_secret(name: str, dev_default: str) -> str:
@@ -156,6 +167,11 @@ MIDDLEWARE = [
     # Who and from where, for every audit record written while the request runs.
     "common.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff only (mall.staff_security; after the messages, which they use): an idle staff session
+    # is signed out, and a staff user not verified with a second factor reaches nothing of the
+    # console but its two-factor pages.
+    "mall.staff_security.StaffIdleTimeoutMiddleware",
+    "mall.staff_security.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: turns a sign-in that django-axes refused into the lockout answer (mall.views.locked_out).
     "axes.middleware.AxesMiddleware",
@@ -281,6 +297,12 @@ AXES_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # failures are kept (AccessAttempt); successful sign-ins are not
 AXES_VERBOSE = False
 
+# --- Staff access (mall.staff_security): TOTP (django-otp) and one-time recovery codes before the
+# console opens; idle staff sessions end. Members' sessions are not affected.
+STAFF_2FA_REQUIRED = staff_2fa_required(DEBUG, os.environ.get("STAFF_2FA_REQUIRED"))
+STAFF_SESSION_IDLE_MINUTES = int(os.environ.get("STAFF_SESSION_IDLE_MINUTES", "30"))
+OTP_TOTP_ISSUER = "Points Mall"
+
 # --- Audit trail (common.audit). The address is the throttles' (not a forgeable X-Forwarded-For);
 # records are kept AUDIT_RETENTION_DAYS (at least 183: the database refuses to delete younger ones).
 AUDIT_CLIENT_IP_CALLABLE = "mall.throttles.client_address"
@@ -405,6 +427,11 @@ SIMPLE_JWT = {
     # simplejwt's access token, plus a user_id claim that must be a member id (else a 401).
     "AUTH_TOKEN_CLASSES": ("mall.authentication.MemberAccessToken",),
     "UPDATE_LAST_LOGIN": True,
+    # A refresh gives a new refresh token and blacklists the one used (token_blacklist): a used or
+    # logged-out refresh token is refused. mall.authentication also refuses tokens issued before
+    # Member.tokens_valid_after (a password change, an account closing).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -12,7 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, update_session_auth_hash
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
@@ -45,14 +45,16 @@ from mall.errors import MessageNotFound
 from mall.forms import (
     AccountForm,
     CancelForm,
+    CloseAccountForm,
     DrawForm,
     HistoryFilterForm,
     LoginForm,
     MallFilterForm,
+    PasswordChangeForm,
     RedeemForm,
     RegisterForm,
 )
-from mall.services import members, play
+from mall.services import accounts, members, play
 from mall.services import messages as inbox_messages
 from mall.services import tiers as tier_services
 from mall.throttles import LoginIPThrottle, RegisterThrottle, sign_in_locked
@@ -179,10 +181,29 @@ def locked_out(request, response=None, credentials=None):
     the limit keeps its own answer (``mall.throttles.sign_in_locked``)."""
     if response is not None and not sign_in_locked(request):
         return response
+    if request.path == reverse("admin:login"):
+        return _console_locked_out(request)
     form = LoginForm(request.POST or None)
     form.is_valid()
     form.add_error(None, TOO_MANY_SIGN_INS)
     return _login_page(request, form, 429)
+
+
+def _console_locked_out(request):
+    """The console's sign-in page (unfold's), with the lockout message and 429."""
+    from django.contrib import admin
+    from django.template.response import TemplateResponse
+
+    form = admin.site.login_form or admin.forms.AdminAuthenticationForm
+    messages.error(request, TOO_MANY_SIGN_INS)
+    # Rendered here: django-axes' middleware answers with it, after the view stage.
+    return TemplateResponse(request, "admin/login.html", {
+        **admin.site.each_context(request),
+        "title": _("Log in"),
+        "app_path": request.get_full_path(),
+        "form": form(request, initial={"username": request.POST.get("username", "")}),
+        "next": request.POST.get("next") or request.GET.get("next") or reverse("admin:index"),
+    }, status=429).render()
 
 
 @require_POST
@@ -783,6 +804,61 @@ def account(request):
         "invite_code": invite.invite_code(member),
         "tier_name": tier_name(member.tier),
         "nav": "me",
+    }, status=status)
+
+
+@sensitive_post_parameters("current_password", "new_password", "new_password2")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request):
+    """Change the password; every app token of the member is revoked (``accounts``), this
+    session stays signed in and the member's other sessions end."""
+    form = PasswordChangeForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                member = accounts.change_password(
+                    request.user, current_password=form.cleaned_data["current_password"],
+                    new_password=form.cleaned_data["new_password"])
+            except InvalidFields as exc:
+                _add_field_errors(form, exc)
+            else:
+                update_session_auth_hash(request, member)
+                messages.success(request, _("Your password is changed. The apps ask you to sign "
+                                            "in again."))
+                return redirect("account")
+    return render(request, "pages/password.html", {"form": form, "nav": "me"}, status=status)
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def close_account(request):
+    """Close the account for good, with the password (``accounts.close_account``); the member
+    is signed out after."""
+    form = CloseAccountForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                accounts.close_account(request.user, password=form.cleaned_data["password"])
+            except InvalidFields as exc:
+                _add_field_errors(form, exc)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+                status = status_of(exc)
+            else:
+                auth_logout(request)
+                messages.info(request, _("Your account is closed and your personal data erased."))
+                return redirect("login")
+    return render(request, "pages/close_account.html", {
+        "form": form, "nav": "me",
+        "available": points_selectors.balance(request.user, months=0).available,
     }, status=status)
 
 

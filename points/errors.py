@@ -56,4 +56,12 @@ class OrderNotFound(LedgerError):
     kind = Kind.NOT_FOUND
 
 
+class PointsHeld(LedgerError):
+    """Points are held by an open hold (a checkout, a bid, an unpaid redemption): an account with
+    held points cannot be forfeited until the hold resolves."""
+
+    code = "points_held"
+    kind = Kind.REFUSED
+
+
 REFUSALS = {cls.code: cls for cls in (InsufficientPoints,)}

@@ -71,6 +71,9 @@ class EntryKind(models.TextChoices):
     REVERSE = "reverse", _("Reverse")
     ADJUST = "adjust", _("Adjust")
     ACTIVATE = "activate", _("Activate")
+    # Everything left on a closed account (points.services.forfeit): its lots emptied, debt
+    # written off; counted in none of the lifetime totals.
+    FORFEIT = "forfeit", _("Forfeit")
 
 
 class Entry(models.Model):

@@ -132,11 +132,12 @@ LABELS = {
     "taken_back": pgettext_lazy("points history", "Taken back"),
     "expired": pgettext_lazy("points history", "Expired"),
     "adjusted": pgettext_lazy("points history", "Adjusted"),
+    "forfeited": pgettext_lazy("points history", "Forfeited"),
 }
 _LABEL_OF_KIND = {
     EntryKind.SPEND: "used", EntryKind.CAPTURE: "used", EntryKind.HOLD: "in_use",
     EntryKind.RELEASE: "returned", EntryKind.EXPIRE: "expired", EntryKind.ADJUST: "adjusted",
-    EntryKind.ACTIVATE: "available",
+    EntryKind.ACTIVATE: "available", EntryKind.FORFEIT: "forfeited",
 }
 REDEMPTION_PREFIX = "redemption:"
 

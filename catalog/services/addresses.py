@@ -116,3 +116,25 @@ def _make_default(member, address: Address) -> None:
     Address.objects.filter(member_id=member.pk, is_default=True).update(is_default=False)
     address.is_default = True
     address.save(update_fields=["is_default"])
+
+
+def erase_member_addresses(member) -> dict:
+    """Erase a closing member's addresses (PIPL erasure, ``mall.services.accounts``): every saved
+    address is deleted, and the shipping text of every redemption of theirs is emptied (the
+    redemption itself stays, for the ledger and the stock). Called with the member's row locked,
+    after the closing made sure none is still to ship. Plain attribute assignment and ``save``,
+    so fields that encrypt their values keep doing so. Returns the counts erased."""
+    from catalog.models import Redemption
+
+    addresses = Address.objects.filter(member=member)
+    count = addresses.count()
+    addresses.delete()  # redemptions' shipping_address is SET_NULL
+    redemptions = 0
+    # Compared in Python: an encrypted column cannot be filtered on its plaintext.
+    for redemption in Redemption.objects.filter(member=member).only("id", "address"):
+        if not redemption.address:
+            continue
+        redemption.address = ""
+        redemption.save(update_fields=["address"])
+        redemptions += 1
+    return {"addresses": count, "redemptions": redemptions}

@@ -39,7 +39,7 @@ from points.services.jobs import (
     prune_refusals,
     release_stale_holds,
 )
-from points.services.postings import NEVER, adjust, earn, spend
+from points.services.postings import NEVER, adjust, earn, forfeit, spend
 from points.services.reconciliation import reconcile
 from points.services.reversal import reverse
 
@@ -56,6 +56,7 @@ __all__ = [
     "earn",
     "earn_many",
     "expire_due",
+    "forfeit",
     "hold",
     "prune_refusals",
     "reconcile",

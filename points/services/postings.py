@@ -1,4 +1,5 @@
-"""Credits and debits: ``earn``, ``spend`` and the staff correction ``adjust``."""
+"""Credits and debits: ``earn``, ``spend``, the staff correction ``adjust``, and ``forfeit`` of
+everything left on an account being closed."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import TYPE_CHECKING, Literal
 from django.utils import timezone
 
 from common import audit
-from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument
+from points.errors import InsufficientPoints, InvalidAmount, InvalidArgument, PointsHeld
 from points.models import Entry, EntryKind
 from points.policy import default_expires_at
 from points.services._idempotency import _entry_by_id, _fingerprint, _posting, _record_refusal
 from points.services._journal import _insert_entry, _save_totals, _take_available
-from points.services._lots import _spend_lots_after_entry
+from points.services._lots import _spend_lots_after_entry, _take_from_lots
 from points.services._validation import MAX_POINTS, _check_points, _check_when, validate_key, validate_text
 from points.services.lock_objects import _Account, lock_account
 
@@ -148,3 +149,43 @@ def adjust(member: AbstractUser, delta: int, *, key: str, reason: str, staff: Ab
                      changes={"balance": (entry.balance_after - entry.delta, entry.balance_after)},
                      data={"entry": entry.pk, "delta": entry.delta, "key": key})
     return entry
+
+
+def forfeit(member: AbstractUser, *, key: str, reason: str) -> Entry | None:
+    """Forfeit everything left on the member's account with one ``forfeit`` entry (an account
+    closing): every lot, pending ones too, is emptied (its allocations record it) and any debt is
+    written off, so the account's total is 0 after it. The entry's ``explanation`` says how much
+    came from each bucket. Counted in none of the lifetime totals (it is not earned, spent or
+    expired). Returns None, posting nothing, for an account with nothing on it (or none at all).
+
+    Raises ``PointsHeld`` while an open hold reserves points (they are not the member's to lose
+    before the hold resolves), ``InvalidArgument``, ``IdempotencyConflict``.
+    """
+    validate_key(key)
+    reason = validate_text("reason", reason, required=True, max_length=255)
+    fingerprint = _fingerprint(EntryKind.FORFEIT, member.pk)
+    now = timezone.now()
+
+    def work(cursor):
+        account = lock_account(cursor, member.pk)
+        if account.held:
+            raise PointsHeld(f"{account.held} points are held by open holds.")
+        if not (account.available or account.pending or account.debt):
+            return None
+        lots = account.available + account.pending
+        explanation = {"available": account.available, "pending": account.pending,
+                       "debt_written_off": account.debt}
+        delta = -account.total
+        account.available = account.pending = account.debt = 0
+        entry = _insert_entry(
+            cursor, guard_key=True, account_id=account.id, key=key, kind=EntryKind.FORFEIT,
+            delta=delta, balance_after=account.total, reason=reason, fingerprint=fingerprint,
+            explanation=explanation, created_at=now,
+        )
+        taken = _take_from_lots(cursor, account.id, lots, entry_id=entry.id, lot_filter="TRUE")
+        if sum(amount for _lot, amount, _pending in taken) != lots:
+            raise RuntimeError(f"Account {account.id}: its lots do not hold its {lots} points.")
+        _save_totals(cursor, account)
+        return entry
+
+    return _posting(key, fingerprint, work, _entry_by_id)

@@ -135,6 +135,16 @@ def bind(member, code: str, *, now: datetime | None = None) -> Node:
     return node
 
 
+def retire_code(member_id: int) -> None:
+    """A closed account's invite code stops inviting: it is replaced by one no typed code can
+    match (``normalise_code`` upper-cases, this is lower case), so a printed link of theirs binds
+    no one. The node keeps its place in both trees: invitees keep their inviter, and rewards pass
+    an inactive member by (``referrals.services.orders``)."""
+    import secrets
+
+    Node.objects.filter(member_id=member_id).update(invite_code=f"x{secrets.token_hex(7)}")
+
+
 def _is_ancestor(member_id: int, *, of: int) -> bool:
     """Whether ``member_id`` is ``of`` itself or above it in the invite tree (a walk up; only a
     binding asks)."""

@@ -27,6 +27,9 @@ MAX_EXAMPLES = 25
 SERVER_SIDE_VALIDATION = {
     # Password strength (Django's validators) and unique username and phone.
     "POST /api/v1/auth/register/",
+    # The member's current password, checked against theirs (a field error when it is not).
+    "POST /api/v1/me/password/",
+    "POST /api/v1/me/close/",
 }
 
 

@@ -104,7 +104,7 @@ def test_choices_and_plurals_in_chinese():
     assert settings.LANGUAGE_CODE == "zh-hans"
     with override("zh-hans"):
         assert [str(label) for _v, label in EntryKind.choices] == [
-            "获得", "消费", "冻结", "扣减", "解冻", "过期", "冲正", "人工调整", "生效"]
+            "获得", "消费", "冻结", "扣减", "解冻", "过期", "冲正", "人工调整", "生效", "注销清零"]
         assert [str(label) for _v, label in RuleSetStatus.choices] == ["草稿", "灰度发布", "已发布", "已停用"]
         # One plural form in Chinese.
         for n in (1, 2):
