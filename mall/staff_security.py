@@ -300,11 +300,14 @@ def on_lockout(sender, request=None, username=None, ip_address=None, **kwargs):
     username names (or on the members' model when it names no one)."""
     from django.db.models import Q
 
+    from common.pii import index_for
     from mall.models import Member
 
     target = None
     if isinstance(username, str) and username:
-        target = Member.objects.filter(Q(username__iexact=username) | Q(phone=username)).first()
+        # The phone is encrypted: matched through its blind index, as the sign-in backend does.
+        target = Member.objects.filter(
+            Q(username__iexact=username) | Q(phone_index=index_for(Member, "phone", username))).first()
     audit.record("auth.lockout", target or Member, actor=False,
                  data={"username": username or "", "ip_address": ip_address or "",
                        "path": getattr(request, "path", "")})

@@ -237,7 +237,8 @@ def test_the_requirement_cannot_be_turned_off_without_debug():
 def test_production_settings_require_two_factors_whatever_the_environment_says():
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "HOOKS_SECRET")}
     env.update(DJANGO_SETTINGS_MODULE="mall.settings", DEBUG="0", STAFF_2FA_REQUIRED="0",
-               SECRET_KEY="x" * 50, HOOKS_SECRET="hooks-secret", ALLOWED_HOSTS="mall.example.com")
+               SECRET_KEY="x" * 50, HOOKS_SECRET="hooks-secret", ALLOWED_HOSTS="mall.example.com",
+               FIELD_ENCRYPTION_KEYS="k1:MDEyMzQ1Njc4OWFiY2RlZg==")
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
                                "print(settings.STAFF_2FA_REQUIRED, settings.STAFF_SESSION_IDLE_MINUTES)"],
