@@ -193,7 +193,8 @@ def endpoints(world) -> list[Endpoint]:
     ]
 
 
-NAMES = ["token", "refresh", "logout", "password", "close", "register", "me", "check-in", "redeem", "cancel", "hook members",
+NAMES = ["token", "refresh", "logout", "password", "close", "register", "me", "check-in", "redeem",
+         "cancel", "hook members",
          "hook orders", "hook behaviours", "quote", "hold", "capture", "release", "balance", "entries",
          "products", "product", "related", "recommendations", "redemptions", "redemption",
          "profile", "team", "team rewards",
