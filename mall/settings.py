@@ -5,6 +5,7 @@ REDIS_URL      Redis URL for cache and celery broker; unset = local-memory cache
                filesystem broker under var/
 REDIS_CONNECT_TIMEOUT (0.05 s), REDIS_SOCKET_TIMEOUT (0.1 s), REDIS_BREAKER_SECONDS (5 s)
                the cache's timeouts, and how long it is skipped after a failure (common.cache)
+CELERY_BROKER_URL   the celery broker when it is not REDIS_URL's Redis, e.g. RabbitMQ (amqp://...)
 CELERY_BROKER_TIMEOUT (1 s), CELERY_BROKER_SOCKET_TIMEOUT (3 s)   queuing a task on a hung broker
 SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
@@ -260,6 +261,17 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+
+# A broker of its own (RabbitMQ: amqp://user:password@host:5672/vhost) instead of Redis or the
+# filesystem. The Redis transport's socket options above do not apply to it; the connect timeout
+# and the one publish retry do.
+if os.environ.get("CELERY_BROKER_URL"):
+    CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_TIMEOUT", "1"))
+    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                        "interval_max": 0.2}
 
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "Asia/Shanghai"
