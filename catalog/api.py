@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -63,6 +64,7 @@ from catalog import recommendations, selectors, services
 from catalog.errors import AddressRequired
 from catalog.models import Draw, Lottery, PrizeKind, Product, ProductKind, RedemptionStatus
 from catalog.payments_api import PaymentSerializer
+from common.db import stale_ok
 from common.fields import StrictCharField, StrictIntegerField
 from common.headers import MAX_IDEMPOTENCY_KEY, idempotency_key, replayed_header
 from common.pagination import Pagination, page_number
@@ -316,6 +318,7 @@ class ProductListView(APIView):
         parameters=[FilterSerializer, *PAGE_PARAMETERS],
         responses={200: OutputSerializer, **error_responses(400, 404, 429)},
     )
+    @method_decorator(stale_ok)  # a list a few seconds behind is fine (common.db: the replica)
     def get(self, request):
         # An empty parameter (``?category=``) is the same as leaving it out.
         raw = {name: value for name, value in request.query_params.items() if value != ""}

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from common.db import stale_ok
+
 
 @dataclass(frozen=True)
 class Link:
@@ -151,6 +153,7 @@ def linked_models() -> set[str]:
 HEADLINE_SECTIONS = ("liability_today", "summary")
 
 
+@stale_ok  # the figures may be a few seconds behind (the read replica when there is one)
 def dashboard(request, context: dict) -> dict:
     """``UNFOLD["DASHBOARD_CALLBACK"]``: the admin's landing page is 报表 for staff who may read
     the reports (headline cards, then every section; the CSV links point at the reports page),

@@ -5,6 +5,7 @@ REDIS_URL      Redis URL for cache and celery broker; unset = local-memory cache
                filesystem broker under var/
 REDIS_CONNECT_TIMEOUT (0.05 s), REDIS_SOCKET_TIMEOUT (0.1 s), REDIS_BREAKER_SECONDS (5 s)
                the cache's timeouts, and how long it is skipped after a failure (common.cache)
+REPLICA_DATABASE_URL   a streaming read replica for reads that may be a few seconds stale (common.db)
 CELERY_BROKER_URL   the celery broker when it is not REDIS_URL's Redis, e.g. RabbitMQ (amqp://...)
 CELERY_BROKER_TIMEOUT (1 s), CELERY_BROKER_SOCKET_TIMEOUT (3 s)   queuing a task on a hung broker
 SECRET_KEY     required when DEBUG is off
@@ -212,6 +213,14 @@ DATABASES = {
         os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))
     )
 }
+# A streaming replica of the primary for reads that may be a few seconds stale (common.db): only
+# views marked stale_ok read it, never a transaction; a replica that is down is skipped.
+if os.environ.get("REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["REPLICA_DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))
+    DATABASES["replica"]["OPTIONS"] = {"connect_timeout": 2}
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["common.db.ReplicaRouter"]
 # Transactions are explicit: services open them (durable at the top level), views do not.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

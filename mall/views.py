@@ -36,6 +36,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from catalog.models import Address, CouponCode, PaymentStatus, Product, ProductKind, RedemptionStatus
 from catalog.payments import get_provider
+from common.db import stale_ok
 from common.errors import DomainError, InvalidFields
 from common.pages import show_error, status_of
 from common.text import stored_text
@@ -384,6 +385,7 @@ def badges(request):
 
 @login_required
 @require_GET
+@stale_ok  # a few seconds behind is fine for a list (common.db: the read replica when there is one)
 def history(request):
     form = HistoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
@@ -504,6 +506,7 @@ def _cards(products: list[Product], offer: int, available: int | None) -> list[d
 
 
 @require_GET
+@stale_ok
 def mall(request):
     """The mall, open to anonymous visitors too: they see what the lowest tier sees, without
     points (no balance, no affordability, the \"affordable\" filter ignored)."""
