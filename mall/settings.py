@@ -184,6 +184,9 @@ WSGI_APPLICATION = "mall.wsgi.application"
 AUTH_USER_MODEL = "mall.Member"
 # Where the rules' simulation reads paid orders from (``rules.simulation.simulate_recent``).
 RULES_PAID_ORDERS = "points.selectors.paid_orders"
+# How long a process trusts its copy of which rule sets are live (rules.selectors): a publish is
+# seen at once by the process that made it and within these seconds by every other.
+RULES_LIVE_CACHE_SECONDS = float(os.environ.get("RULES_LIVE_CACHE_SECONDS", "5"))
 
 TEMPLATES = [
     {
