@@ -214,14 +214,20 @@ def release_stale_holds(now: datetime | None = None, *,
     for hold_id in stale:
         key = f"hold-timeout:{hold_id}"
         fingerprint = _fingerprint("hold-timeout", hold_id)
+        made = []
+
+        def work(cursor, hold_id=hold_id, key=key, fingerprint=fingerprint, made=made):
+            made.append(_resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now))
+            return made[-1]
+
         try:
-            _posting(key, fingerprint,
-                     lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
-                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
-                     _entry_by_id)
+            outcome = _posting(key, fingerprint, work, _entry_by_id)
         except HoldNotOpen:
             continue
-        released += 1
+        # Counted only when this call's posting committed; a replay (a concurrent run or a
+        # second delivery of the chunk released it first) returns the first release's entry.
+        if made and outcome is made[-1]:
+            released += 1
     return released
 
 
