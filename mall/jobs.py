@@ -4,7 +4,9 @@ Each is idempotent (running it twice, or in two workers at once, does nothing tw
 posting has a key and every message a unique (member, purpose, period)), set-based where it
 touches many members, and returns a small summary of counts. ``mall.tasks`` wraps each in a
 celery task; django-celery-beat runs them on the schedules created by ``mall`` migrations, which
-staff change in the admin.
+staff change in the admin. The expiry reminders and the reconciliation also run in chunks of
+account ids (``accounts=(lo, hi)``, ``start_reconciliation`` / ``reconcile_chunk``), which
+``mall.tasks`` queues for parallel workers; called plainly, each does everything at once.
 """
 
 from __future__ import annotations

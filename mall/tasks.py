@@ -59,7 +59,13 @@ def reconcile_ledger(self):
     from mall import jobs
 
     run, chunk_ids = jobs.start_reconciliation()
-    chunks = fan_out(reconcile_chunk, [{"chunk_id": pk} for pk in chunk_ids], self.request)
+    try:
+        chunks = fan_out(reconcile_chunk, [{"chunk_id": pk} for pk in chunk_ids], self.request)
+    except Exception:
+        # Nothing (or not everything) queued: a run that would show "running" for ever is
+        # dropped; the next schedule, or "run now", starts a whole one.
+        run.delete()
+        raise
     logger.info("ledger reconciliation %s: %s chunks queued", run.pk, chunks)
     return {"run": run.pk, "chunks": chunks}
 

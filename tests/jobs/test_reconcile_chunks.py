@@ -151,3 +151,14 @@ def test_the_scheduled_task_only_queues(settings):
         run.chunks.order_by("number").values_list("pk", flat=True))
     assert {s.task for s in signatures} == {"mall.reconcile_chunk"}
     assert run.status == "running"
+
+
+@pytest.mark.django_db
+def test_a_run_whose_chunks_could_not_be_queued_is_dropped():
+    populate()
+    with mock.patch("points.tasks.group") as group:
+        group.return_value.apply_async.side_effect = OSError("broker down")
+        with pytest.raises(OSError):
+            tasks.reconcile_ledger()
+    assert not ReconciliationRun.objects.exists()
+    assert not ReconciliationChunk.objects.exists()
