@@ -21,8 +21,9 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -150,10 +151,15 @@ def award_tasks(member_id: int, behaviour: str, *, now: datetime | None = None) 
     current period and not completed yet; returns the completions made now. A task for other RFM
     segments than the member's is neither offered nor completed."""
     now = now or timezone.now()
+    tasks = open_tasks(now, behaviour)
+    if not tasks:  # the common case: nothing to complete, and no need to read the member
+        return []
     day = timezone.localdate(now)
     made = []
     segment = Member.objects.filter(pk=member_id).values_list("segment", flat=True).first() or ""
-    for task in open_tasks(now, behaviour, segment=segment):
+    for task in tasks:
+        if not task.admits(segment):
+            continue
         period = task_period(task.period, day)
         if TaskCompletion.objects.filter(task=task, member_id=member_id, period=period.key).exists():
             continue
@@ -255,11 +261,12 @@ def award_badges(member_id: int, *, metrics=None, now: datetime | None = None) -
     badges = Badge.objects.filter(active=True)
     if metrics is not None:
         badges = badges.filter(metric__in=list(metrics))
-    badges = list(badges)
+    # The member's award periods of each badge come with it: one round trip, not two.
+    badges = list(badges.annotate(earned_periods=ArraySubquery(
+        BadgeAward.objects.filter(member_id=member_id, badge=OuterRef("pk")).values("period"))))
     if not badges:
         return []
-    earned = set(BadgeAward.objects.filter(member_id=member_id, badge__in=badges)
-                 .values_list("badge_id", "period"))
+    earned = {(badge.pk, period) for badge in badges for period in badge.earned_periods}
     values: dict[tuple[str, datetime | None], int] = {}
     made = []
     for badge in badges:
