@@ -91,9 +91,8 @@ def redeem(member, product, quantity=1, *, key, address="", saved_address=None) 
     call = (member.pk, product.pk, quantity, address)
     try:
         with transaction.atomic():
-            tier, found = _lock_and_read(member.pk, product.pk, key)
-            return _redeem_locked(member, found, product.pk, quantity, tier=tier, key=key,
-                                  address=address, saved_address=saved_address, call=call)
+            return _redeem_locked(member, product.pk, quantity, key=key, address=address,
+                                  saved_address=saved_address, call=call)
     except IntegrityError as exc:
         # The key taken by another member's concurrent redemption (the ledger usually reports it
         # first, as an IdempotencyConflict on "redeem:<key>").
@@ -152,16 +151,20 @@ _LOCK_MEMBER = (f"SELECT {_MEMBER.get_field('tier').column} FROM {_MEMBER.db_tab
                 f"WHERE {_MEMBER.pk.column} = %s FOR NO KEY UPDATE")
 
 
-def _lock_and_read(member_id: int, product_id: int, key: str):
+def _read_for_redemption(member_id: int, product_id: int, key: str):
     """Lock the member's row (``FOR NO KEY UPDATE``, the first lock of the order) and read what
-    the redemption is decided on (``_read_for_redemption``); returns ``(tier, product or None)``.
+    the redemption is decided on: the product (and its category) as it is now, the redemption
+    already made under ``key`` (if any), the member's available points, the units of this product
+    they hold in non-cancelled redemptions, whether they hold any non-cancelled redemption at all
+    and when they joined (the welcome offer's two conditions), and their tier (``member_tier``).
+    None when there is no such product; raises ``InvalidArgument`` for no such member.
 
-    The two statements go in one psycopg pipeline: one round trip instead of two, executed one
+    The lock and the read go in one psycopg pipeline: one round trip instead of two, executed one
     after the other as before. The read is a statement of its own, so it takes its snapshot once
     the lock is granted and sees every redemption of the member committed before (a single
     statement that locked and read would read as of before its wait). Raw and prepared once per
     connection: the ORM's compilation of the same query was about a quarter of a redemption's
-    time (bench/bench_redemption.py). Raises ``InvalidArgument`` for no such member."""
+    time (bench/bench_redemption.py)."""
     with prepared_cursor() as lock, prepared_cursor() as read:
         raw = connection.connection
         with connection.wrap_database_errors, raw.pipeline():
@@ -172,7 +175,10 @@ def _lock_and_read(member_id: int, product_id: int, key: str):
         locked, row = lock.fetchone(), read.fetchone()
     if locked is None:
         raise InvalidArgument(_("No such member."))
-    return locked[0], _product_of(row)
+    product = _product_of(row)
+    if product is not None:
+        product.member_tier = locked[0]
+    return product
 
 
 def _product_of(row):
@@ -200,18 +206,19 @@ def _own_address(member, saved_address) -> Address:
     return found
 
 
-def _redeem_locked(member, product, product_id: int, quantity: int, *, tier: str, key: str,
-                   address: str, call: tuple, saved_address=None) -> Redemption:
+def _redeem_locked(member, product_id: int, quantity: int, *, key: str, address: str,
+                   call: tuple, saved_address=None) -> Redemption:
     now = timezone.now()
-    # ``product`` was read under the member lock: no other redemption of this member (and so no
-    # other call with this key by this member) can commit meanwhile.
+    # Read under the member lock: no other redemption of this member (and so no other call with
+    # this key by this member) can commit meanwhile.
+    product = _read_for_redemption(member.pk, product_id, key)
     existing_id = product.existing_id if product else (
         Redemption.objects.filter(key=key).values_list("id", flat=True).first())
     if existing_id is not None:
         return _replay(Redemption.objects.get(pk=existing_id), call)
     if product is None:
         raise NotAvailable(_("This product does not exist."))
-    reason = _not_available(product, tier, now)
+    reason = _not_available(product, product.member_tier, now)
     if reason:
         raise NotAvailable(reason)
     if product.stock < quantity:
