@@ -191,6 +191,8 @@ def bench_expire(args, server, empty_template: str, base: str) -> None:
 EXTRA_BENCHES = {
     "simulate": ("bench/bench_simulation.py", [], ["--scale", "20000", "--rounds", "1"]),
     "catalog": ("bench/bench_catalog.py", [], ["--scale", "400", "--seconds", "1"]),
+    "redeem": ("bench/bench_redemption.py", [], ["--redemptions", "400", "--rounds", "3"]),
+    "hook": ("bench/bench_hook.py", [], ["--orders", "320", "--rounds", "1"]),
     "referral": ("bench/bench_referrals.py", [], ["--orders", "200", "--rounds", "1"]),
     "grants": ("bench/bench_grants.py", [], ["--members", "10000", "--rounds", "1"]),
     "reconcile": ("bench/bench_reconcile.py", [], ["--accounts", "20000", "--rounds", "1"]),

@@ -129,9 +129,12 @@ def _new_token() -> str:
 
 def _set_version() -> bool:
     """Store a new version token and check that it is there (django-redis with IGNORE_EXCEPTIONS
-    answers a failed write with None, locmem every write with None: only a read tells)."""
+    answers a failed write with None, locmem every write with None: only a read tells). A write
+    that answers True (django-redis's, when Redis said OK) is not read back: every redemption
+    bumps the version, and the read was a second round trip each time."""
     token = _new_token()
-    _shared("set", VERSION_KEY, token, timeout=None)
+    if _shared("set", VERSION_KEY, token, timeout=None) is True:
+        return True
     return _shared("get", VERSION_KEY) == token
 
 

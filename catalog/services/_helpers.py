@@ -113,6 +113,28 @@ def _issue_codes(code_ids, redemption, product, now) -> None:
                                                       valid_until=valid_until)
 
 
+_INSERTS: dict[tuple[type, bool], tuple[str, list]] = {}
+
+
+def _insert(obj, *, returning: str = "") -> tuple[str, list]:
+    """``(INSERT statement, parameters)`` writing ``obj`` as ``obj.save()`` would (every concrete
+    field, prepared for the database by the field itself; the primary key only when it is set),
+    for a raw statement that combines several inserts in one round trip. The statement's text
+    depends on the model alone, so a prepared cursor prepares it once per connection."""
+    with_pk = obj.pk is not None
+    cached = _INSERTS.get((type(obj), with_pk))
+    if cached is None:
+        meta = obj._meta
+        fields = [field for field in meta.concrete_fields if with_pk or not field.primary_key]
+        columns = ", ".join(field.column for field in fields)
+        values = ", ".join(["%s"] * len(fields))  # typed by their columns, on the server
+        cached = _INSERTS[type(obj), with_pk] = (
+            f"INSERT INTO {meta.db_table} ({columns}) VALUES ({values})", fields)
+    sql, fields = cached
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    return (f"{sql} RETURNING {returning}" if returning else sql), params
+
+
 def _invalidate_after_commit() -> None:
     transaction.on_commit(cache.invalidate)
 
