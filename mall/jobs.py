@@ -4,7 +4,9 @@ Each is idempotent (running it twice, or in two workers at once, does nothing tw
 posting has a key and every message a unique (member, purpose, period)), set-based where it
 touches many members, and returns a small summary of counts. ``mall.tasks`` wraps each in a
 celery task; django-celery-beat runs them on the schedules created by ``mall`` migrations, which
-staff change in the admin.
+staff change in the admin. The expiry reminders and the reconciliation also run in chunks of
+account ids (``accounts=(lo, hi)``, ``start_reconciliation`` / ``reconcile_chunk``), which
+``mall.tasks`` queues for parallel workers; called plainly, each does everything at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from mall.services.messages import Outgoing, send_many
 from points import services as points_services
 from points.models import Entry, ReconciliationRun
 from points.policy import KEY_RETENTION
+from points.services import reconciliation
+from points.services.chunks import AccountRange, keyset
 from points.services.reconciliation import AUDITOR_GROUP
 from rules.models import RuleSet, RuleSetStatus
 
@@ -38,7 +42,7 @@ def _published() -> RuleSet:
 # --------------------------------------------------------------------------- expiry reminders
 
 
-def expiry_reminders(now: datetime | None = None) -> dict:
+def expiry_reminders(now: datetime | None = None, *, accounts: AccountRange | None = None) -> dict:
     """Remind members of points that expire at a month's end (daily, 09:00).
 
     For each reminder day of the published rule set (30, 7): a member with unspent points whose
@@ -47,8 +51,13 @@ def expiry_reminders(now: datetime | None = None) -> dict:
     left fewer than its reminder day) and sends only the nearest one: 5 days before expiry with
     neither sent, the 7-day reminder goes, not both. Once per member, expiry date and reminder day
     (the message's period ``{last valid day}:{reminder day}``).
+
+    ``accounts=(lo, hi)``: only the members whose account id is in that range (one chunk of
+    ``mall.tasks.expiry_reminders``; a member has one account, so one chunk). All chunks at the
+    same ``now`` send what one run sends; a chunk run twice sends nothing twice.
     """
     now = now or timezone.now()
+    after, upto = keyset(accounts)
     today = timezone.localdate(now)
     days = sorted({int(day) for day in _published().reminder_days.split(",") if day.strip()})
     if not days:
@@ -63,10 +72,11 @@ def expiry_reminders(now: datetime | None = None) -> dict:
               FROM points_lot l JOIN points_account a ON a.id = l.account_id
               JOIN mall_member m ON m.id = a.member_id AND m.is_active
              WHERE l.remaining > 0 AND l.expires_at > %s AND l.expires_at <= %s
+               AND l.account_id > %s AND l.account_id <= %s
              GROUP BY a.member_id, l.expires_at
              ORDER BY a.member_id, l.expires_at
             """,
-            [now, horizon],
+            [now, horizon, after, upto],
         )
         rows = cursor.fetchall()
     outgoing = []
@@ -154,6 +164,32 @@ def reconcile_ledger(now: datetime | None = None) -> dict:
     run = points_services.reconcile(now=now, then=alert)
     return {"run": run.pk, "accounts": run.accounts_checked, "mismatches": run.mismatch_count,
             "alerted": alerted}
+
+
+def start_reconciliation(now: datetime | None = None) -> tuple[ReconciliationRun, list[int]]:
+    """The same check as ``reconcile_ledger``, in chunks (``mall.tasks.reconcile_ledger``): the
+    run and the ids of its chunks, each to be checked by ``reconcile_chunk``."""
+    run = reconciliation.start_run(now=now)
+    return run, list(run.chunks.order_by("number").values_list("pk", flat=True))
+
+
+def reconcile_chunk(chunk_id: int) -> dict:
+    """Check one chunk of a run; the chunk that finishes the run alerts as ``reconcile_ledger``
+    does (once per run: the alerts commit with the run's result, and only one chunk finishes
+    it). A chunk already recorded (a second delivery) does nothing. Returns ``{"run", "chunk",
+    "finished", "accounts", "mismatches", "alerted"}``, the run's figures once it is finished."""
+    alerted = 0
+
+    def alert(run: ReconciliationRun) -> None:
+        nonlocal alerted
+        if run.mismatch_count:
+            alerted = _alert_auditors(run, now=run.started_at)
+
+    run = reconciliation.check_chunk(chunk_id, then=alert)
+    finished = run is not None and run.finished_at is not None
+    return {"run": run and run.pk, "chunk": chunk_id, "finished": finished,
+            "accounts": run.accounts_checked if finished else None,
+            "mismatches": run.mismatch_count if finished else None, "alerted": alerted}
 
 
 def auditors():

@@ -8,6 +8,7 @@ REDIS_CONNECT_TIMEOUT (0.05 s), REDIS_SOCKET_TIMEOUT (0.1 s), REDIS_BREAKER_SECO
 REPLICA_DATABASE_URL   a streaming read replica for reads that may be a few seconds stale (common.db)
 CELERY_BROKER_URL   the celery broker when it is not REDIS_URL's Redis, e.g. RabbitMQ (amqp://...)
 CELERY_BROKER_TIMEOUT (1 s), CELERY_BROKER_SOCKET_TIMEOUT (3 s)   queuing a task on a hung broker
+JOB_CHUNKS (16)   account-id chunks a scheduled ledger job is split into, run by parallel workers
 SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
@@ -184,6 +185,9 @@ WSGI_APPLICATION = "mall.wsgi.application"
 AUTH_USER_MODEL = "mall.Member"
 # Where the rules' simulation reads paid orders from (``rules.simulation.simulate_recent``).
 RULES_PAID_ORDERS = "points.selectors.paid_orders"
+# How long a process trusts its copy of which rule sets are live (rules.selectors): a publish is
+# seen at once by the process that made it and within these seconds by every other.
+RULES_LIVE_CACHE_SECONDS = float(os.environ.get("RULES_LIVE_CACHE_SECONDS", "5"))
 
 TEMPLATES = [
     {
@@ -288,6 +292,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True  # a crashed worker's task runs again; tasks are safe to re-run
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The expiry, activation, hold-release, reminder and reconciliation jobs each run as this many
+# chunks of account ids, in parallel workers (points.services.chunks); one per ledger partition.
+JOB_CHUNKS = int(os.environ.get("JOB_CHUNKS", "16"))
 
 # --- Auth.
 PASSWORD_HASHERS = [

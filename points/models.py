@@ -452,3 +452,38 @@ class ReconciliationRun(models.Model):
         if self.finished_at is None:
             return "running"
         return "mismatch" if self.mismatch_count else "ok"
+
+
+class ReconciliationChunk(models.Model):
+    """One account-id range of a reconciliation run checked by a worker of its own
+    (``points.services.reconciliation.check_chunk``): the range's exact result, recorded once.
+
+    The run's chunks are created with it; a chunk's result is written only while it has no
+    ``finished_at`` (a second delivery of the chunk changes nothing), and the chunk that finds no
+    other unfinished sums them all into the run and finishes it. ``lo``/``hi``: account ids
+    ``lo <= id < hi``, null for no bound.
+    """
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="chunks",
+                            verbose_name=_("run"))
+    number = models.PositiveIntegerField(_("number"))
+    lo = models.BigIntegerField(_("from account id"), null=True, blank=True)
+    hi = models.BigIntegerField(_("to account id (exclusive)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    accounts_checked = models.PositiveBigIntegerField(_("accounts checked"), default=0)
+    mismatch_count = models.PositiveBigIntegerField(_("mismatches"), default=0)
+    mismatches = models.JSONField(_("mismatch details"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation chunk")
+        verbose_name_plural = _("reconciliation chunks")
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="points_recon_chunk_once"),
+            models.CheckConstraint(condition=Q(lo__isnull=True) | Q(hi__isnull=True) | Q(lo__lt=F("hi")),
+                                   name="points_recon_chunk_range"),
+        ]
+
+    def __str__(self):
+        return f"reconciliation {self.run_id} chunk {self.number}"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from functools import lru_cache
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models.signals import post_delete, post_save
 
 from rules.evaluator import BehaviourSpec, MemberContext, RuleBook, in_gray_cohort
 from rules.models import RuleSet, RuleSetStatus
@@ -59,7 +64,7 @@ def rulebook_for_version(version: int) -> RuleBook:
     return rulebook(rule_set)
 
 
-def _live_versions():
+def _query_live_versions():
     """(published rule set, candidate rule set or None): one indexed query."""
     published = candidate = None
     for rule_set in RuleSet.objects.filter(
@@ -74,10 +79,62 @@ def _live_versions():
     return published, candidate
 
 
+# Which versions are live changes only when staff publish, start, change or stop a gray release
+# or roll back, a few times a month; reading it was one query in every posting that needs the
+# default expiry or the member's rule book. So each process keeps its copy for
+# RULES_LIVE_CACHE_SECONDS: every such change saves a RuleSet, which clears the copy of the
+# process that made it at once and again at commit; other processes see it within those seconds,
+# as if the orders in between had arrived a moment earlier. ``(deadline, published, candidate)``.
+_live_cache = None
+
+
+def _live_versions():
+    global _live_cache
+    connection = connections["default"]
+    if getattr(connection, "rules_written", False):
+        if connection.in_atomic_block:
+            # This transaction changed rule sets: only it sees them, so neither trust the copy
+            # nor keep what it reads (it might roll back).
+            return _query_live_versions()
+        connection.rules_written = False
+    cached = _live_cache
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
+    published, candidate = _query_live_versions()
+    _live_cache = (time.monotonic() + settings.RULES_LIVE_CACHE_SECONDS, published, candidate)
+    return published, candidate
+
+
+def forget_live_versions():
+    """Drop this process's copy of the live versions (the next read queries)."""
+    global _live_cache
+    _live_cache = None
+
+
+def _rule_set_changed(sender, using, **kwargs):
+    connection = connections[using]
+    connection.rules_written = True
+    forget_live_versions()
+    transaction.on_commit(forget_live_versions, using=using)
+
+
+post_save.connect(_rule_set_changed, sender=RuleSet, dispatch_uid="rules.live_versions.save")
+post_delete.connect(_rule_set_changed, sender=RuleSet, dispatch_uid="rules.live_versions.delete")
+
+
+def _live_book(choose) -> RuleBook:
+    """The frozen rule book of ``choose(published, candidate)``."""
+    try:
+        return _frozen_rulebook(choose(*_live_versions()).pk)
+    except RuleSet.DoesNotExist:
+        # The copy named a rule set that is gone (only a flushed test database loses them).
+        forget_live_versions()
+        return _frozen_rulebook(choose(*_live_versions()).pk)
+
+
 def active_rulebook() -> RuleBook:
     """The version published for everyone."""
-    published, _candidate = _live_versions()
-    return _frozen_rulebook(published.pk)
+    return _live_book(lambda published, _candidate: published)
 
 
 def member_context(member) -> MemberContext:
@@ -86,12 +143,16 @@ def member_context(member) -> MemberContext:
 
 def rulebook_for(member) -> RuleBook:
     """The candidate for members in its gray cohort, the published version for everyone else."""
-    published, candidate = _live_versions()
-    if candidate is not None and in_gray_cohort(
-        member_context(member), candidate.gray_percent, candidate.gray_tiers, candidate.gray_segments
-    ):
-        return _frozen_rulebook(candidate.pk)
-    return _frozen_rulebook(published.pk)
+    context = member_context(member)
+
+    def choose(published, candidate):
+        if candidate is not None and in_gray_cohort(
+            context, candidate.gray_percent, candidate.gray_tiers, candidate.gray_segments
+        ):
+            return candidate
+        return published
+
+    return _live_book(choose)
 
 
 def points_worth(book: RuleBook, points: int) -> Decimal:

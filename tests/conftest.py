@@ -76,3 +76,15 @@ def _forget_cached_plans():
     from referrals.services import plans
 
     plans.forget_cached_plans()
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks queued by the code under test run at once, in this process (a dispatcher's
+    chunks one after another); the app as it was afterwards."""
+    from mall.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -1,6 +1,12 @@
 """The scheduled jobs: ``activate_due``, ``expire_due`` and ``release_stale_holds``.
 
 Set-based SQL over batches of accounts, each batch locked in id order; safe to re-run.
+
+Each takes ``accounts=(lo, hi)`` (``points.services.chunks``) to do only that id range's share:
+``points.tasks`` runs a job as one chunk per range in parallel workers, all with the same ``now``
+and run id, and running every chunk does exactly what one run without ``accounts`` does. A chunk
+delivered twice is a no-op: what it did is no longer due, and an account that already has this
+run's entry is skipped (``_in_batches``).
 """
 
 from __future__ import annotations
@@ -16,21 +22,23 @@ from points.errors import HoldNotOpen
 from points.models import Hold, HoldStatus
 from points.services._idempotency import _entry_by_id, _fingerprint, _posting
 from points.services._journal import _in_default_language
+from points.services.chunks import AccountRange, keyset
 from points.services.holds import _resolve_hold
 from points.services.lock_objects import lock_accounts
 
 JOB_BATCH_ACCOUNTS = 5000
 
 
-def _due_account_batches(condition: str, now):
-    """Yield ids of accounts with due lots, in id order, ``JOB_BATCH_ACCOUNTS`` at a time."""
-    last = 0
+def _due_account_batches(condition: str, now, accounts: AccountRange | None = None):
+    """Yield ids of accounts with due lots (of the range ``accounts``, default all), in id order,
+    ``JOB_BATCH_ACCOUNTS`` at a time."""
+    last, upto = keyset(accounts)
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT DISTINCT account_id FROM points_lot WHERE {condition} AND account_id > %s "
-                "ORDER BY account_id LIMIT %s",
-                [now, last, JOB_BATCH_ACCOUNTS],
+                "AND account_id <= %s ORDER BY account_id LIMIT %s",
+                [now, last, upto, JOB_BATCH_ACCOUNTS],
             )
             ids = [row[0] for row in cursor.fetchall()]
         if not ids:
@@ -39,24 +47,47 @@ def _due_account_batches(condition: str, now):
         last = ids[-1]
 
 
-def _in_batches(due: str, statement: str, *, now: datetime, reason: str) -> int:
-    """Run ``statement`` over the accounts with lots matching ``due`` (SQL taking ``now`` as its
-    one ``%s``), ``JOB_BATCH_ACCOUNTS`` accounts at a time, each batch in its own transaction with
-    its accounts locked in id order first; returns the sum of what the statement returns.
+def _in_batches(due: str, statement: str, *, now: datetime, reason: str, kind: str,
+                accounts: AccountRange | None = None, run: str | None = None) -> int:
+    """Run ``statement`` over the accounts (of the range ``accounts``, default all) with lots
+    matching ``due`` (SQL taking ``now`` as its one ``%s``), ``JOB_BATCH_ACCOUNTS`` accounts at a
+    time, each batch in its own transaction with its accounts locked in id order first; returns
+    the sum of what the statement returns.
 
-    ``statement`` gets ``%(ids)s`` (the batch), ``%(now)s``, ``%(run)s`` (for its entries' keys)
-    and ``%(reason)s`` (``reason`` a ``Text`` with a ``%s`` for the points; its message id is
-    ``%(msgid)s``, stored with the points as the entry's ``reason_message``).
+    ``statement`` gets ``%(ids)s`` (the batch), ``%(now)s``, ``%(run)s`` (for its entries' keys,
+    ``{kind}:{run}:{account id}``) and ``%(reason)s`` (``reason`` a ``Text`` with a ``%s`` for the
+    points; its message id is ``%(msgid)s``, stored with the points as the entry's
+    ``reason_message``).
+
+    ``run`` given (a chunk of a run, which may be a second delivery of it): once the batch is
+    locked, its accounts that already have this run's entry are left out. What the first
+    delivery did is no longer due anyway; this keeps a lot that fell due since (a late earning
+    dated in the past) from colliding with the run's key: it waits for the next run.
     """
-    run = _run_id(now)
+    given = run is not None
+    run = run or _run_id(now)
     total = 0
-    for ids in _due_account_batches(due, now):
+    for ids in _due_account_batches(due, now, accounts):
         with transaction.atomic(), connection.cursor() as cursor:
             lock_accounts(cursor, ids)
+            if given:
+                ids = _without_entry_of_run(cursor, ids, kind, run)
+                if not ids:
+                    continue
             cursor.execute(statement, {"ids": ids, "now": now, "run": run, "reason": reason,
                                        "msgid": reason.parts[0][0]})
             total += cursor.fetchone()[0]
     return total
+
+
+def _without_entry_of_run(cursor, ids: list[int], kind: str, run: str) -> list[int]:
+    """``ids`` less the accounts that have this run's ``kind`` entry (called under their locks)."""
+    cursor.execute(
+        "SELECT account_id FROM points_entry WHERE account_id = ANY(%s) AND key = ANY(%s)",
+        [ids, [f"{kind}:{run}:{account_id}" for account_id in ids]],
+    )
+    done = {row[0] for row in cursor.fetchall()}
+    return [account_id for account_id in ids if account_id not in done]
 
 
 def _run_id(now) -> str:
@@ -65,14 +96,22 @@ def _run_id(now) -> str:
     return f"{now.isoformat()}/{uuid.uuid4().hex[:8]}"
 
 
-def activate_due(now: datetime | None = None) -> int:
+def new_run_id(now: datetime) -> str:
+    """The run id a dispatcher hands to every chunk of one run (``points.tasks``)."""
+    return _run_id(now)
+
+
+def activate_due(now: datetime | None = None, *, accounts: AccountRange | None = None,
+                 run: str | None = None) -> int:
     """Make pending lots whose cooling-off has ended spendable; returns the points activated.
 
     Set-based, in batches of accounts; one ``activate`` entry per account per run; safe to re-run.
+    ``accounts``: only that id range (a chunk); ``run``: the run id the chunk belongs to.
     """
     now = now or timezone.now()
     reason = _in_default_language(gettext_noop("%(points)s points became available"), points="%s")
-    return _in_batches("pending AND available_at <= %s", _ACTIVATE, now=now, reason=reason)
+    return _in_batches("pending AND available_at <= %s", _ACTIVATE, now=now, reason=reason,
+                       kind="activate", accounts=accounts, run=run)
 
 
 _ACTIVATE = """
@@ -105,17 +144,19 @@ _ACTIVATE = """
 """
 
 
-def expire_due(now: datetime | None = None) -> int:
+def expire_due(now: datetime | None = None, *, accounts: AccountRange | None = None,
+               run: str | None = None) -> int:
     """Expire what is due at ``now``; returns the points expired.
 
     Set-based, in batches of accounts (memory does not grow with the number of lots); one
     ``expire`` entry per account per run; re-running finds nothing left to expire. Points held
-    by an open hold are not in ``remaining`` and are honoured by its capture.
+    by an open hold are not in ``remaining`` and are honoured by its capture. ``accounts``: only
+    that id range (a chunk); ``run``: the run id the chunk belongs to.
     """
     now = now or timezone.now()
     reason = _in_default_language(gettext_noop("%(points)s points expired"), points="%s")
     return _in_batches("remaining > 0 AND expires_at IS NOT NULL AND expires_at <= %s", _EXPIRE,
-                       now=now, reason=reason)
+                       now=now, reason=reason, kind="expire", accounts=accounts, run=run)
 
 
 _EXPIRE = """
@@ -153,15 +194,19 @@ _EXPIRE = """
 """
 
 
-def release_stale_holds(now: datetime | None = None) -> int:
+def release_stale_holds(now: datetime | None = None, *,
+                        accounts: AccountRange | None = None) -> int:
     """Release every open hold past its deadline (status ``expired``); returns how many.
 
     Each hold resolves in its own transaction under its account lock; a hold captured or released
-    meanwhile is skipped. Safe to re-run.
+    meanwhile is skipped. Safe to re-run (each release's key names its hold). ``accounts``: only
+    the holds of that id range's accounts (a chunk).
     """
     now = now or timezone.now()
+    after, upto = keyset(accounts)
     stale = list(
-        Hold.objects.filter(status=HoldStatus.HELD, expires_at__lte=now)
+        Hold.objects.filter(status=HoldStatus.HELD, expires_at__lte=now,
+                            account_id__gt=after, account_id__lte=upto)
         .order_by("account_id", "id")
         .values_list("id", flat=True)
     )
@@ -169,14 +214,20 @@ def release_stale_holds(now: datetime | None = None) -> int:
     for hold_id in stale:
         key = f"hold-timeout:{hold_id}"
         fingerprint = _fingerprint("hold-timeout", hold_id)
+        made = []
+
+        def work(cursor, hold_id=hold_id, key=key, fingerprint=fingerprint, made=made):
+            made.append(_resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now))
+            return made[-1]
+
         try:
-            _posting(key, fingerprint,
-                     lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
-                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
-                     _entry_by_id)
+            outcome = _posting(key, fingerprint, work, _entry_by_id)
         except HoldNotOpen:
             continue
-        released += 1
+        # Counted only when this call's posting committed; a replay (a concurrent run or a
+        # second delivery of the chunk released it first) returns the first release's entry.
+        if made and outcome is made[-1]:
+            released += 1
     return released
 
 

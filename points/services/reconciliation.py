@@ -7,6 +7,11 @@ refusals and returns the batch's exact mismatch count and its first mismatches. 
 statement time stay bounded by the batch, whatever the number of lots; nothing is locked or
 written while checking.
 
+In chunks: ``start_run`` creates a run with one ``ReconciliationChunk`` per account-id range
+(``points.services.chunks``), ``check_chunk`` checks one range (parallel workers, one chunk
+each), records its exact result once, and the last chunk to finish sums the chunks into the run
+and finishes it: the same counts and kept mismatches as one ``reconcile``.
+
 Concurrent postings cannot cause a false mismatch. Every posting changes one account's row,
 lots, holds, entries and allocations in one transaction, and a single statement reads all its
 tables in one snapshot (READ COMMITTED takes the snapshot per statement, for all of it), so each
@@ -58,7 +63,8 @@ from django.db import connection, transaction
 from django.db.models import CheckConstraint
 from django.utils import timezone
 
-from points.models import Account, Allocation, Hold, Lot, ReconciliationRun
+from points.models import Account, Allocation, Hold, Lot, ReconciliationChunk, ReconciliationRun
+from points.services.chunks import AccountRange, account_ranges, keyset
 
 RECONCILE_BATCH_ACCOUNTS = 10_000
 MISMATCHES_KEPT = 1_000
@@ -173,7 +179,7 @@ SELECT (SELECT COUNT(*) FROM acc),
         FROM (SELECT * FROM mismatch ORDER BY account_id, ord LIMIT %(keep)s) kept)
 """
 
-_NEXT_BATCH = ("SELECT MAX(id) FROM (SELECT id FROM points_account WHERE id > %s "
+_NEXT_BATCH = ("SELECT MAX(id) FROM (SELECT id FROM points_account WHERE id > %s AND id <= %s "
                "ORDER BY id LIMIT %s) batch")
 
 
@@ -191,12 +197,32 @@ def reconcile(now: datetime | None = None, *, batch: int = RECONCILE_BATCH_ACCOU
     clock = time.monotonic()
     run = ReconciliationRun.objects.create(started_at=started_at)
     mismatches = _schema_mismatches()
-    count = len(mismatches)
-    accounts = 0
-    after = 0
+    accounts, found, rows = _check_accounts(None, batch=batch,
+                                            keep=max(0, MISMATCHES_KEPT - len(mismatches)))
+    count = len(mismatches) + found
+    mismatches.extend(rows)
+    run.accounts_checked = accounts
+    run.mismatch_count = count
+    run.mismatches = mismatches[:MISMATCHES_KEPT]
+    run.finished_at = started_at + timedelta(seconds=time.monotonic() - clock)
+    with transaction.atomic():
+        run.save(update_fields=["accounts_checked", "mismatch_count", "mismatches", "finished_at"])
+        if then is not None:
+            then(run)
+    return run
+
+
+def _check_accounts(accounts: AccountRange | None, *, batch: int, keep: int
+                    ) -> tuple[int, int, list[dict]]:
+    """Check the accounts of the id range ``accounts`` (``None``: all), ``batch`` at a time in id
+    order; returns how many were checked, the exact number of mismatches and the first ``keep``
+    of them in account order."""
+    after, upto = keyset(accounts)
+    checked_total = found_total = 0
+    kept: list[dict] = []
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(_NEXT_BATCH, [after, batch])
+            cursor.execute(_NEXT_BATCH, [after, upto, batch])
             last = cursor.fetchone()[0]
             if last is None:
                 break
@@ -206,18 +232,72 @@ def reconcile(now: datetime | None = None, *, batch: int = RECONCILE_BATCH_ACCOU
                 cursor.execute("SET LOCAL jit = off")
                 cursor.execute(_CHECK_BATCH, {
                     "after": after, "last": last, "checks": list(CHECKS),
-                    "keep": max(0, MISMATCHES_KEPT - len(mismatches)),
+                    "keep": max(0, keep - len(kept)),
                 })
                 checked, found, rows = cursor.fetchone()
-            accounts += checked
-            count += found
-            mismatches.extend(json.loads(rows) if isinstance(rows, str) else rows)
+            checked_total += checked
+            found_total += found
+            kept.extend(json.loads(rows) if isinstance(rows, str) else rows)
             after = last
-    run.accounts_checked = accounts
-    run.mismatch_count = count
-    run.mismatches = mismatches[:MISMATCHES_KEPT]
-    run.finished_at = started_at + timedelta(seconds=time.monotonic() - clock)
+    return checked_total, found_total, kept
+
+
+# --------------------------------------------------------------------------- in chunks
+
+
+def start_run(now: datetime | None = None, *, chunks: int | None = None) -> ReconciliationRun:
+    """Create a run to be checked in chunks: the run row and one chunk row per account-id range
+    (``points.services.chunks.account_ranges``), committed together. Each chunk is then checked
+    by ``check_chunk``, in any order, in parallel workers; the last one finishes the run."""
+    started_at = now or timezone.now()
     with transaction.atomic():
+        run = ReconciliationRun.objects.create(started_at=started_at)
+        ReconciliationChunk.objects.bulk_create(
+            ReconciliationChunk(run=run, number=number, lo=lo, hi=hi)
+            for number, (lo, hi) in enumerate(account_ranges(chunks))
+        )
+    return run
+
+
+def check_chunk(chunk_id: int, *, batch: int = RECONCILE_BATCH_ACCOUNTS,
+                then: Callable[[ReconciliationRun], object] | None = None) -> ReconciliationRun | None:
+    """Check one chunk of a run started by ``start_run`` and record its result; if it was the
+    run's last unfinished chunk, finish the run: ``accounts_checked`` and ``mismatch_count`` the
+    sums over the chunks plus the schema checks (``_schema_mismatches``, done here, once), the
+    kept mismatches those of the schema then of each chunk in account order (the first
+    ``MISMATCHES_KEPT``: exactly what one ``reconcile`` would store), ``finished_at`` once, and
+    ``then(run)`` in the same transaction as in ``reconcile``.
+
+    Returns the run (finished or not yet), or ``None`` when this chunk had already been recorded:
+    a second delivery is counted once. The chunk's row is locked before the run's, by every
+    chunk: recording is ``UPDATE ... WHERE finished_at IS NULL``, and the "was I the last?"
+    question is asked under the run's row lock, after the other chunks' commits, so exactly one
+    chunk finishes the run however they interleave.
+    """
+    chunk = ReconciliationChunk.objects.filter(pk=chunk_id).first()
+    if chunk is None or chunk.finished_at is not None:
+        return None
+    checked, found, kept = _check_accounts((chunk.lo, chunk.hi), batch=batch, keep=MISMATCHES_KEPT)
+    with transaction.atomic():
+        recorded = ReconciliationChunk.objects.filter(pk=chunk_id, finished_at__isnull=True).update(
+            accounts_checked=checked, mismatch_count=found, mismatches=kept,
+            finished_at=timezone.now())
+        if not recorded:  # a concurrent delivery of this chunk recorded it first
+            return None
+        run = ReconciliationRun.objects.select_for_update().get(pk=chunk.run_id)
+        if run.finished_at is not None or run.chunks.filter(finished_at__isnull=True).exists():
+            return run
+        chunks = list(run.chunks.order_by("number"))
+        mismatches = _schema_mismatches()
+        run.accounts_checked = sum(c.accounts_checked for c in chunks)
+        run.mismatch_count = len(mismatches) + sum(c.mismatch_count for c in chunks)
+        for c in chunks:
+            mismatches.extend(c.mismatches[:max(0, MISMATCHES_KEPT - len(mismatches))])
+        run.mismatches = mismatches[:MISMATCHES_KEPT]
+        # started_at plus the time the run took: from its chunks' creation to now (the chunks
+        # ran on other machines' clocks, so no one monotonic clock spans the run).
+        took = max(timedelta(0), timezone.now() - min(c.created_at for c in chunks))
+        run.finished_at = run.started_at + took
         run.save(update_fields=["accounts_checked", "mismatch_count", "mismatches", "finished_at"])
         if then is not None:
             then(run)

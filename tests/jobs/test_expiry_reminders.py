@@ -118,3 +118,61 @@ def test_two_workers_at_once_send_each_reminder_once():
     results = run_together(2, lambda i: jobs.expiry_reminders(now=at(2026, 12, 1, 9)))
     assert sum(result["reminders"] for result in results) == 30
     assert Message.objects.filter(purpose="expiry_reminder").count() == 30
+
+
+# ------------------------------------------------------------------ in chunks of account ids
+
+
+def test_chunks_send_what_one_run_sends_and_a_chunk_twice_sends_nothing(population):
+    from django.db import transaction
+
+    from points.services.chunks import account_ranges
+
+    for member in [MemberFactory() for _ in range(6)]:
+        earn(member, 40 + member.pk, f"m{member.pk}")
+    when = at(2026, 12, 1, 9)
+    with transaction.atomic():
+        whole = jobs.expiry_reminders(now=when)
+        sent = reminders()
+        transaction.set_rollback(True)
+    assert whole == {"due": 7, "reminders": 7} and reminders() == []
+
+    ranges = account_ranges(4)
+    assert len(ranges) == 4
+    summaries = [jobs.expiry_reminders(now=when, accounts=r) for r in ranges]
+    assert sum(s["reminders"] for s in summaries) == sum(s["due"] for s in summaries) == 7
+    assert sorted(reminders()) == sorted(sent)
+    # Redelivered chunks: due again, nothing sent again.
+    assert [jobs.expiry_reminders(now=when, accounts=r)["reminders"] for r in ranges] == [0] * 4
+    assert len(reminders()) == 7
+
+
+def test_the_scheduled_task_queues_chunks_at_one_now(population, settings, eager_tasks):
+    from unittest import mock
+
+    from mall import tasks
+
+    settings.JOB_CHUNKS = 3
+    with clock(at(2026, 12, 1, 9)):
+        assert tasks.expiry_reminders() == {"chunks": 3}
+    assert [period for _, period, *_ in reminders()] == ["2026-12-31:30"]
+    with mock.patch("points.tasks.group") as group, clock(at(2026, 12, 24, 9)):
+        assert tasks.expiry_reminders() == {"chunks": 3}
+    signatures = list(group.call_args.args[0])
+    assert {s.task for s in signatures} == {"mall.expiry_reminders_chunk"}
+    assert {s.kwargs["now"] for s in signatures} == {at(2026, 12, 24, 9).isoformat()}
+    assert len(reminders()) == 1  # queued, not run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_in_parallel_threads_each_delivered_twice_send_each_reminder_once():
+    from points.services.chunks import account_ranges
+
+    members = [MemberFactory() for _ in range(30)]
+    for number, member in enumerate(members):
+        earn(member, 100 + number, f"k{number}")
+    calls = [r for r in account_ranges(4) for _ in range(2)]
+    results = run_together(len(calls), lambda i: jobs.expiry_reminders(now=at(2026, 12, 1, 9),
+                                                                          accounts=calls[i]))
+    assert sum(result["reminders"] for result in results) == 30
+    assert Message.objects.filter(purpose="expiry_reminder").count() == 30

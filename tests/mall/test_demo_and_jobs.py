@@ -53,22 +53,27 @@ def test_periodic_jobs_are_created_by_migration(db):
     }
 
 
-def test_tasks_call_the_services(member):
+def test_tasks_call_the_services(member, eager_tasks):
+    """Each scheduled task queues its chunks (run here, eagerly), which call the services."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from points import services, tasks
+    from points.models import Hold
 
     services.earn(member, 40, key="t-pending", reason="r",
                   available_at=timezone.now() - timedelta(seconds=1))
     # available_at in the past: the lot is already available; make one pending and due.
-    assert tasks.activate_due() == 0
+    assert tasks.activate_due()["chunks"] == 1  # one account: one chunk
+    assert not Entry.objects.filter(kind="activate").exists()
     services.earn(member, 30, key="t-expire", reason="r",
                   expires_at=timezone.now() + timedelta(microseconds=1))
-    assert tasks.expire_due() == 30
+    assert tasks.expire_due()["chunks"] == 1
+    assert list(Entry.objects.filter(kind="expire").values_list("delta", flat=True)) == [-30]
     services.hold(member, 10, key="t-hold", ttl=timedelta(microseconds=1))
-    assert tasks.release_stale_holds() == 1
+    assert tasks.release_stale_holds() == {"chunks": 1}
+    assert Hold.objects.get().status == "expired"
     assert balance(member).available == 40
 
 
@@ -116,10 +121,10 @@ def test_recommendations_are_computed_nightly(db):
     assert task.task in current_app.tasks
 
 
-def test_member_job_tasks_call_the_jobs(db):
+def test_member_job_tasks_call_the_jobs(db, eager_tasks):
     from mall import tasks
 
-    assert tasks.expiry_reminders() == {"due": 0, "reminders": 0}
+    assert tasks.expiry_reminders() == {"chunks": 1}  # no account: one chunk of everything
     assert tasks.win_back() == {"members": 0, "granted": 0, "messages": 0}
 
 
