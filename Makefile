@@ -31,8 +31,14 @@ fault: $(STAMP)
 smoke: $(STAMP)
 	$(PY) .ci/smoke.py
 
-## Service layer vs plain SQL, printed as ratios.
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	@touch $(BENCH_STAMP)
+
+## Service layer vs plain SQL, and vs the django-hordak peer (bench-only deps), printed as ratios.
+bench: $(BENCH_STAMP)
 	DEBUG=1 $(PY) bench/run.py $(BENCH_ARGS)
 
 ## ruff, and import-linter's layers contract (pyproject.toml): no app imports a layer above it.

@@ -338,6 +338,7 @@ def service_statements(kind: str) -> list[str]:
 
     from mall.models import Member
     from points import services
+    from points.services import _cursor
 
     with connection.cursor() as cursor:
         [(member_id, account_id)] = create_accounts(cursor, f"bench-{kind}-count-", 1)
@@ -352,10 +353,27 @@ def service_statements(kind: str) -> list[str]:
         else:
             services.spend(member, SPEND_POINTS, key=key, reason="bench spend", reference="r")
 
+    # The postings' own statements go through ``_PreparedCursor`` (a psycopg cursor of its own),
+    # which Django's query capture does not see: count those by wrapping its ``execute``.
+    sent = []
+    original = _cursor._PreparedCursor.execute
+
+    def counting(self, sql, params=()):
+        sent.append(("posting", sql))
+        return original(self, sql, params)
+
     post(f"bench:{kind}:count:0")
-    with CaptureQueriesContext(connection) as captured:
-        post(f"bench:{kind}:count:1")
-    return [query["sql"].split()[0].upper() for query in captured.captured_queries]
+    _cursor._PreparedCursor.execute = counting
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            post(f"bench:{kind}:count:1")
+    finally:
+        _cursor._PreparedCursor.execute = original
+    # Django logs its BEGIN/COMMIT (and any ORM statement) at the end of each; the posting's
+    # statements come between the first and the rest.
+    django_sql = [query["sql"] for query in captured.captured_queries]
+    ordered = django_sql[:1] + [sql for _, sql in sent] + django_sql[1:]
+    return [sql.split()[0].upper() for sql in ordered]
 
 
 SQL_STATEMENTS = {

@@ -30,20 +30,22 @@ def parse_args(argv=None):
     parser.add_argument("--lots", type=int, default=1_000_000,
                         help="due lots for expire_due, 10 per account (default 1,000,000)")
     parser.add_argument("--threads", type=int, default=8, help="threads per side (default 8)")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="rounds of earn and spend, sides alternating first (default 4)")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="rounds of earn and spend, sides alternating first; the ratio printed "
+                             "is the median of the rounds' ratios (default 7)")
     parser.add_argument("--expire-rounds", type=int, default=2,
                         help="rounds of expire, sides alternating first (default 2)")
     parser.add_argument("--only", choices=["earn", "spend", "expire", *EXTRA_BENCHES], action="append",
                         help="run only these comparisons (repeatable)")
     parser.add_argument("--quick", action="store_true",
-                        help="sanity run: --scale 1000 --lots 100000 --rounds 1 --expire-rounds 1")
+                        help="sanity run: --scale 1000 --lots 100000 --rounds 3 --expire-rounds 1")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases afterwards")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every round")
     parser.add_argument("--expire-child", metavar="NOW", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.scale, args.lots, args.rounds, args.expire_rounds = 1000, 100_000, 1, 1
+        # Three rounds of earn and spend even so: a median of one round is just that round.
+        args.scale, args.lots, args.rounds, args.expire_rounds = 1000, 100_000, 3, 1
     if args.scale < args.threads or args.lots < 10 or args.rounds < 1 or args.expire_rounds < 1:
         parser.error("--scale must be >= --threads, --lots >= 10, rounds >= 1")
     return args
@@ -64,6 +66,9 @@ def mib(kb: int) -> str:
 
 
 # --------------------------------------------------------------------------- earn / spend
+
+# Issue 17: the service's postings at >= 0.7 of the same writes as plain SQL (DESIGN.md 5 had 0.6).
+POSTING_GOAL = 0.70
 
 
 def bench_postings(args, kind: str, bench_url: str) -> None:
@@ -92,25 +97,25 @@ def bench_postings(args, kind: str, bench_url: str) -> None:
                 raise AssertionError(f"{kind} round {rnd}: the sides wrote different results "
                                      f"(service {results['service']}, sql {results['sql']})")
     connection.close()
-    rate = {side: sum(r.postings for r in runs if r.side == side)
-            / sum(r.seconds for r in runs if r.side == side) for side in ("service", "sql")}
-    ratio = rate["service"] / rate["sql"]
+    # The machine is shared and noisy: one round can be slowed by something else running. Each
+    # round's two sides run back to back (alternating which goes first), so the ratio of a round
+    # is the fair comparison; the line reports the median of those, with their range.
+    rates = {side: [next(r for r in runs if r.round == n and r.side == side).rate
+                    for n in range(args.rounds)] for side in ("service", "sql")}
+    per_round = [service / sql for service, sql in zip(rates["service"], rates["sql"], strict=True)]
+    ratio = statistics.median(per_round)
     if args.verbose and args.rounds > 1:
-        per_round = [
-            next(r for r in runs if r.round == n and r.side == "service").rate
-            / next(r for r in runs if r.round == n and r.side == "sql").rate
-            for n in range(args.rounds)
-        ]
-        say(f"        ratio per round {', '.join(f'{x:.2f}' for x in per_round)}"
-            f" (median {statistics.median(per_round):.2f})")
+        say(f"        ratio per round {', '.join(f'{x:.2f}' for x in per_round)}")
     if args.verbose:
         service = postings.service_statements(kind)
         sql = postings.SQL_STATEMENTS[kind]
         say(f"        statements per posting: service {len(service)} ({' '.join(service)}), "
             f"sql {len(sql)} ({' '.join(sql)})")
         connection.close()
-    line(kind, f"{rate['service']:.0f}/s", f"{rate['sql']:.0f}/s", ratio, "goal >= 0.60",
-         ratio >= 0.60)
+    line(kind, f"{statistics.median(rates['service']):.0f}/s",
+         f"{statistics.median(rates['sql']):.0f}/s", ratio, f"goal >= {POSTING_GOAL:.2f}",
+         ratio >= POSTING_GOAL,
+         f"   [median of {args.rounds} rounds, ratios {min(per_round):.2f}-{max(per_round):.2f}]")
 
 
 # --------------------------------------------------------------------------- expire
@@ -202,6 +207,11 @@ EXTRA_BENCHES = {
     # Stock-out days and average stock: the replenishment forecast against a fixed reorder point.
     "replenish": ("bench/bench_replenishment.py", [], ["--seed", "15"]),
     "rfm": ("bench/bench_rfm.py", [], ["--members", "20000", "--rounds", "1"]),
+    # Our plain earn and spend against django-hordak's transfers (own process, database, settings).
+    "peer": ("bench/bench_hordak.py", ["--part", "postings"], ["--part", "postings", "--quick"]),
+    # One account's balance at 10,000 / 100,000 / 1,000,000 lots, ours and hordak's.
+    "balance": ("bench/bench_hordak.py", ["--part", "balance"],
+                ["--part", "balance", "--lots", "10000,100000", "--reads", "15"]),
     # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
     "recommend": ("manage.py", ["evaluate_recommendations"],
                   ["evaluate_recommendations", "--members", "1000", "--sample", "500",
