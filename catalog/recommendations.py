@@ -215,18 +215,28 @@ UNION ALL
 """
 
 
-def _shown(ids, tier: str, now) -> dict[int, Product]:
-    """Those of ``ids`` a member of ``tier`` may see that are on sale and in stock, with what a
-    product card needs (category, pictures)."""
+def _shown(ids, tier: str, now) -> dict[int, int]:
+    """Those of ``ids`` a member of ``tier`` may see that are on sale and in stock: their points
+    prices by id. Only two columns: the candidates are many (every scored product), the cards
+    few (``_cards`` loads those)."""
     if not ids:
         return {}
+    return dict(Product.objects.on_sale(now).visible_to(tier).filter(pk__in=list(ids), stock__gt=0)
+                .values_list("pk", "points_price"))
+
+
+def _cards(chosen: list[int]) -> list[Product]:
+    """The products ``chosen`` (ids, in that order) with what a product card needs (category,
+    pictures)."""
+    if not chosen:
+        return []
     products = (
-        Product.objects.on_sale(now).visible_to(tier).filter(pk__in=list(ids), stock__gt=0)
-        .select_related("category")
+        Product.objects.filter(pk__in=chosen).select_related("category")
         .prefetch_related(Prefetch("images", queryset=ProductImage.objects.order_by(
             "-is_cover", "position", "id")))
     )
-    return {product.pk: product for product in products}
+    found = {product.pk: product for product in products}
+    return [found[pid] for pid in chosen if pid in found]
 
 
 def recommended_for(member, limit: int = 10, *, now=None, available: int | None = None
@@ -248,7 +258,7 @@ def recommended_for(member, limit: int = 10, *, now=None, available: int | None 
         available = points_selectors.balance(member, months=0).available
 
     def boosted(product_id, score) -> float:
-        boost = AFFORDABLE_BOOST if shown[product_id].points_price <= available else 1.0
+        boost = AFFORDABLE_BOOST if shown[product_id] <= available else 1.0
         # Rounded: a sum of floats may differ in its last bits with the order it was added in.
         return round(float(score) * boost, 9)
 
@@ -263,7 +273,7 @@ def recommended_for(member, limit: int = 10, *, now=None, available: int | None 
                 break
             if pid not in chosen:
                 chosen.append(pid)
-    return [shown[pid] for pid in chosen[:limit]]
+    return _cards(chosen[:limit])
 
 
 def related_to(product, member=None, limit: int = 10, *, now=None) -> list[Product]:
@@ -284,4 +294,4 @@ def related_to(product, member=None, limit: int = 10, *, now=None) -> list[Produ
         )
         neighbours = [pid for pid in neighbours if pid not in redeemed]
     shown = _shown(neighbours, member.tier if authenticated else default_tier_code(), now)
-    return [shown[pid] for pid in neighbours if pid in shown][:limit]
+    return _cards([pid for pid in neighbours if pid in shown][:limit])
