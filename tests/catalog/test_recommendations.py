@@ -200,8 +200,14 @@ def test_only_the_chosen_products_are_loaded_whole(db):
     assert sorted(loaded_whole(queries)) == [item.pk for item in chosen]
     with CaptureQueriesContext(connection) as queries:
         assert names(related_to(seeds[0], fan, limit=2)) == ["o0", "o1"]
-    assert len(queries) == 5  # neighbours, the member's redemptions, candidates, chosen, pictures
+    # neighbours, candidates, their next sale boundary, the member's redemptions, chosen, pictures
+    assert len(queries) == 6
     assert sorted(loaded_whole(queries)) == [others[0].pk, others[1].pk]
+    # The tier's shown neighbours are cached with the catalog; the member's redemptions are not.
+    redeem(fan, others[0])
+    with CaptureQueriesContext(connection) as queries:
+        assert names(related_to(seeds[0], fan, limit=2)) == ["o1", "o2"]
+    assert len(queries) == 3
 
 
 def test_affordable_products_are_ranked_up(db):
