@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fault smoke bench lint migrations-check messages clean
+.PHONY: run test fault smoke bench load lint migrations-check messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -40,6 +40,11 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 ## Service layer vs plain SQL, and vs the django-hordak peer (bench-only deps), printed as ratios.
 bench: $(BENCH_STAMP)
 	DEBUG=1 $(PY) bench/run.py $(BENCH_ARGS)
+
+## Load test (locust, headless): gunicorn with the production settings, 50 members for 60 s with and
+## without think time, per-endpoint requests/s and p50/p95/p99 (bench/load.py, bench/README.md).
+load: $(STAMP)
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 ## ruff, and import-linter's layers contract (pyproject.toml): no app imports a layer above it.
 lint: $(STAMP)

@@ -46,6 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from catalog import cache as catalog_cache
 from catalog.models import (
     CategoryNeighbour,
     Draw,
@@ -56,6 +57,7 @@ from catalog.models import (
     RedemptionStatus,
     SegmentPopularity,
 )
+from catalog.selectors import _next_boundary
 from points import selectors as points_selectors
 from points.models import Order, OrderLine
 from rules.tiers import default_tier_code
@@ -175,6 +177,8 @@ def compute_neighbours(today: date | None = None) -> dict:
                             ("popular", T["popular"])):
             cursor.execute(f"SELECT COUNT(*) FROM {table}")
             counts[name] = cursor.fetchone()[0]
+    # Committed (durable): the pages' cached neighbour lists (related_ids) are stale now.
+    catalog_cache.invalidate()
     logger.info("recommendations: %s", counts)
     return counts
 
@@ -215,24 +219,39 @@ UNION ALL
 """
 
 
-def _shown(ids, tier: str, now) -> dict[int, Product]:
-    """Those of ``ids`` a member of ``tier`` may see that are on sale and in stock, with what a
-    product card needs (category, pictures)."""
+def _shown(ids, tier: str, now) -> dict[int, int]:
+    """Those of ``ids`` a member of ``tier`` may see that are on sale and in stock: their points
+    prices by id. Only two columns: the candidates are many (every scored product), the cards
+    few (``_cards`` loads those)."""
     if not ids:
         return {}
+    return dict(Product.objects.on_sale(now).visible_to(tier).filter(pk__in=list(ids), stock__gt=0)
+                .values_list("pk", "points_price"))
+
+
+def _cards(chosen: list[int]) -> list[Product]:
+    """The products ``chosen`` (ids, in that order) with what a product card needs (category,
+    pictures)."""
+    if not chosen:
+        return []
     products = (
-        Product.objects.on_sale(now).visible_to(tier).filter(pk__in=list(ids), stock__gt=0)
-        .select_related("category")
+        Product.objects.filter(pk__in=chosen).select_related("category")
         .prefetch_related(Prefetch("images", queryset=ProductImage.objects.order_by(
             "-is_cover", "position", "id")))
     )
-    return {product.pk: product for product in products}
+    found = {product.pk: product for product in products}
+    return [found[pid] for pid in chosen if pid in found]
 
 
 def recommended_for(member, limit: int = 10, *, now=None, available: int | None = None
                     ) -> list[Product]:
     """Up to ``limit`` products for ``member``, best first (see the module docstring).
     ``available``: the member's available points when the caller has read them already."""
+    return _cards(recommended_ids(member, limit, now=now, available=available))
+
+
+def recommended_ids(member, limit: int = 10, *, now=None, available: int | None = None) -> list[int]:
+    """The ids of ``recommended_for``, for a page that shows them from the catalog cache."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_SCORES, {
@@ -248,7 +267,7 @@ def recommended_for(member, limit: int = 10, *, now=None, available: int | None 
         available = points_selectors.balance(member, months=0).available
 
     def boosted(product_id, score) -> float:
-        boost = AFFORDABLE_BOOST if shown[product_id].points_price <= available else 1.0
+        boost = AFFORDABLE_BOOST if shown[product_id] <= available else 1.0
         # Rounded: a sum of floats may differ in its last bits with the order it was added in.
         return round(float(score) * boost, 9)
 
@@ -263,25 +282,40 @@ def recommended_for(member, limit: int = 10, *, now=None, available: int | None 
                 break
             if pid not in chosen:
                 chosen.append(pid)
-    return [shown[pid] for pid in chosen[:limit]]
+    return chosen[:limit]
 
 
 def related_to(product, member=None, limit: int = 10, *, now=None) -> list[Product]:
     """Up to ``limit`` of the products most similar to ``product`` (a ``Product`` or an id) that
     ``member`` may see, on sale and in stock, leaving out what ``member`` already redeemed. Without
     a member (an anonymous visitor): what the lowest tier may see."""
+    return _cards(related_ids(product, member, limit, now=now))
+
+
+def related_ids(product, member=None, limit: int = 10, *, now=None) -> list[int]:
+    """The ids of ``related_to``. The product's neighbours a tier is shown are the same for every
+    member of it: cached with the catalog (``catalog.cache``, so a stock or sale change shows as
+    it does in the lists); only what this member redeemed is read each time."""
     now = now or timezone.now()
     product_id = getattr(product, "pk", product)
-    neighbours = list(
-        ProductNeighbour.objects.filter(product_id=product_id)
-        .order_by("-score", "neighbour_id").values_list("neighbour_id", flat=True)
-    )
     authenticated = member is not None and getattr(member, "is_authenticated", False)
+    tier = member.tier if authenticated else default_tier_code()
+
+    def load():
+        neighbours = list(
+            ProductNeighbour.objects.filter(product_id=product_id)
+            .order_by("-score", "neighbour_id").values_list("neighbour_id", flat=True)
+        )
+        shown = _shown(neighbours, tier, now)
+        # Until the first sale window of a neighbour opens or closes.
+        return [pid for pid in neighbours if pid in shown], _next_boundary(
+            Product.objects.filter(pk__in=neighbours, active=True), now)
+
+    neighbours = catalog_cache.cached("related", (product_id, tier), load)
     if authenticated and neighbours:
         redeemed = set(
             Redemption.objects.filter(member_id=member.pk, product_id__in=neighbours)
             .exclude(status=RedemptionStatus.CANCELLED).values_list("product_id", flat=True)
         )
         neighbours = [pid for pid in neighbours if pid not in redeemed]
-    shown = _shown(neighbours, member.tier if authenticated else default_tier_code(), now)
-    return [shown[pid] for pid in neighbours if pid in shown][:limit]
+    return neighbours[:limit]

@@ -179,6 +179,19 @@ def product_list(*, category=None, search="", min_points=None, max_points=None, 
     return cache.cached("list", params, load)
 
 
+def exclusive_count(tier: str) -> int:
+    """How many products on sale only some tiers may see ``tier`` sees (the home page's tier
+    card), cached as the lists are."""
+
+    def load():
+        now = timezone.now()
+        base = Product.objects.filter(active=True)
+        count = base.on_sale(now).exclude(visible_tiers=[]).filter(visible_tiers__contains=[tier]).count()
+        return count, _next_boundary(base, now)
+
+    return cache.cached("exclusive", (tier,), load)
+
+
 def product_detail(product_id, *, tier=None) -> dict | None:
     """The product as a dict if it is on sale, else None ("not found" is cached as well).
 
@@ -262,8 +275,9 @@ def with_member_prices(products: list[dict], offer: int) -> list[dict]:
 
 
 def categories() -> list[Category]:
-    """Active top-level categories, in the staff's order."""
-    return list(Category.objects.filter(active=True, parent__isnull=True).order_by("sort_order", "id"))
+    """Active top-level categories, in the staff's order (cached: the mall page's chips)."""
+    return cache.cached("categories", (), lambda: (
+        list(Category.objects.filter(active=True, parent__isnull=True).order_by("sort_order", "id")), None))
 
 
 def _codes():

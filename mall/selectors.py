@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from catalog.models import Product, Redemption
+from catalog import selectors as catalog_selectors
+from catalog.models import Redemption
 from mall.models import Member
 from mall.services.tiers import window_start
 from points.models import CheckIn, Entry, EntryKind, Order
@@ -60,13 +61,14 @@ def earned_in_window(member, *, now: datetime | None = None) -> int:
                    .values_list("tier_window_days", flat=True).first())
     if window_days is None:
         return 0
-    earns = Entry.objects.filter(account__member_id=member.pk, kind=EntryKind.EARN,
-                                 created_at__gte=window_start(timezone.localdate(now), window_days),
-                                 created_at__lte=now)
-    earned = earns.aggregate(points=Sum("delta"))["points"] or 0
-    reversed_ = (Entry.objects.filter(reverses__in=earns.values("pk"), created_at__lte=now)
-                 .aggregate(points=Sum("delta"))["points"] or 0)
-    return max(0, earned + reversed_)
+    start = window_start(timezone.localdate(now), window_days)
+    # One statement: the window's earn entries and the reversals (up to now) of those earnings.
+    earned = (Entry.objects.filter(account__member_id=member.pk, created_at__lte=now)
+              .filter(Q(kind=EntryKind.EARN, created_at__gte=start)
+                      | Q(reverses__kind=EntryKind.EARN, reverses__created_at__gte=start,
+                          reverses__created_at__lte=now))
+              .aggregate(points=Sum("delta"))["points"] or 0)
+    return max(0, earned)
 
 
 def tier_progress(member, *, now: datetime | None = None) -> TierProgress:
@@ -76,8 +78,7 @@ def tier_progress(member, *, now: datetime | None = None) -> TierProgress:
     now = now or timezone.now()
     table = published_tiers()
     current = tier_info(member.tier, table)
-    exclusive = (Product.objects.filter(active=True).on_sale(now).exclude(visible_tiers=[])
-                 .filter(visible_tiers__contains=[member.tier]).count())
+    exclusive = catalog_selectors.exclusive_count(member.tier)
     if current is None:  # no published table (or a code it dropped): nothing to climb
         return TierProgress(member.tier, member.tier, "1", None, None, 0, 100, exclusive)
     higher = [info for info in table if info.rank > current.rank]

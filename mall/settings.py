@@ -13,7 +13,9 @@ SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
 HOOKS_SECRET   shared secret for the shop's signed hooks; required when DEBUG is off
-CSRF_TRUSTED_ORIGINS, SECURE_SSL_REDIRECT, DB_CONN_MAX_AGE, LOG_LEVEL
+CSRF_TRUSTED_ORIGINS, SECURE_SSL_REDIRECT, LOG_LEVEL
+DB_CONN_MAX_AGE (60 s), DB_CONN_HEALTH_CHECKS (on)   persistent database connections: how long one
+               is kept (0: one per request) and whether it is checked before it is reused
 SITE_URL       the member site's address, for links in e-mails (default http://localhost:8000)
 EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
 DEFAULT_FROM_EMAIL   e-mail (console backend with DEBUG, SMTP without)
@@ -212,17 +214,25 @@ if not os.environ.get("DATABASE_URL"):
         "DATABASE_URL is not set. Start through manage.py, mall.wsgi or the celery app, which "
         "start the embedded PostgreSQL under var/, or set DATABASE_URL."
     )
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))
-    )
-}
+# Persistent connections (bench/README.md, "Load test"): a PostgreSQL connection opened per
+# request (DB_CONN_MAX_AGE=0) doubled the API's response times under load, so one is kept for a
+# minute and checked before a request reuses it (a server restarted meanwhile costs a reconnect,
+# not an error). psycopg's pool measured the same with gunicorn's one-thread workers.
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+DB_CONN_HEALTH_CHECKS = env_bool("DB_CONN_HEALTH_CHECKS", True)
+
+
+def database(url: str) -> dict:
+    return dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE,
+                                 conn_health_checks=DB_CONN_HEALTH_CHECKS)
+
+
+DATABASES = {"default": database(os.environ["DATABASE_URL"])}
 # A streaming replica of the primary for reads that may be a few seconds stale (common.db): only
 # views marked stale_ok read it, never a transaction; a replica that is down is skipped.
 if os.environ.get("REPLICA_DATABASE_URL"):
-    DATABASES["replica"] = dj_database_url.parse(
-        os.environ["REPLICA_DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")))
-    DATABASES["replica"]["OPTIONS"] = {"connect_timeout": 2}
+    DATABASES["replica"] = database(os.environ["REPLICA_DATABASE_URL"])
+    DATABASES["replica"].setdefault("OPTIONS", {})["connect_timeout"] = 2
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["common.db.ReplicaRouter"]
 # Transactions are explicit: services open them (durable at the top level), views do not.

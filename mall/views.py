@@ -287,9 +287,9 @@ def home(request):
         recommended = catalog_selectors.product_list(
             ordering="points", page_size=RECOMMENDED, tier=member.tier,
         )["results"]
-    for_you = _cards(recommendations.recommended_for(member, limit=RECOMMENDED,
+    for_you = _cards(recommendations.recommended_ids(member, limit=RECOMMENDED,
                                                      available=balance.available),
-                     offer, balance.available)
+                     offer, balance.available, tier=member.tier)
     return render(request, "pages/home.html", {
         "for_you": for_you,
         "balance": balance,
@@ -310,9 +310,10 @@ def _check_in_card(member) -> dict:
     # Short weekday names that fit seven columns on a phone (周一 rather than 星期一).
     calendar["days"] = [{**day, "name": WEEKDAYS[day["day"].weekday()]} for day in calendar["days"]]
     streak = calendar["streak"]
+    # Names and days only: not the prizes open_lotteries() prefetches for the odds.
     draws = [{"days": lottery.streak_days, "name": lottery.name, "in_days": lottery.streak_days - streak}
              for lottery in catalog_selectors.open_lotteries().filter(streak_days__gt=streak)
-             .order_by("streak_days")[:3]]
+             .prefetch_related(None).order_by("streak_days")[:3]]
     return {"check_in": calendar, "streak_draws": draws}
 
 
@@ -498,11 +499,13 @@ def _with_points_short(products: list[dict], available: int | None) -> list[dict
     return priced
 
 
-def _cards(products: list[Product], offer: int, available: int | None) -> list[dict]:
-    """``Product`` rows (``catalog.recommendations``) as the product cards' dicts, at the
-    visitor's prices."""
+def _cards(product_ids: list[int], offer: int, available: int | None, *, tier: str) -> list[dict]:
+    """Products (ids from ``catalog.recommendations``) as the product cards' dicts at the
+    visitor's prices, read through the catalog cache (a product gone off sale meanwhile is left
+    out)."""
+    products = [catalog_selectors.product_detail(pid, tier=tier) for pid in product_ids]
     return _with_points_short(catalog_selectors.with_member_prices(
-        [catalog_selectors.product_dict(item) for item in products], offer), available)
+        [item for item in products if item is not None], offer), available)
 
 
 @require_GET
@@ -534,7 +537,7 @@ def mall(request):
         "next_page": listing["page"] + 1 if listing["page"] < listing["num_pages"] else None,
         "available": available,
         "affordable": bool(filters.get("affordable")) and available is not None,
-        "lotteries": list(catalog_selectors.open_lotteries()[:5]),
+        "lotteries": list(catalog_selectors.open_lotteries().prefetch_related(None)[:5]),  # names only
         "nav": "mall",
     })
 
@@ -554,10 +557,10 @@ def product(request, product_id: int):
     available = _available(request)
     offer = catalog_selectors.welcome_offer_for(request.user)
     [item] = _with_points_short(catalog_selectors.with_member_prices([item], offer), available)
-    related = recommendations.related_to(item["id"], request.user, limit=RECOMMENDED)
+    related = recommendations.related_ids(item["id"], request.user, limit=RECOMMENDED)
     return render(request, "pages/product.html", {
         "product": item,
-        "related": _cards(related, offer, available),
+        "related": _cards(related, offer, available, tier=_tier(request)),
         "available": available,
         "login_url": f"{reverse('login')}?{urlencode({'next': request.path})}",
         "nav": "mall",

@@ -1,6 +1,7 @@
 """The recommendations job and what it recommends (``catalog.recommendations``)."""
 
 import math
+import re
 from datetime import timedelta
 from decimal import Decimal
 from itertools import count
@@ -173,6 +174,40 @@ def test_same_output_twice_and_a_stable_tie_order(db):
     compute_neighbours()
     assert names(recommended_for(fan, limit=4)) == first
     assert names(related_to(seeds[0], limit=3)) == ["s1", "t0", "t1"]
+
+
+def test_only_the_chosen_products_are_loaded_whole(db):
+    """Every scored product is a candidate, but only the ``limit`` chosen are read in full (with
+    their pictures) for the cards: the candidates are filtered on two columns (the load test's
+    home page read 60 whole products to show 4)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seeds = [product(f"s{i}") for i in range(2)]
+    others = [product(f"o{i}") for i in range(12)]
+    fan = member()
+    redeem(fan, *seeds)
+    redeem(member(), *seeds, *others)
+    compute_neighbours()
+    def loaded_whole(queries) -> list[int]:
+        [whole] = [q["sql"] for q in queries if '"catalog_product"."description"' in q["sql"]]
+        return [int(pk) for pk in re.search(r'"catalog_product"."id" IN \(([^)]*)\)', whole)[1].split(",")]
+
+    with CaptureQueriesContext(connection) as queries:
+        chosen = recommended_for(fan, limit=3, available=0)
+    assert names(chosen) == ["o0", "o1", "o2"]
+    assert len(queries) == 4  # scores, candidates, the chosen products, their pictures
+    assert sorted(loaded_whole(queries)) == [item.pk for item in chosen]
+    with CaptureQueriesContext(connection) as queries:
+        assert names(related_to(seeds[0], fan, limit=2)) == ["o0", "o1"]
+    # neighbours, candidates, their next sale boundary, the member's redemptions, chosen, pictures
+    assert len(queries) == 6
+    assert sorted(loaded_whole(queries)) == [others[0].pk, others[1].pk]
+    # The tier's shown neighbours are cached with the catalog; the member's redemptions are not.
+    redeem(fan, others[0])
+    with CaptureQueriesContext(connection) as queries:
+        assert names(related_to(seeds[0], fan, limit=2)) == ["o1", "o2"]
+    assert len(queries) == 3
 
 
 def test_affordable_products_are_ranked_up(db):

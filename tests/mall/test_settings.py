@@ -63,3 +63,16 @@ def test_check_deploy_is_clean_under_production_settings():
 
 def test_passwords_hash_with_argon2(member):
     assert member.password.startswith("argon2$")
+
+
+def test_database_connections_persist_by_default_and_the_environment_overrides():
+    code = ("import django, json; django.setup(); from django.conf import settings as s; "
+            "print(json.dumps([s.DATABASES['default'][k] for k in ('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS')]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_CONN_MAX_AGE", "DB_CONN_HEALTH_CHECKS")}
+    for overrides, expected in [({}, "[60, true]"),
+                                ({"DB_CONN_MAX_AGE": "0", "DB_CONN_HEALTH_CHECKS": "0"}, "[0, false]")]:
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                timeout=120, env={**env, "DEBUG": "1", **overrides,
+                                                  "DJANGO_SETTINGS_MODULE": "mall.settings"})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == expected
