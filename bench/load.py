@@ -9,7 +9,8 @@ HOOKS_SECRET, FIELD_ENCRYPTION_KEYS, ALLOWED_HOSTS=127.0.0.1, behind a TLS proxy
 API_NUM_PROXIES=1), collected static files, on a database of its own (``<name>_load``, copied from
 ``<name>_load_seed``, which is seeded once through the services by ``bench/load_seed.py`` and kept
 for the next run; ``--reseed`` rebuilds it) on DATABASE_URL's server (or the embedded one), and
-REDIS_URL's Redis as the cache, flushed first (give the load test a Redis database of its own).
+a Redis database of its own as the cache, flushed first: LOAD_REDIS_URL, else database 15 of
+REDIS_URL's server (never REDIS_URL's own database, which may hold someone's sessions).
 locust (``bench/locustfile.py``) then runs headless: ``--users`` members for ``--seconds``, with
 think time 0.5-1.5 s and again without (capacity). Printed per endpoint: requests/s, p50, p95,
 p99 (ms), failures; the goals (p95 < 50 ms for the cached reads, < 150 ms for the member pages,
@@ -90,10 +91,22 @@ def app_env(database_url: str, extra: list[str]) -> dict:
            if key not in {"DEBUG", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DB_CONN_MAX_AGE"}}
     env.update(PRODUCTION, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="mall.settings",
                MALL_VAR_DIR=str(VAR / "var"), PYTHONPATH=str(ROOT))
+    if os.environ.get("LOAD_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["LOAD_REDIS_URL"]
+    elif env.get("REDIS_URL"):
+        env["REDIS_URL"] = _own_database(env["REDIS_URL"], 15)
     for item in extra:
         name, _, value = item.partition("=")
         env[name] = value
     return env
+
+
+def _own_database(url: str, number: int) -> str:
+    """``url`` with its Redis database number replaced by ``number``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 def flush_cache(env: dict) -> None:
@@ -102,6 +115,7 @@ def flush_cache(env: dict) -> None:
         return
     import redis
 
+    say(f"cache: {env['REDIS_URL']} (flushed)")
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
 
