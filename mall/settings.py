@@ -9,6 +9,7 @@ REPLICA_DATABASE_URL   a streaming read replica for reads that may be a few seco
 CELERY_BROKER_URL   the celery broker when it is not REDIS_URL's Redis, e.g. RabbitMQ (amqp://...)
 CELERY_BROKER_TIMEOUT (1 s), CELERY_BROKER_SOCKET_TIMEOUT (3 s)   queuing a task on a hung broker
 JOB_CHUNKS (16)   account-id chunks a scheduled ledger job is split into, run by parallel workers
+RULES_LIVE_CACHE_SECONDS (5 s)   how long a process keeps which rule sets are live (rules.selectors)
 SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"true" to enable (default off)
 ALLOWED_HOSTS  comma-separated (default "localhost,127.0.0.1" with DEBUG, empty without)
