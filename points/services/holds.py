@@ -66,7 +66,7 @@ def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
         hold_obj._state.adding = False
         return hold_obj
 
-    return _posting(key, fingerprint, work, _hold_of_entry)
+    return _posting(member.pk, key, fingerprint, work, _hold_of_entry)
 
 
 _HOLD_AND_LOTS = (
@@ -159,7 +159,7 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
         )
         return entry
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(hold.account_id, key, fingerprint, work, _entry_by_id)
 
 
 def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
@@ -176,7 +176,7 @@ def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
     validate_key(key)
     hold_id = hold.pk
     fingerprint = _fingerprint("release", hold_id)
-    return _posting(key, fingerprint,
+    return _posting(hold.account_id, key, fingerprint,
                     lambda cursor: _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.RELEASED,
                                                  account_locked=account_locked),
                     _entry_by_id)

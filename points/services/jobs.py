@@ -163,14 +163,14 @@ def release_stale_holds(now: datetime | None = None) -> int:
     stale = list(
         Hold.objects.filter(status=HoldStatus.HELD, expires_at__lte=now)
         .order_by("account_id", "id")
-        .values_list("id", flat=True)
+        .values_list("account_id", "id")
     )
     released = 0
-    for hold_id in stale:
+    for account_id, hold_id in stale:
         key = f"hold-timeout:{hold_id}"
         fingerprint = _fingerprint("hold-timeout", hold_id)
         try:
-            _posting(key, fingerprint,
+            _posting(account_id, key, fingerprint,
                      lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
                      _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
                      _entry_by_id)

@@ -129,7 +129,7 @@ WITH acc AS (
     GROUP BY a.account_id
 ), refused AS (
     SELECT r.account_id, COUNT(*) AS posted
-    FROM points_refusal r JOIN points_entry e ON e.key = r.key
+    FROM points_refusal r JOIN points_entry e ON e.account_id = r.account_id AND e.key = r.key
     WHERE r.account_id > %(after)s AND r.account_id <= %(last)s
     GROUP BY r.account_id
 ), compared AS (

@@ -56,7 +56,7 @@ def reverse(entry: Entry, points: int | None = None, *, key: str, reason: str) -
         return undo(cursor, account, entry, wanted, key=key, reason=reason,
                     fingerprint=fingerprint, now=now)
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(entry.account_id, key, fingerprint, work, _entry_by_id)
 
 
 def _reverse_credit(cursor, account, original, points, *, key, reason, fingerprint, now):
