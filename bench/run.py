@@ -200,6 +200,7 @@ EXTRA_BENCHES = {
     # Stock-out days and average stock: the replenishment forecast against a fixed reorder point.
     "replenish": ("bench/bench_replenishment.py", [], ["--seed", "15"]),
     "rfm": ("bench/bench_rfm.py", [], ["--members", "20000", "--rounds", "1"]),
+    "partitions": ("bench/bench_partitions.py", [], ["--postings", "800", "--rounds", "3"]),
     # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
     "recommend": ("manage.py", ["evaluate_recommendations"],
                   ["evaluate_recommendations", "--members", "1000", "--sample", "500",

@@ -37,6 +37,7 @@ REFERENCE = [
     "rules_checkinstep",
     "catalog_category",
     "catalog_channel",
+    "catalog_supplier",
     "catalog_product",
     "catalog_productimage",
 ]
