@@ -51,7 +51,7 @@ class Payment(models.Model):
         help_text=_("The points reserved until the payment; empty when the redemption costs no "
                     "points."),
         # No member on the row to reference the partitioned holds with: no foreign key
-        # (docs/scaling.md: checked by the tests and the reconciliation, not by the database).
+        # (docs/scaling.md: checked by the tests, not by the database).
         db_constraint=False,
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)

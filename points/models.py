@@ -95,7 +95,9 @@ class EntryKind(models.TextChoices):
 class Entry(models.Model):
     """One journal row per posting; never updated or deleted (a trigger enforces it)."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: the primary key (account_id, id) leads with the account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries",
+                                db_index=False)
     # Unique per account (``points_entry_account_key``): the same key on another member's posting
     # is another posting.
     key = models.CharField(_("idempotency key"), max_length=200)
@@ -140,7 +142,7 @@ class Entry(models.Model):
         indexes = [
             # The primary key is (account_id, id): lookups by id alone (admin, replays).
             models.Index(fields=["id"], name="points_entry_id"),
-            models.Index(fields=["account", "-id"], name="points_entry_account_recent"),
+            # An account's recent entries: the primary key (account_id, id), read backwards.
             # The reports' time ranges (mall.reports): entries are appended in time order, so a
             # BRIN index is a few pages and skips the rest of the table.
             BrinIndex(fields=["created_at"], name="points_entry_created_brin"),
@@ -153,7 +155,8 @@ class Entry(models.Model):
 class Lot(models.Model):
     """A credit, consumed soonest-expiring first; ``remaining`` excludes what holds reserve."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots",
+                                db_index=False)  # the primary key (account_id, id) leads with it
     entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots", db_constraint=False)
     amount = models.BigIntegerField(_("amount"))
     remaining = models.BigIntegerField(_("remaining"))
@@ -208,7 +211,8 @@ class HoldStatus(models.TextChoices):
 class Hold(models.Model):
     """Points reserved for a pending checkout or bid; resolves at most once."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds",
+                                db_index=False)  # the primary key (account_id, id) leads with it
     amount = models.BigIntegerField(_("amount"))
     captured = models.BigIntegerField(_("captured"), default=0)
     status = models.CharField(
@@ -247,7 +251,8 @@ class Hold(models.Model):
 class Allocation(models.Model):
     """How many points of which lot an entry or a hold took (or gave back)."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)  # the primary key (account_id, id) leads with it
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations",
                             db_constraint=False)
     entry = models.ForeignKey(
@@ -276,7 +281,8 @@ class Allocation(models.Model):
 class Refusal(models.Model):
     """A refused posting, kept so a retry under the same key is refused the same way."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)  # the primary key (account_id, id) leads with it
     key = models.CharField(max_length=200)  # unique per account, as an entry's
     fingerprint = models.CharField(max_length=64)
     code = models.CharField(max_length=40)
@@ -365,7 +371,7 @@ class Refund(models.Model):
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="refund",
         verbose_name=_("reverse entry"),
         # No member on the row to reference the partitioned entries with: no foreign key
-        # (``docs/scaling.md``: checked by the reconciliation and the tests).
+        # (``docs/scaling.md``: checked by the tests, not by the database).
         db_constraint=False,
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)

@@ -171,8 +171,10 @@ def release_stale_holds(now: datetime | None = None) -> int:
         fingerprint = _fingerprint("hold-timeout", hold_id)
         try:
             _posting(account_id, key, fingerprint,
-                     lambda cursor, hold_id=hold_id, key=key, fingerprint=fingerprint:
-                     _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now),
+                     lambda cursor, account_id=account_id, hold_id=hold_id, key=key,
+                     fingerprint=fingerprint:
+                     _resolve_hold(cursor, account_id, hold_id, key, fingerprint, HoldStatus.EXPIRED,
+                                   now),
                      _entry_by_id)
         except HoldNotOpen:
             continue
