@@ -109,6 +109,17 @@ def _lock_open_hold_with_lots(cursor, account_id: int, hold_id: int, *, account_
     return account, amount, reference, reserved
 
 
+def _account_of(hold: Hold) -> int:
+    """The hold's account (the ledger's statements and keys are per account): from the ``Hold``,
+    or read for one made of its id alone."""
+    if hold.account_id is not None:
+        return hold.account_id
+    account_id = Hold.objects.filter(pk=hold.pk).values_list("account_id", flat=True).first()
+    if account_id is None:
+        raise InvalidArgument(f"No hold {hold.pk}.")
+    return account_id
+
+
 def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     """Spend ``points`` (default: all) of an open hold; the rest is released. Returns the
     ``capture`` entry.
@@ -119,7 +130,7 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     validate_key(key)
     if points is not None:
         _check_points(points)
-    hold_id, account_id = hold.pk, hold.account_id
+    hold_id, account_id = hold.pk, _account_of(hold)
     fingerprint = _fingerprint("capture", hold_id, points)
     now = timezone.now()
 
@@ -177,10 +188,10 @@ def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
     before waiting for the lock.
     """
     validate_key(key)
-    hold_id = hold.pk
+    hold_id, account_id = hold.pk, _account_of(hold)
     fingerprint = _fingerprint("release", hold_id)
-    return _posting(hold.account_id, key, fingerprint,
-                    lambda cursor: _resolve_hold(cursor, hold.account_id, hold_id, key, fingerprint,
+    return _posting(account_id, key, fingerprint,
+                    lambda cursor: _resolve_hold(cursor, account_id, hold_id, key, fingerprint,
                                                  HoldStatus.RELEASED, account_locked=account_locked),
                     _entry_by_id)
 
