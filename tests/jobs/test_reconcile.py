@@ -100,6 +100,7 @@ def test_a_clean_ledger_of_every_kind_of_posting_reports_zero(ledger_invariants)
     result = jobs.reconcile_ledger(now=NOW)
 
     run = ReconciliationRun.objects.get()
+    assert run.mismatches == [], run.mismatches
     assert result == {"run": run.pk, "accounts": 7, "mismatches": 0, "alerted": 0}
     assert (run.accounts_checked, run.mismatch_count, run.mismatches, run.status) == (7, 0, [], "ok")
     assert run.started_at == NOW and run.finished_at >= NOW
