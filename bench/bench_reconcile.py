@@ -58,9 +58,9 @@ def _fill(url: str, accounts: int) -> None:
             [accounts],
         )
         cur.execute(
-            "INSERT INTO points_account (member_id, available, pending, held, debt, lifetime_earned, "
-            "lifetime_spent, lifetime_expired) "
-            "SELECT id, %(left)s, 0, 0, 0, %(earned)s, %(spent)s, 0 FROM mall_member "
+            "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+            "lifetime_earned, lifetime_spent, lifetime_expired) "
+            "SELECT id, id, %(left)s, 0, 0, 0, %(earned)s, %(spent)s, 0 FROM mall_member "
             "WHERE username LIKE 'rec-%%' ORDER BY id",
             {"left": earned - SPENT, "earned": earned, "spent": SPENT},
         )

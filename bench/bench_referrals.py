@@ -149,8 +149,8 @@ def fill(cursor, tree: Tree) -> list[int]:
     )
     ids = sorted(row[0] for row in cursor.fetchall())
     cursor.execute(
-        "INSERT INTO points_account (member_id, available, pending, held, debt, lifetime_earned, "
-        "lifetime_spent, lifetime_expired) SELECT m, 0, 0, 0, 0, 0, 0, 0 "
+        "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+        "lifetime_earned, lifetime_spent, lifetime_expired) SELECT m, m, 0, 0, 0, 0, 0, 0, 0 "
         "FROM unnest(%s::bigint[]) m ORDER BY m",
         [ids],
     )

@@ -76,9 +76,9 @@ def fill(url: str, lots: int) -> None:
             [accounts],
         )
         cur.execute(
-            "INSERT INTO points_account (member_id, available, pending, held, debt, lifetime_earned, "
-            "lifetime_spent, lifetime_expired) "
-            "SELECT id, %(p)s, 0, 0, 0, %(p)s, 0, 0 FROM mall_member "
+            "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+            "lifetime_earned, lifetime_spent, lifetime_expired) "
+            "SELECT id, id, %(p)s, 0, 0, 0, %(p)s, 0, 0 FROM mall_member "
             "WHERE username LIKE 'exp-%%' ORDER BY id",
             {"p": per_account},
         )

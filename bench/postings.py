@@ -70,8 +70,9 @@ def create_accounts(cursor, prefix: str, count: int) -> list[tuple[int, int]]:
     )
     member_ids = sorted(row[0] for row in cursor.fetchall())
     cursor.execute(
-        "INSERT INTO points_account (member_id, available, pending, held, debt, lifetime_earned, "
-        "lifetime_spent, lifetime_expired) SELECT m, 0, 0, 0, 0, 0, 0, 0 "
+        # An account's id is its member's (points migration 0012).
+        "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+        "lifetime_earned, lifetime_spent, lifetime_expired) SELECT m, m, 0, 0, 0, 0, 0, 0, 0 "
         "FROM unnest(%s::bigint[]) m ORDER BY m RETURNING id, member_id",
         [member_ids],
     )

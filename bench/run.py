@@ -212,6 +212,8 @@ EXTRA_BENCHES = {
     # One account's balance at 10,000 / 100,000 / 1,000,000 lots, ours and hordak's.
     "balance": ("bench/bench_hordak.py", ["--part", "balance"],
                 ["--part", "balance", "--lots", "10000,100000", "--reads", "15"]),
+    # Earn and spend on the partitioned ledger against the same on plain tables.
+    "partitions": ("bench/bench_partitions.py", [], ["--postings", "800", "--rounds", "3"]),
     # Hit-rate@10 and coverage against a popularity baseline, then the nightly job at scale.
     "recommend": ("manage.py", ["evaluate_recommendations"],
                   ["evaluate_recommendations", "--members", "1000", "--sample", "500",

@@ -129,7 +129,9 @@ def win_back(now: datetime | None = None) -> dict:
             if points:
                 # Keys already posted (a second worker got there first) are left out: the
                 # batch stays on earn_many's one-statement path.
-                done = set(Entry.objects.filter(key__in=[f"{key_prefix}:{pk}" for pk in chunk])
+                # (Keys are per account, and an account's id is its member's.)
+                done = set(Entry.objects.filter(account_id__in=chunk,
+                                                key__in=[f"{key_prefix}:{pk}" for pk in chunk])
                            .values_list("key", flat=True))
                 new = [(pk, points) for pk in chunk if f"{key_prefix}:{pk}" not in done]
                 points_services.earn_many(new, key_prefix=key_prefix, reason=reason,

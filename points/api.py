@@ -115,7 +115,7 @@ class EntryListView(generics.ListAPIView):
     def get_queryset(self):
         # Only the requesting member's account; newest first (the account, -id index).
         return selectors.with_details(
-            Entry.objects.filter(account__member_id=self.request.user.pk).order_by("-id"))
+            Entry.objects.filter(account_id=self.request.user.pk).order_by("-id"))
 
     @extend_schema(operation_id="me_points_entries_list", tags=["points"],
                    responses={200: OutputSerializer(many=True), **error_responses(400, 401, 404, 429)})

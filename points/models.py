@@ -8,8 +8,11 @@ The member's *total* is ``available + pending + held - debt``; an entry's ``delt
 it made to that total and ``balance_after`` the total after it, so the deltas of an account always
 sum to its total. Moves between buckets (hold, release, activate) have a delta of 0.
 
-Every row carries its ``account_id`` and every posting touches one account, so the tables can be
-hash-distributed by account later without changing the services.
+Every row carries its ``account_id`` and every posting touches one account: the ledger tables are
+hash-partitioned by account (``points/migrations/0013_partition_ledger.py``), and the same shape
+lets Citus distribute them (``docs/scaling.md``, ``points.distribution``). An account's id is its
+member's id; in the database every primary key is ``(account_id, id)`` and every unique key and
+foreign key between ledger tables carries the account (Django sees the single ``id``).
 """
 
 from django.conf import settings
@@ -27,6 +30,9 @@ class Account(models.Model):
         on_delete=models.PROTECT,
         related_name="points_account",
         verbose_name=_("member"),
+        # In the database the foreign key is on ``id`` (= ``member_id``, the CHECK below), so it
+        # carries the partition key: ``points_account_member_fk``, migration 0012.
+        db_constraint=False,
     )
     available = models.BigIntegerField(_("available"), default=0)
     pending = models.BigIntegerField(_("pending"), default=0, help_text=_("Earned, not yet usable."))
@@ -40,7 +46,11 @@ class Account(models.Model):
         verbose_name = _("points account")
         verbose_name_plural = _("points accounts")
         permissions = [("adjust_points", _("Can adjust members' points"))]
+        indexes = [models.Index(fields=["member"], name="points_account_member")]
         constraints = [
+            # The table is partitioned by id, where UNIQUE (member_id) is not allowed: an account's
+            # id is its member's, so the primary key keeps one account per member.
+            models.CheckConstraint(condition=Q(id=F("member")), name="points_account_id_is_member"),
             models.CheckConstraint(
                 condition=Q(available__gte=0)
                 & Q(pending__gte=0)
@@ -55,6 +65,12 @@ class Account(models.Model):
 
     def __str__(self):
         return f"{self.member} ({self.available})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is None:  # the account of a member is numbered as the member
+            self.pk = self.member_id
+            kwargs.setdefault("force_insert", True)
+        super().save(*args, **kwargs)
 
     @property
     def total(self) -> int:
@@ -79,8 +95,12 @@ class EntryKind(models.TextChoices):
 class Entry(models.Model):
     """One journal row per posting; never updated or deleted (a trigger enforces it)."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
-    key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    # No index of its own: the primary key (account_id, id) leads with the account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries",
+                                db_index=False)
+    # Unique per account (``points_entry_account_key``): the same key on another member's posting
+    # is another posting.
+    key = models.CharField(_("idempotency key"), max_length=200)
     kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
     delta = models.BigIntegerField(_("delta"))
     balance_after = models.BigIntegerField(_("balance after"))
@@ -91,11 +111,15 @@ class Entry(models.Model):
     reference = models.CharField(_("reference"), max_length=100, blank=True, db_index=True)
     # Hash of the caller's arguments: a retry with the same key must bring the same arguments.
     fingerprint = models.CharField(max_length=64, blank=True)
+    # The foreign keys between ledger tables are (account_id, ...) -> (account_id, id) in the
+    # database (migration 0012), which Django cannot express: ``db_constraint=False`` here.
     reverses = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals",
+        db_constraint=False,
     )
     hold = models.ForeignKey(
-        "Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        "Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="entries",
+        db_constraint=False,
     )
     rule_version = models.CharField(_("rule version"), max_length=32, blank=True)
     explanation = models.JSONField(_("explanation"), null=True, blank=True)
@@ -112,8 +136,13 @@ class Entry(models.Model):
     class Meta:
         verbose_name = _("entry")
         verbose_name_plural = _("entries")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="points_entry_account_key"),
+        ]
         indexes = [
-            models.Index(fields=["account", "-id"], name="points_entry_account_recent"),
+            # The primary key is (account_id, id): lookups by id alone (admin, replays).
+            models.Index(fields=["id"], name="points_entry_id"),
+            # An account's recent entries: the primary key (account_id, id), read backwards.
             # The reports' time ranges (mall.reports): entries are appended in time order, so a
             # BRIN index is a few pages and skips the rest of the table.
             BrinIndex(fields=["created_at"], name="points_entry_created_brin"),
@@ -126,8 +155,9 @@ class Entry(models.Model):
 class Lot(models.Model):
     """A credit, consumed soonest-expiring first; ``remaining`` excludes what holds reserve."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
-    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots",
+                                db_index=False)  # the primary key (account_id, id) leads with it
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="lots", db_constraint=False)
     amount = models.BigIntegerField(_("amount"))
     remaining = models.BigIntegerField(_("remaining"))
     pending = models.BooleanField(_("pending"), default=False)
@@ -146,6 +176,7 @@ class Lot(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["id"], name="points_lot_id"),
             # Spending order: soonest expiry first, then oldest.
             models.Index(
                 F("account"),
@@ -180,7 +211,8 @@ class HoldStatus(models.TextChoices):
 class Hold(models.Model):
     """Points reserved for a pending checkout or bid; resolves at most once."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds",
+                                db_index=False)  # the primary key (account_id, id) leads with it
     amount = models.BigIntegerField(_("amount"))
     captured = models.BigIntegerField(_("captured"), default=0)
     status = models.CharField(
@@ -209,6 +241,7 @@ class Hold(models.Model):
         indexes = [
             models.Index(fields=["expires_at"], name="points_hold_open_deadline",
                          condition=Q(status="held")),
+            models.Index(fields=["id"], name="points_hold_id"),
         ]
 
     def __str__(self):
@@ -218,13 +251,17 @@ class Hold(models.Model):
 class Allocation(models.Model):
     """How many points of which lot an entry or a hold took (or gave back)."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)  # the primary key (account_id, id) leads with it
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations",
+                            db_constraint=False)
     entry = models.ForeignKey(
-        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations",
+        db_constraint=False,
     )
     hold = models.ForeignKey(
-        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations",
+        db_constraint=False,
     )
     amount = models.BigIntegerField()
 
@@ -244,8 +281,9 @@ class Allocation(models.Model):
 class Refusal(models.Model):
     """A refused posting, kept so a retry under the same key is refused the same way."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
-    key = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                db_index=False)  # the primary key (account_id, id) leads with it
+    key = models.CharField(max_length=200)  # unique per account, as an entry's
     fingerprint = models.CharField(max_length=64)
     code = models.CharField(max_length=40)
     message = models.CharField(max_length=255)
@@ -254,6 +292,9 @@ class Refusal(models.Model):
     class Meta:
         # The daily prune deletes refusals past the key retention (``policy.KEY_RETENTION``).
         indexes = [models.Index(fields=["created_at"], name="points_refusal_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="points_refusal_account_key"),
+        ]
 
     def __str__(self):
         return f"{self.key}: {self.code}"
@@ -277,6 +318,8 @@ class Order(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="order",
         verbose_name=_("earn entry"),
+        # (member_id, entry_id) -> (account_id, id) in the database (migration 0012).
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)
 
@@ -327,6 +370,9 @@ class Refund(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="refund",
         verbose_name=_("reverse entry"),
+        # No member on the row to reference the partitioned entries with: no foreign key
+        # (``docs/scaling.md``: checked by the tests, not by the database).
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)
 
@@ -367,6 +413,7 @@ class BehaviourRecord(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="behaviour",
         verbose_name=_("earn entry"),
+        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0012
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)
 
@@ -395,6 +442,7 @@ class CheckIn(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="check_in",
         verbose_name=_("earn entry"),
+        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0012
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

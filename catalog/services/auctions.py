@@ -101,13 +101,15 @@ def _ttl(ends_at):
 
 
 def _release(bid: Bid) -> None:
-    _release_hold(bid.hold_id)
+    _release_hold(bid.hold_id, bid.member_id)
 
 
-def _release_hold(hold_id: int) -> None:
-    """Release a bid's hold; its account is locked already (``lock_accounts_of_members``)."""
+def _release_hold(hold_id: int, member_id: int) -> None:
+    """Release a bid's hold; its account is locked already (``lock_accounts_of_members``). The
+    hold's account is the bidder's (an account's id is its member's)."""
     try:
-        ledger.release(Hold(id=hold_id), key=release_key(hold_id), account_locked=True)
+        ledger.release(Hold(id=hold_id, account_id=member_id), key=release_key(hold_id),
+                       account_locked=True)
     except HoldNotOpen:
         pass  # already resolved (the timeout job): nothing is held any more
 
@@ -200,7 +202,7 @@ def place_bid(member, auction, points, *, key, now=None) -> Bid:
             refusal = exc
         else:
             if leader is not None:
-                _release_hold(leader[4])
+                _release_hold(leader[4], leader[1])
             with prepared_cursor() as cursor:
                 cursor.execute(_SAVE_BID, [
                     BidStatus.OUTBID, leader[0] if leader else None,

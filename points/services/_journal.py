@@ -27,7 +27,7 @@ def _take_available(cursor, member_id: int, points: int, *, into_hold: bool):
     held, spent = (points, 0) if into_hold else (0, points)
     cursor.execute(
         "UPDATE points_account SET available = available - %s, held = held + %s, "
-        "lifetime_spent = lifetime_spent + %s WHERE member_id = %s AND available >= %s "
+        "lifetime_spent = lifetime_spent + %s WHERE id = %s AND available >= %s "
         "RETURNING id, available, pending, held, debt",
         [points, held, spent, member_id, points],
     )
@@ -104,8 +104,9 @@ def _insert_entry(cursor, *, guard_key: bool = False, then: tuple[str, list] | N
     returned = ", ".join(["id", *computed])
     if guard_key:
         sql = (f"INSERT INTO points_entry ({columns}) SELECT {placeholders}{from_} "
-               f"WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE key = %s) RETURNING {returned}")
-        params.append(fields["key"])
+               "WHERE NOT EXISTS (SELECT 1 FROM points_refusal WHERE account_id = %s AND key = %s) "
+               f"RETURNING {returned}")
+        params.extend([fields["account_id"], fields["key"]])
     elif from_:
         sql = f"INSERT INTO points_entry ({columns}) SELECT {placeholders}{from_} RETURNING {returned}"
     else:

@@ -29,7 +29,7 @@ _TAKE_FROM_LOTS = """
         FROM candidates WHERE running - remaining < %s
     ), updated AS (
         UPDATE points_lot l SET remaining = l.remaining - taken.amount
-        FROM taken WHERE l.id = taken.id
+        FROM taken WHERE l.account_id = %s AND l.id = taken.id  -- one partition
         RETURNING l.id, taken.amount, taken.pending
     ), allocated AS (
         INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
@@ -49,7 +49,7 @@ def _take_from_lots(cursor, account_id: int, points: int, *, entry_id=None, hold
                                   hold_id="%s::bigint", source="updated")
     cursor.execute(
         f"WITH {ctes} SELECT id, amount, pending FROM updated",
-        [*order_params, account_id, points, points, account_id, entry_id, hold_id],
+        [*order_params, account_id, points, points, account_id, account_id, entry_id, hold_id],
     )
     return cursor.fetchall()
 
@@ -59,7 +59,7 @@ def _spend_lots_after_entry(account_id: int, points: int):
     the new entry, so a guarded insert that wrote nothing allocates nothing either."""
     ctes = _TAKE_FROM_LOTS.format(order=SPEND_ORDER, lot_filter="NOT pending", entry_id="entry.id",
                                   hold_id="NULL::bigint", source="updated CROSS JOIN entry")
-    return ctes, [account_id, points, points, account_id]
+    return ctes, [account_id, points, points, account_id, account_id]
 
 
 def _hold_lots_after_entry(account_id: int, points: int):
@@ -67,7 +67,7 @@ def _hold_lots_after_entry(account_id: int, points: int):
     entry), soonest-expiring first; joined with the hold's entry like ``_spend_lots_after_entry``."""
     ctes = _TAKE_FROM_LOTS.format(order=SPEND_ORDER, lot_filter="NOT pending", entry_id="NULL::bigint",
                                   hold_id="entry.hold_id", source="updated CROSS JOIN entry")
-    return ctes, [account_id, points, points, account_id]
+    return ctes, [account_id, points, points, account_id, account_id]
 
 
 def _allocate(cursor, account_id: int, lot_ids: list, amounts: list, *, entry_id: int,
@@ -98,8 +98,9 @@ def _return_to_lots(cursor, account: _Account, returns, *, entry_id: int, hold_i
     if live:
         cursor.execute(
             "UPDATE points_lot l SET remaining = l.remaining + v.amount "
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, amount) WHERE l.id = v.id",
-            [[lot_id for lot_id, _ in live], [amount for _, amount in live]],
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, amount) "
+            "WHERE l.account_id = %s AND l.id = v.id",
+            [[lot_id for lot_id, _ in live], [amount for _, amount in live], account.id],
         )
     returned = sum(amounts)
     expired = returned - sum(amount for _, amount in live)

@@ -147,10 +147,10 @@ def _prepare_accounts(member_ids: list[int]) -> set[int]:
         rows = cursor.fetchall()
         if len(rows) < len(ids):  # some members' first points: make their accounts, lock them too
             cursor.execute(
-                "INSERT INTO points_account (member_id, available, pending, held, debt, "
+                "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
                 "lifetime_earned, lifetime_spent, lifetime_expired) "
-                "SELECT m, 0, 0, 0, 0, 0, 0, 0 FROM unnest(%s::bigint[]) AS m ORDER BY m "
-                "ON CONFLICT (member_id) DO NOTHING",
+                "SELECT m, m, 0, 0, 0, 0, 0, 0, 0 FROM unnest(%s::bigint[]) AS m ORDER BY m "
+                "ON CONFLICT (id) DO NOTHING",  # an account's id is its member's
                 [sorted(set(ids) - {member_id for member_id, _debt in rows})],
             )
             cursor.execute(accounts_lock_sql(), [ids])
@@ -205,7 +205,7 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
             SET available = a.available + CASE WHEN %s::boolean THEN 0 ELSE p.total END,
                 pending = a.pending + CASE WHEN %s::boolean THEN p.total ELSE 0 END,
                 lifetime_earned = a.lifetime_earned + p.total
-            FROM per_member p WHERE a.member_id = p.member_id AND a.debt = 0
+            FROM per_member p WHERE a.id = p.member_id AND a.debt = 0
             RETURNING a.member_id, a.id, a.available + a.pending + a.held - a.debt AS total
         ), entry AS (
             INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason,
@@ -219,7 +219,8 @@ def _post_batch(cursor, checked, available_at, expires_at) -> list[Entry]:
                    v.explanation, %s::timestamptz
             FROM v JOIN account ON account.member_id = v.member_id
             -- a refusal recorded under one of the keys: not the fast path (earn replays it)
-            WHERE NOT EXISTS (SELECT 1 FROM points_refusal r WHERE r.key IN (SELECT key FROM v))
+            WHERE NOT EXISTS (SELECT 1 FROM points_refusal r
+                              WHERE (r.account_id, r.key) IN (SELECT member_id, key FROM v))
             ORDER BY v.position  -- entry ids in the batch's order
             RETURNING id, key, account_id, delta, balance_after
         ), lot AS (

@@ -66,15 +66,17 @@ def hold(member: AbstractUser, points: int, *, key: str, reference: str = "",
         hold_obj._state.adding = False
         return hold_obj
 
-    return _posting(key, fingerprint, work, _hold_of_entry)
+    return _posting(member.pk, key, fingerprint, work, _hold_of_entry)
 
 
+# The hold's account in every join: each table is read in that account's partition.
 _HOLD_AND_LOTS = (
     "SELECT h.amount, h.status, h.reference, a.lot_id, a.amount, l.expires_at{account} "
     "FROM points_hold h{join} "
-    "LEFT JOIN points_allocation a ON a.hold_id = h.id AND a.entry_id IS NULL "
-    "LEFT JOIN points_lot l ON l.id = a.lot_id "
-    "WHERE h.id = %s ORDER BY l.expires_at ASC NULLS LAST, l.id ASC{lock}"
+    "LEFT JOIN points_allocation a ON a.account_id = h.account_id AND a.hold_id = h.id "
+    "AND a.entry_id IS NULL "
+    "LEFT JOIN points_lot l ON l.account_id = a.account_id AND l.id = a.lot_id "
+    "WHERE h.account_id = %s AND h.id = %s ORDER BY l.expires_at ASC NULLS LAST, l.id ASC{lock}"
 )
 _READ_HOLD_AND_LOTS = _HOLD_AND_LOTS.format(account="", join="", lock="")
 _LOCK_ACCOUNT_READ_HOLD_AND_LOTS = _HOLD_AND_LOTS.format(
@@ -82,7 +84,7 @@ _LOCK_ACCOUNT_READ_HOLD_AND_LOTS = _HOLD_AND_LOTS.format(
     join=" JOIN points_account ac ON ac.id = h.account_id", lock=" FOR UPDATE OF ac")
 
 
-def _lock_open_hold_with_lots(cursor, hold_id: int, *, account_locked: bool = False):
+def _lock_open_hold_with_lots(cursor, account_id: int, hold_id: int, *, account_locked: bool = False):
     """``lock_open_hold`` and the hold's reservation per lot, in spending order, in two statements:
     ``(account, amount, reference, [(lot_id, amount, expires_at)])``. The hold and its lots are
     read after the account lock, which guards them.
@@ -91,20 +93,31 @@ def _lock_open_hold_with_lots(cursor, hold_id: int, *, account_locked: bool = Fa
     transaction can have changed the hold or its lots since, and one statement locks (again) and
     reads all of it."""
     if account_locked:
-        cursor.execute(_LOCK_ACCOUNT_READ_HOLD_AND_LOTS, [hold_id])
+        cursor.execute(_LOCK_ACCOUNT_READ_HOLD_AND_LOTS, [account_id, hold_id])
         rows = cursor.fetchall()
         if not rows:
             raise InvalidArgument(f"No hold {hold_id}.")
         account = _Account(*rows[0][6:])
     else:
-        account = lock_account_of_hold(cursor, hold_id)
-        cursor.execute(_READ_HOLD_AND_LOTS, [hold_id])
+        account = lock_account_of_hold(cursor, hold_id, account_id)
+        cursor.execute(_READ_HOLD_AND_LOTS, [account_id, hold_id])
         rows = cursor.fetchall()
     amount, status, reference = rows[0][:3]
     if status != HoldStatus.HELD:
         raise HoldNotOpen(f"Hold {hold_id} is {status}.")
     reserved = [row[3:6] for row in rows if row[3] is not None]
     return account, amount, reference, reserved
+
+
+def _account_of(hold: Hold) -> int:
+    """The hold's account (the ledger's statements and keys are per account): from the ``Hold``,
+    or read for one made of its id alone."""
+    if hold.account_id is not None:
+        return hold.account_id
+    account_id = Hold.objects.filter(pk=hold.pk).values_list("account_id", flat=True).first()
+    if account_id is None:
+        raise InvalidArgument(f"No hold {hold.pk}.")
+    return account_id
 
 
 def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
@@ -117,12 +130,12 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
     validate_key(key)
     if points is not None:
         _check_points(points)
-    hold_id = hold.pk
+    hold_id, account_id = hold.pk, _account_of(hold)
     fingerprint = _fingerprint("capture", hold_id, points)
     now = timezone.now()
 
     def work(cursor):
-        account, amount, reference, reserved = _lock_open_hold_with_lots(cursor, hold_id)
+        account, amount, reference, reserved = _lock_open_hold_with_lots(cursor, account_id, hold_id)
         captured = amount if points is None else points
         if captured > amount:
             raise InvalidAmount(f"Cannot capture {captured} points of a hold of {amount}.")
@@ -154,12 +167,13 @@ def capture(hold: Hold, *, key: str, points: int | None = None) -> Entry:
             )
         _save_totals(cursor, account, spent=captured, expired=expired)
         cursor.execute(
-            "UPDATE points_hold SET status = 'captured', captured = %s, resolved_at = %s WHERE id = %s",
-            [captured, now, hold_id],
+            "UPDATE points_hold SET status = 'captured', captured = %s, resolved_at = %s "
+            "WHERE account_id = %s AND id = %s",
+            [captured, now, account.id, hold_id],
         )
         return entry
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(account_id, key, fingerprint, work, _entry_by_id)
 
 
 def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
@@ -174,18 +188,18 @@ def release(hold: Hold, *, key: str, account_locked: bool = False) -> Entry:
     before waiting for the lock.
     """
     validate_key(key)
-    hold_id = hold.pk
+    hold_id, account_id = hold.pk, _account_of(hold)
     fingerprint = _fingerprint("release", hold_id)
-    return _posting(key, fingerprint,
-                    lambda cursor: _resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.RELEASED,
-                                                 account_locked=account_locked),
+    return _posting(account_id, key, fingerprint,
+                    lambda cursor: _resolve_hold(cursor, account_id, hold_id, key, fingerprint,
+                                                 HoldStatus.RELEASED, account_locked=account_locked),
                     _entry_by_id)
 
 
-def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str, now=None, *,
-                  account_locked: bool = False) -> Entry:
-    account, amount, reference, reserved = _lock_open_hold_with_lots(cursor, hold_id,
-                                                                      account_locked=account_locked)
+def _resolve_hold(cursor, account_id: int, hold_id: int, key: str, fingerprint: str, status: str,
+                  now=None, *, account_locked: bool = False) -> Entry:
+    account, amount, reference, reserved = _lock_open_hold_with_lots(
+        cursor, account_id, hold_id, account_locked=account_locked)
     # The timeout job resolves at its own ``now``: the deadline and the lots' expiry are judged
     # at the same instant.
     now = now or timezone.now()
@@ -203,8 +217,8 @@ def _resolve_hold(cursor, hold_id: int, key: str, fingerprint: str, status: str,
     )
     _save_totals(cursor, account, expired=expired)
     cursor.execute(
-        "UPDATE points_hold SET status = %s, resolved_at = %s WHERE id = %s",
-        [status, now, hold_id],
+        "UPDATE points_hold SET status = %s, resolved_at = %s WHERE account_id = %s AND id = %s",
+        [status, now, account.id, hold_id],
     )
     return entry
 
@@ -220,12 +234,13 @@ _RESOLVE_LIVE = """
     ), lots AS (
         UPDATE points_lot l SET remaining = l.remaining + v.amount
         FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, amount) CROSS JOIN entry
-        WHERE l.id = v.id
+        WHERE l.account_id = %s AND l.id = v.id
     ), totals AS (
         UPDATE points_account SET available = %s, pending = %s, held = %s, debt = %s
         FROM entry WHERE points_account.id = %s
     ), resolved AS (
-        UPDATE points_hold SET status = %s, resolved_at = %s FROM entry WHERE points_hold.id = %s
+        UPDATE points_hold SET status = %s, resolved_at = %s FROM entry
+        WHERE points_hold.account_id = %s AND points_hold.id = %s
     )
 """
 
@@ -240,9 +255,9 @@ def _resolve_live_hold(cursor, account: _Account, hold_id: int, reserved, amount
     account.available += sum(amounts)
     then = (_RESOLVE_LIVE, [
         account.id, hold_id, lot_ids, amounts,
-        lot_ids, amounts,
+        lot_ids, amounts, account.id,
         account.available, account.pending, account.held, account.debt, account.id,
-        status, now, hold_id,
+        status, now, account.id, hold_id,
     ])
     return _insert_entry(
         cursor, guard_key=True, then=then, account_id=account.id, key=key, kind=EntryKind.RELEASE,

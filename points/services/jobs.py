@@ -208,20 +208,22 @@ def release_stale_holds(now: datetime | None = None, *,
         Hold.objects.filter(status=HoldStatus.HELD, expires_at__lte=now,
                             account_id__gt=after, account_id__lte=upto)
         .order_by("account_id", "id")
-        .values_list("id", flat=True)
+        .values_list("account_id", "id")
     )
     released = 0
-    for hold_id in stale:
+    for account_id, hold_id in stale:
         key = f"hold-timeout:{hold_id}"
         fingerprint = _fingerprint("hold-timeout", hold_id)
         made = []
 
-        def work(cursor, hold_id=hold_id, key=key, fingerprint=fingerprint, made=made):
-            made.append(_resolve_hold(cursor, hold_id, key, fingerprint, HoldStatus.EXPIRED, now))
+        def work(cursor, account_id=account_id, hold_id=hold_id, key=key, fingerprint=fingerprint,
+                 made=made):
+            made.append(_resolve_hold(cursor, account_id, hold_id, key, fingerprint,
+                                      HoldStatus.EXPIRED, now))
             return made[-1]
 
         try:
-            outcome = _posting(key, fingerprint, work, _entry_by_id)
+            outcome = _posting(account_id, key, fingerprint, work, _entry_by_id)
         except HoldNotOpen:
             continue
         # Counted only when this call's posting committed; a replay (a concurrent run or a

@@ -86,19 +86,19 @@ def lock_member(member_id: int) -> str:
 
 
 def lock_account(cursor: Cursor, member_id: int) -> _Account:
-    """Lock the member's account row (creating the account on first use)."""
-    sql = (
-        "SELECT id, available, pending, held, debt FROM points_account "
-        "WHERE member_id = %s FOR UPDATE"
-    )
+    """Lock the member's account row (creating the account on first use).
+
+    An account's id is its member's id (``CHECK (id = member_id)``; the tables are partitioned
+    by it): looked up by id, the statement reads one partition."""
+    sql = "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s FOR UPDATE"
     cursor.execute(sql, [member_id])
     row = cursor.fetchone()
     if row is None:
         cursor.execute(
-            "INSERT INTO points_account (member_id, available, pending, held, debt, "
-            "lifetime_earned, lifetime_spent, lifetime_expired) VALUES (%s, 0, 0, 0, 0, 0, 0, 0) "
-            "ON CONFLICT (member_id) DO NOTHING",
-            [member_id],
+            "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+            "lifetime_earned, lifetime_spent, lifetime_expired) "
+            "VALUES (%s, %s, 0, 0, 0, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING",
+            [member_id, member_id],
         )
         cursor.execute(sql, [member_id])
         row = cursor.fetchone()
@@ -126,7 +126,7 @@ def accounts_lock_sql(member_ids: str = "%s") -> str:
     expression: for a caller that sends it in the same round trip as its own locks (the rewarded
     order, ``referrals.services.orders``). Read its rows with ``clean_accounts``."""
     return ("SELECT member_id, debt FROM points_account "
-            f"WHERE member_id = ANY({member_ids}) ORDER BY id FOR UPDATE")
+            f"WHERE id = ANY({member_ids}) ORDER BY id FOR UPDATE")  # id = member_id
 
 
 def clean_accounts(rows) -> set[int]:
@@ -148,15 +148,24 @@ def lock_accounts_of_members(member_ids) -> set[int]:
         return clean_accounts(cursor.fetchall())
 
 
-def lock_account_of_hold(cursor: Cursor, hold_id: int) -> _Account:
+def lock_account_of_hold(cursor: Cursor, hold_id: int, account_id: int | None = None) -> _Account:
     """Lock the account of hold ``hold_id`` (one statement: a hold's account never changes, so the
     subquery may read it from the snapshot taken before any wait for the lock). Anything else of
-    the hold is read after this, in a statement of its own."""
-    cursor.execute(
-        "SELECT id, available, pending, held, debt FROM points_account "
-        "WHERE id = (SELECT account_id FROM points_hold WHERE id = %s) FOR UPDATE",
-        [hold_id],
-    )
+    the hold is read after this, in a statement of its own. With the hold's ``account_id`` (the
+    caller's ``Hold`` has it) both tables are read in one partition each."""
+    if account_id is None:
+        cursor.execute(
+            "SELECT id, available, pending, held, debt FROM points_account "
+            "WHERE id = (SELECT account_id FROM points_hold WHERE id = %s) FOR UPDATE",
+            [hold_id],
+        )
+    else:
+        cursor.execute(
+            "SELECT id, available, pending, held, debt FROM points_account WHERE id = %s "
+            "AND id = (SELECT account_id FROM points_hold WHERE account_id = %s AND id = %s) "
+            "FOR UPDATE",
+            [account_id, account_id, hold_id],
+        )
     row = cursor.fetchone()
     if row is None:
         raise InvalidArgument(f"No hold {hold_id}.")

@@ -64,7 +64,7 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
         # Fast path, one statement that locks and credits: an existing account without debt.
         cursor.execute(
             "UPDATE points_account SET available = available + %s, pending = pending + %s, "
-            "lifetime_earned = lifetime_earned + %s WHERE member_id = %s AND debt = 0 "
+            "lifetime_earned = lifetime_earned + %s WHERE id = %s AND debt = 0 "
             "RETURNING id, available, pending, held, debt",
             [0 if pending else points, points if pending else 0, points, member.pk],
         )
@@ -93,7 +93,7 @@ def _credit(member, points, *, kind, key, reason, reference="", available_at=Non
             staff_id=staff.pk if staff else None, created_at=now,
         )
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(member.pk, key, fingerprint, work, _entry_by_id)
 
 
 def spend(member: AbstractUser, points: int, *, key: str, reason: str, reference: str = "") -> Entry:
@@ -126,7 +126,7 @@ def _debit(member, points, *, kind, key, reason, reference="", staff=None) -> En
             staff_id=staff.pk if staff else None, created_at=now,
         )
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(member.pk, key, fingerprint, work, _entry_by_id)
 
 
 def adjust(member: AbstractUser, delta: int, *, key: str, reason: str, staff: AbstractUser) -> Entry:
@@ -139,7 +139,8 @@ def adjust(member: AbstractUser, delta: int, *, key: str, reason: str, staff: Ab
         raise InvalidAmount(f"delta must be a non-zero integer within ±{MAX_POINTS}, not {delta!r}.")
     if staff is None or not getattr(staff, "is_staff", False):
         raise InvalidArgument("adjust needs the staff user who makes it.")
-    replay = Entry.objects.filter(key=key).exists()  # the same form posted twice: audited once
+    # The same form posted twice: audited once (keys are per account, whose id is the member's).
+    replay = Entry.objects.filter(account_id=member.pk, key=key).exists()
     if delta > 0:
         entry = _credit(member, delta, kind=EntryKind.ADJUST, key=key, reason=reason, staff=staff)
     else:
@@ -188,4 +189,4 @@ def forfeit(member: AbstractUser, *, key: str, reason: str) -> Entry | None:
         _save_totals(cursor, account)
         return entry
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(member.pk, key, fingerprint, work, _entry_by_id)

@@ -46,10 +46,11 @@ check                     expected                                     actual
 ========================  ===========================================  ==============================
 
 and once per run, on the schema (``account_id`` null): every CHECK constraint of the ledger
-models is present and validated (``constraint``), the key columns of entries and refusals have
-their unique index (``unique_key``), and the entries' append-only trigger is enabled
-(``append_only``). Those keep "no total is ever negative" and "a key never posts twice" true for
-every row, so checking that they are in force is the cheap way to check those invariants.
+models is present and validated (``constraint``), the keys of entries and refusals have their
+unique index per account (``unique_key``, ``(account_id, key)``), and the entries' append-only
+trigger is enabled on every partition (``append_only``). Those keep "no total is ever negative"
+and "a key never posts twice" true for every row, so checking that they are in force is the
+cheap way to check those invariants.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ WITH acc AS (
     GROUP BY a.account_id
 ), refused AS (
     SELECT r.account_id, COUNT(*) AS posted
-    FROM points_refusal r JOIN points_entry e ON e.key = r.key
+    FROM points_refusal r JOIN points_entry e ON e.account_id = r.account_id AND e.key = r.key
     WHERE r.account_id > %(after)s AND r.account_id <= %(last)s
     GROUP BY r.account_id
 ), compared AS (
@@ -324,23 +325,30 @@ def _schema_mismatches() -> list[dict]:
             """
             SELECT t.relname FROM pg_index i
             JOIN pg_class t ON t.oid = i.indrelid
-            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]
-            WHERE t.relname IN ('points_entry', 'points_refusal') AND t.relkind = 'r'
-              AND i.indisunique AND i.indisvalid AND i.indnatts = 1 AND i.indpred IS NULL
-              AND a.attname = 'key'
+            WHERE t.relname IN ('points_entry', 'points_refusal') AND t.relkind IN ('r', 'p')
+              AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+              AND ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(n, o)
+                        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n
+                        ORDER BY k.o) = ARRAY['account_id', 'key']
             """
         )
+        # The key is unique per account (the tables are partitioned by it, migration 0012); a
+        # valid index on the parent means every partition has its part.
         unique = {row[0] for row in cursor.fetchall()}
+        # The trigger of the parent, and its clone on every partition: one disabled is enough.
         cursor.execute(
-            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'points_entry_append_only' "
-            "AND tgrelid = 'points_entry'::regclass"
+            "SELECT min(CASE WHEN tgenabled IN ('O', 'A') THEN 1 ELSE 0 END) FROM pg_trigger "
+            "WHERE tgname = 'points_entry_append_only' AND (tgrelid = 'points_entry'::regclass "
+            "OR tgrelid IN (SELECT inhrelid FROM pg_inherits "
+            "               WHERE inhparent = 'points_entry'::regclass)) "
+            "HAVING bool_or(tgrelid = 'points_entry'::regclass)"
         )
         trigger = cursor.fetchone()
     found = [_schema_row("constraint", name, "missing") for name in expected if name not in present]
-    found += [_schema_row("unique_key", f"{table}.key", "missing")
+    found += [_schema_row("unique_key", f"{table}.(account_id, key)", "missing")
               for table in ("points_entry", "points_refusal") if table not in unique]
     # 'O' fires in the normal session role, 'A' always; 'D' is disabled, 'R' only on replicas.
-    if trigger is None or trigger[0] not in ("O", "A"):
+    if trigger is None or trigger[0] != 1:
         found.append(_schema_row("append_only", "enabled", "missing" if trigger is None else "disabled"))
     return found
 

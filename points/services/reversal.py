@@ -44,7 +44,8 @@ def reverse(entry: Entry, points: int | None = None, *, key: str, reason: str) -
     def work(cursor):
         account = lock_account_by_id(cursor, entry.account_id)
         cursor.execute(
-            "SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE reverses_id = %s", [entry_id]
+            "SELECT COALESCE(SUM(delta), 0) FROM points_entry WHERE account_id = %s "
+            "AND reverses_id = %s", [account.id, entry_id]
         )
         already = abs(cursor.fetchone()[0])
         open_points = abs(entry.delta) - already
@@ -56,7 +57,7 @@ def reverse(entry: Entry, points: int | None = None, *, key: str, reason: str) -
         return undo(cursor, account, entry, wanted, key=key, reason=reason,
                     fingerprint=fingerprint, now=now)
 
-    return _posting(key, fingerprint, work, _entry_by_id)
+    return _posting(entry.account_id, key, fingerprint, work, _entry_by_id)
 
 
 def _reverse_credit(cursor, account, original, points, *, key, reason, fingerprint, now):
@@ -86,13 +87,15 @@ def _reverse_debit(cursor, account, original, points, *, key, reason, fingerprin
         """
         SELECT a.lot_id, SUM(CASE WHEN a.entry_id = %s THEN a.amount ELSE -a.amount END) AS open,
                l.expires_at
-        FROM points_allocation a JOIN points_lot l ON l.id = a.lot_id
-        WHERE a.entry_id = %s OR a.entry_id IN (SELECT id FROM points_entry WHERE reverses_id = %s)
+        FROM points_allocation a JOIN points_lot l ON l.account_id = a.account_id AND l.id = a.lot_id
+        WHERE a.account_id = %s AND l.account_id = %s
+          AND (a.entry_id = %s OR a.entry_id IN (SELECT id FROM points_entry
+                                                 WHERE account_id = %s AND reverses_id = %s))
         GROUP BY a.lot_id, l.expires_at
         HAVING SUM(CASE WHEN a.entry_id = %s THEN a.amount ELSE -a.amount END) > 0
         ORDER BY l.expires_at DESC NULLS FIRST, a.lot_id DESC
         """,
-        [original.pk, original.pk, original.pk, original.pk],
+        [original.pk, account.id, account.id, original.pk, account.id, original.pk, original.pk],
     )
     give_back, left = [], points
     for lot_id, open_amount, expires in cursor.fetchall():

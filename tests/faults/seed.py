@@ -24,7 +24,8 @@ def _members(count: int, prefix: str):
 def _accounts(members):
     from points.models import Account
 
-    Account.objects.bulk_create(Account(member=member) for member in members)
+    # An account's id is its member's (bulk_create does not call Account.save).
+    Account.objects.bulk_create(Account(id=member.pk, member=member) for member in members)
 
 
 def hooks_and_redemptions(members: int, grant: int, price: int) -> None:

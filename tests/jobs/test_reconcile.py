@@ -100,6 +100,7 @@ def test_a_clean_ledger_of_every_kind_of_posting_reports_zero(ledger_invariants)
     result = jobs.reconcile_ledger(now=NOW)
 
     run = ReconciliationRun.objects.get()
+    assert run.mismatches == [], run.mismatches
     assert result == {"run": run.pk, "accounts": 7, "mismatches": 0, "alerted": 0}
     assert (run.accounts_checked, run.mismatch_count, run.mismatches, run.status) == (7, 0, [], "ok")
     assert run.started_at == NOW and run.finished_at >= NOW
@@ -306,9 +307,9 @@ def _clean_accounts(count):
         "is_staff, is_active, date_joined, nickname, tier) "
         "SELECT '!', false, 'bulk-' || g, '', '', '', false, true, now(), '', 'normal' "
         "FROM generate_series(1, %s) g", [count])
-    sql("INSERT INTO points_account (member_id, available, pending, held, debt, lifetime_earned, "
-        "lifetime_spent, lifetime_expired) "
-        "SELECT id, 10, 5, 0, 0, 15, 0, 0 FROM mall_member WHERE username LIKE 'bulk-%%'")
+    sql("INSERT INTO points_account (id, member_id, available, pending, held, debt, "
+        "lifetime_earned, lifetime_spent, lifetime_expired) "
+        "SELECT id, id, 10, 5, 0, 0, 15, 0, 0 FROM mall_member WHERE username LIKE 'bulk-%%'")
     sql("INSERT INTO points_entry (account_id, key, kind, delta, balance_after, reason, reference, "
         "fingerprint, rule_version, created_at) "
         "SELECT id, 'bulk:' || id, 'earn', 15, 15, 'r', '', '', '', now() FROM points_account")

@@ -64,7 +64,7 @@ def ledger(db):
     with clock(at(2026, 2, 1, 0, 1)):
         assert services.expire_due() == 780
     return {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "staff": staff,
-            "order": order}
+            "order": order, "behaviour": behaviour}
 
 
 def raw(sql, params=()):
@@ -169,11 +169,13 @@ def shop(ledger):
         ("r3", bob, pear, 1, 50, "created", at(2026, 1, 8, 9)),
         ("r4", bob, pear, 1, 50, "created", at(2026, 3, 8, 9)),  # out of range
     ]:
-        # Any entry satisfies the "paid redemptions have an entry" constraint: the stats read the
-        # redemption rows, the ledger figures the entries.
+        # Any entry of the member satisfies the "paid redemptions have an entry" constraint (and
+        # the foreign key (member_id, entry_id)): the stats read the redemption rows, the ledger
+        # figures the entries.
+        entry = ledger["order"] if member == alice else ledger["behaviour"]
         Redemption.objects.create(key=key, member=member, product=product, quantity=quantity,
                                   points=points, status=status, created_at=when,
-                                  entry=None if status == "cancelled" else ledger["order"])
+                                  entry=None if status == "cancelled" else entry)
     for external_id, member, paid_at in [
         ("A1", alice, at(2026, 1, 5, 10)), ("A2", alice, at(2026, 1, 20)),  # alice came back
         ("B1", bob, at(2026, 1, 2)),  # bob did not, after his redemption

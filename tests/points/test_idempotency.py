@@ -225,16 +225,35 @@ def test_capture_key_reused_for_another_hold_is_a_conflict(funded, ledger_invari
     assert ledger_invariants() == []
 
 
-def test_keys_are_global_across_members(member, ledger_invariants):
+def test_keys_are_per_account(member, ledger_invariants):
+    """A key is unique per account (the ledger is partitioned by account, and a unique key must
+    contain the partition key): the same key on another member's posting is another posting,
+    while a retry on either member still replays its own, and other arguments still conflict."""
     from tests.factories import MemberFactory
+    from tests.points.ledger import totals
 
     other = MemberFactory()
     with clock(T0):
-        services.earn(member, 10, key="k1", reason="r")
+        first = services.earn(member, 10, key="k1", reason="r")
+        theirs = services.earn(other, 25, key="k1", reason="r")
+    assert theirs.pk != first.pk
+    assert (first.account_id, theirs.account_id) == (member.pk, other.pk)
+    assert (totals(member)["available"], totals(other)["available"]) == (10, 25)
     before = snapshot(member, other)
 
+    with clock(T0):
+        assert services.earn(member, 10, key="k1", reason="r").pk == first.pk
+        assert services.earn(other, 25, key="k1", reason="r").pk == theirs.pk
     with clock(T0), pytest.raises(IdempotencyConflict):
         services.earn(other, 10, key="k1", reason="r")
-
     assert snapshot(member, other) == before
+
+    # A refusal is kept per account too: refused for one member, the key still posts for another.
+    with clock(T0), pytest.raises(InsufficientPoints):
+        services.spend(other, 1000, key="k2", reason="r")
+    with clock(T0):
+        services.spend(member, 5, key="k2", reason="r")
+    with clock(T0), pytest.raises(InsufficientPoints):
+        services.spend(other, 1000, key="k2", reason="r")
+    assert (totals(member)["available"], totals(other)["available"]) == (5, 25)
     assert ledger_invariants() == []
