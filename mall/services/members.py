@@ -121,16 +121,29 @@ def upsert_from_shop(*, external_id: str, fields: dict,
             member.set_unusable_password()
         for name, value in fields.items():
             setattr(member, name, value)
-        _refuse_taken(member)
+
+        def created_meanwhile() -> bool:
+            # A concurrent delivery created this member after our read (its default username
+            # then looks taken, or its row collides with ours): update it instead.
+            return created and Member.objects.filter(external_id=external_id).exists()
+
+        def as_update():
+            return upsert_from_shop(external_id=external_id, now=now, fields={
+                **fields, **({"invite_code": invite_code} if invite_code else {}),
+                **({"tier": tier} if tier is not None else {})})
+
+        try:
+            _refuse_taken(member)
+        except InvalidFields:
+            if created_meanwhile():
+                return as_update()
+            raise
         try:
             with transaction.atomic():
                 member.save()
         except IntegrityError:
-            if created and Member.objects.filter(external_id=external_id).exists():
-                # A concurrent delivery created this member first: update it instead.
-                return upsert_from_shop(external_id=external_id, now=now, fields={
-                    **fields, **({"invite_code": invite_code} if invite_code else {}),
-                    **({"tier": tier} if tier is not None else {})})
+            if created_meanwhile():
+                return as_update()
             _refuse_taken(member)  # a username or phone taken meanwhile: a field error, not a 500
             raise
         if created:

@@ -103,3 +103,30 @@ def test_concurrent_hook_deliveries_welcome_the_one_member_once():
     assert [getattr(r, "status_code", r) for r in results] == [200] * 4
     member = Member.objects.get(external_id="u-race")
     assert [row[0] for row in welcomes(member)] == ["join"]
+
+
+def test_a_member_the_shop_created_meanwhile_is_updated_not_refused(monkeypatch):
+    """Two deliveries for one new member: the second read found no member, then the first
+    committed it, so its default username looks taken. It updates that member (a 200), rather
+    than refusing a taken username (a 400), and welcomes nobody twice."""
+    from django.db.models.query import QuerySet
+
+    first, created, _points = members.upsert_from_shop(external_id="u-race", fields={})
+    assert created
+    real_first = QuerySet.first
+    missed = []
+
+    def first_read_misses(self):
+        if self.model is Member and self.query.select_for_update and not missed:
+            missed.append(True)  # the read made before the other delivery committed
+            return None
+        return real_first(self)
+
+    monkeypatch.setattr(QuerySet, "first", first_read_misses)
+    member, created, points = members.upsert_from_shop(external_id="u-race",
+                                                       fields={"nickname": "Late"})
+    assert missed and not created and points == 0
+    assert member.pk == first.pk
+    assert Member.objects.get(pk=first.pk).nickname == "Late"
+    assert Member.objects.filter(external_id="u-race").count() == 1
+    assert Message.objects.filter(member=first, purpose="welcome").count() == 1
