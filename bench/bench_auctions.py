@@ -107,7 +107,8 @@ HOLD_LOTS = """
         SELECT id, LEAST(remaining, %s - (running - remaining)) AS amount
         FROM candidates WHERE running - remaining < %s
     ), updated AS (
-        UPDATE points_lot l SET remaining = l.remaining - taken.amount FROM taken WHERE l.id = taken.id
+        UPDATE points_lot l SET remaining = l.remaining - taken.amount FROM taken
+        WHERE l.account_id = %s AND l.id = taken.id  -- one partition, as the service
         RETURNING l.id, taken.amount
     )
     INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
@@ -115,7 +116,8 @@ HOLD_LOTS = """
 """
 HOLD_READ = "SELECT account_id, amount, status FROM points_hold WHERE id = %s"
 RELEASE_LOTS = ("UPDATE points_lot l SET remaining = l.remaining + a.amount FROM points_allocation a "
-                "WHERE a.hold_id = %s AND a.entry_id IS NULL AND l.id = a.lot_id")
+                "WHERE a.account_id = %s AND a.hold_id = %s AND a.entry_id IS NULL "
+                "AND l.account_id = a.account_id AND l.id = a.lot_id")
 RELEASE_ACCOUNT = ("UPDATE points_account SET available = available + %s, held = held - %s "
                    "WHERE id = %s RETURNING available + pending + held - debt")
 HOLD_RELEASED = "UPDATE points_hold SET status = 'released', resolved_at = now() WHERE id = %s"
@@ -159,11 +161,11 @@ def sql_side(setup, bids: int, round_: int, url: str) -> float:
                 hold_id = cur.fetchone()[0]
                 cur.execute(ENTRY, [account_id, "bid:" + key, "hold", total, "reserved", reference, hold_id])
                 cur.fetchone()
-                cur.execute(HOLD_LOTS, [account_id, n, n, account_id, hold_id])
+                cur.execute(HOLD_LOTS, [account_id, n, n, account_id, account_id, hold_id])
                 if leader:
                     cur.execute(HOLD_READ, [leader[2]])
                     old_account, amount, _status = cur.fetchone()
-                    cur.execute(RELEASE_LOTS, [leader[2]])
+                    cur.execute(RELEASE_LOTS, [old_account, leader[2]])
                     cur.execute(RELEASE_ACCOUNT, [amount, amount, old_account])
                     old_total = cur.fetchone()[0]
                     cur.execute(ENTRY, [old_account, f"bid-release:{leader[2]}", "release", old_total,

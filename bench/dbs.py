@@ -37,7 +37,14 @@ def connect_kwargs(url: str) -> dict:
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(**connect_kwargs(url), autocommit=autocommit)
+    conn = psycopg.connect(**connect_kwargs(url), autocommit=autocommit)
+    # The session setting the app's own connections get (points.services._cursor.use_generic_plans):
+    # without it the plain-SQL side would re-plan its prepared statements over 16 partitions on
+    # every call, a handicap the service does not have.
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    if not autocommit:
+        conn.commit()
+    return conn
 
 
 class Server:

@@ -70,7 +70,7 @@ def create_accounts(cursor, prefix: str, count: int) -> list[tuple[int, int]]:
     )
     member_ids = sorted(row[0] for row in cursor.fetchall())
     cursor.execute(
-        # An account's id is its member's (points migration 0012).
+        # An account's id is its member's (points migration 0013).
         "INSERT INTO points_account (id, member_id, available, pending, held, debt, "
         "lifetime_earned, lifetime_spent, lifetime_expired) SELECT m, m, 0, 0, 0, 0, 0, 0, 0 "
         "FROM unnest(%s::bigint[]) m ORDER BY m RETURNING id, member_id",
@@ -257,7 +257,7 @@ SPEND_LOTS = """
         FROM candidates WHERE running - remaining < %s
     ), updated AS (
         UPDATE points_lot l SET remaining = l.remaining - taken.amount
-        FROM taken WHERE l.id = taken.id
+        FROM taken WHERE l.account_id = %s AND l.id = taken.id  -- one partition, as the service
         RETURNING l.id, taken.amount, taken.pending
     ), allocated AS (
         INSERT INTO points_allocation (account_id, lot_id, entry_id, hold_id, amount)
@@ -309,7 +309,8 @@ def sql_worker_factory(url: str):
                     _fingerprint("spend", member_id, -SPEND_POINTS, reference),
                     "", None, now])
                 entry_id = cur.fetchone()[0]
-                cur.execute(SPEND_LOTS, [account_id, SPEND_POINTS, SPEND_POINTS, account_id, entry_id])
+                cur.execute(SPEND_LOTS, [account_id, SPEND_POINTS, SPEND_POINTS, account_id, account_id,
+                                        entry_id])
                 cur.fetchall()
                 conn.commit()
 

@@ -81,7 +81,7 @@ class Bid(models.Model):
                                verbose_name=_("member"))
     points = models.PositiveIntegerField(_("points"))
     key = models.CharField(_("idempotency key"), max_length=200, unique=True)
-    # (member_id, hold_id) -> points_hold (account_id, id) in the database (points 0012).
+    # (member_id, hold_id) -> points_hold (account_id, id) in the database (points 0013).
     hold = models.OneToOneField("points.Hold", on_delete=models.PROTECT, related_name="bid",
                                 verbose_name=_("hold"), db_constraint=False)
     status = models.CharField(_("status"), max_length=16, choices=BidStatus.choices,

@@ -321,13 +321,13 @@ class Redemption(models.Model):
         verbose_name=_("spend entry"),
         help_text=_("Empty when the redemption cost no points (the welcome offer covered it)."),
         # The ledger is partitioned by account: (member_id, entry_id) -> points_entry
-        # (account_id, id) in the database (points migration 0012), which Django cannot express.
+        # (account_id, id) in the database (points migration 0013), which Django cannot express.
         db_constraint=False,
     )
     refund_entry = models.ForeignKey(
         "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("refund entry"),
-        db_constraint=False,  # (member_id, refund_entry_id), points migration 0012
+        db_constraint=False,  # (member_id, refund_entry_id), points migration 0013
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
@@ -423,7 +423,7 @@ class CheckoutHold(models.Model):
 
     hold = models.OneToOneField(
         "points.Hold", on_delete=models.PROTECT, related_name="checkout", verbose_name=_("hold"),
-        db_constraint=False,  # (member_id, hold_id) -> points_hold (account_id, id), points 0012
+        db_constraint=False,  # (member_id, hold_id) -> points_hold (account_id, id), points 0013
     )
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="checkout_holds",
@@ -577,12 +577,12 @@ class Draw(models.Model):
     entry = models.ForeignKey(
         "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("spend entry"),
-        db_constraint=False,  # (member_id, entry_id), points migration 0012
+        db_constraint=False,  # (member_id, entry_id), points migration 0013
     )
     prize_entry = models.ForeignKey(
         "points.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         verbose_name=_("prize entry"),
-        db_constraint=False,  # (member_id, prize_entry_id), points migration 0012
+        db_constraint=False,  # (member_id, prize_entry_id), points migration 0013
     )
     redemption = models.OneToOneField(
         Redemption, on_delete=models.PROTECT, null=True, blank=True, related_name="draw",

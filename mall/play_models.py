@@ -114,7 +114,7 @@ class TaskCompletion(models.Model):
                                related_name="task_completions", verbose_name=_("member"))
     period = models.CharField(_("period"), max_length=10)
     points = models.PositiveIntegerField(_("points"))
-    # (member_id, entry_id) -> points_entry (account_id, id) in the database (points 0012).
+    # (member_id, entry_id) -> points_entry (account_id, id) in the database (points 0013).
     entry = models.OneToOneField("points.Entry", on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="+", verbose_name=_("earn entry"), db_constraint=False)
     completed_at = models.DateTimeField(_("completed at"), default=timezone.now)

@@ -4,7 +4,7 @@ that keeps the schema distributable (``tests/points/test_citus_rules.py``).
 Citus distributes a table by one column and enforces a unique key or primary key only when it
 contains that column, and a foreign key only between tables of one colocation group that
 includes the column on both sides, or into a reference table (copied to every node). The ledger
-is shaped for it already: hash-partitioned by the same column (migration 0012).
+is shaped for it already: hash-partitioned by the same column (migration 0013).
 """
 
 # Ledger table -> distribution column, all in the colocation group of ``points_account``: an

@@ -31,7 +31,7 @@ class Account(models.Model):
         related_name="points_account",
         verbose_name=_("member"),
         # In the database the foreign key is on ``id`` (= ``member_id``, the CHECK below), so it
-        # carries the partition key: ``points_account_member_fk``, migration 0012.
+        # carries the partition key: ``points_account_member_fk``, migration 0013.
         db_constraint=False,
     )
     available = models.BigIntegerField(_("available"), default=0)
@@ -112,7 +112,7 @@ class Entry(models.Model):
     # Hash of the caller's arguments: a retry with the same key must bring the same arguments.
     fingerprint = models.CharField(max_length=64, blank=True)
     # The foreign keys between ledger tables are (account_id, ...) -> (account_id, id) in the
-    # database (migration 0012), which Django cannot express: ``db_constraint=False`` here.
+    # database (migration 0013), which Django cannot express: ``db_constraint=False`` here.
     reverses = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals",
         db_constraint=False,
@@ -318,7 +318,7 @@ class Order(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="order",
         verbose_name=_("earn entry"),
-        # (member_id, entry_id) -> (account_id, id) in the database (migration 0012).
+        # (member_id, entry_id) -> (account_id, id) in the database (migration 0013).
         db_constraint=False,
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)
@@ -413,7 +413,7 @@ class BehaviourRecord(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="behaviour",
         verbose_name=_("earn entry"),
-        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0012
+        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0013
     )
     created_at = models.DateTimeField(_("received at"), default=timezone.now)
 
@@ -442,7 +442,7 @@ class CheckIn(models.Model):
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="check_in",
         verbose_name=_("earn entry"),
-        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0012
+        db_constraint=False,  # (member_id, entry_id) -> (account_id, id), migration 0013
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

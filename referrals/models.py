@@ -364,7 +364,7 @@ class RewardRecord(models.Model):
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     points = models.PositiveBigIntegerField(_("points"), default=0)
     points_reversed = models.PositiveBigIntegerField(_("points reversed"), default=0)
-    # (beneficiary_id, entry_id) -> points_entry (account_id, id) in the database (points 0012).
+    # (beneficiary_id, entry_id) -> points_entry (account_id, id) in the database (points 0013).
     entry = models.OneToOneField("points.Entry", on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="+", verbose_name=_("ledger entry"), db_constraint=False)
     available_at = models.DateTimeField(_("settles at"), null=True, blank=True)

@@ -72,7 +72,7 @@ _posting_cursor = prepared_cursor
 def use_generic_plans(sender, connection, **kwargs) -> None:
     """On every new connection (``connection_created``, outside any transaction, so it lasts):
     prepared statements use their generic plan. The ledger is partitioned (points migration
-    0012): a generic plan of a posting statement lists all 16 partitions and is pruned to one
+    0013): a generic plan of a posting statement lists all 16 partitions and is pruned to one
     when it starts, but the planner costs it as 16 scans, so by default every execution would be
     planned anew (a custom plan) and preparing would save nothing. Only prepared statements
     (ours, above) and the foreign keys' checks go through the plan cache; Django's own

@@ -332,7 +332,7 @@ def _schema_mismatches() -> list[dict]:
                         ORDER BY k.o) = ARRAY['account_id', 'key']
             """
         )
-        # The key is unique per account (the tables are partitioned by it, migration 0012); a
+        # The key is unique per account (the tables are partitioned by it, migration 0013); a
         # valid index on the parent means every partition has its part.
         unique = {row[0] for row in cursor.fetchall()}
         # The trigger of the parent, and its clone on every partition: one disabled is enough.
